@@ -1,0 +1,261 @@
+//! Messages, and the shapes of a search.
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    Content, ConversationId, Embedding, EmbeddingStatus, Importance, MessageId, Metadata, Role,
+    TenantId,
+};
+use crate::error::{FieldError, ValidationErrors};
+
+/// A stored chat message. Every field is a validated type, so a `Message` is always valid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// Identity.
+    pub id: MessageId,
+    /// Owner; every query is scoped to one tenant.
+    pub tenant_id: TenantId,
+    /// Conversation within the tenant.
+    pub conversation_id: ConversationId,
+    /// Author.
+    pub role: Role,
+    /// Text.
+    pub content: Content,
+    /// Free-form JSON object, echoed back as sent.
+    pub metadata: Metadata,
+    /// Importance computed at ingest (see `docs/scoring.md`).
+    pub importance_score: Importance,
+    /// The embedding, once computed. Repositories may leave it out of search results.
+    pub embedding: Option<Embedding>,
+    /// Whether the embedding is there yet.
+    pub embedding_status: EmbeddingStatus,
+    /// Set by retention; archived messages take no part in search.
+    pub archived: bool,
+    /// When the message was written (the client may backdate it on import, never future-date).
+    pub created_at: DateTime<Utc>,
+    /// Last change (embedding, archive).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A message as a client submits it, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    /// Owner.
+    pub tenant_id: TenantId,
+    /// Conversation.
+    pub conversation_id: ConversationId,
+    /// Author.
+    pub role: Role,
+    /// Text.
+    pub content: Content,
+    /// Metadata (empty object when absent).
+    pub metadata: Metadata,
+    /// The client's own importance, weighted 40% (see `docs/scoring.md`).
+    pub importance_override: Option<Importance>,
+    /// For imports: when the message was really written. `None` means now.
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl NewMessage {
+    /// Validates raw fields, collecting every error. `metadata` may be `None` (empty object).
+    #[allow(clippy::too_many_arguments)]
+    pub fn parse(
+        tenant_id: &str,
+        conversation_id: &str,
+        role: &str,
+        content: &str,
+        metadata: Option<serde_json::Value>,
+        importance_override: Option<f64>,
+        created_at: Option<DateTime<Utc>>,
+    ) -> Result<Self, ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        let tenant_id = errors.check(TenantId::parse(tenant_id));
+        let conversation_id = errors.check(ConversationId::parse(conversation_id));
+        let role = errors.check(Role::parse(role));
+        let content = errors.check(Content::parse(content));
+        let metadata = errors.check(metadata.map_or(Ok(Metadata::default()), Metadata::parse));
+        let importance_override = match importance_override {
+            Some(v) => errors
+                .check(Importance::parse_field("importance_override", v))
+                .map(Some),
+            None => Some(None),
+        };
+        match (
+            tenant_id,
+            conversation_id,
+            role,
+            content,
+            metadata,
+            importance_override,
+        ) {
+            (
+                Some(tenant_id),
+                Some(conversation_id),
+                Some(role),
+                Some(content),
+                Some(metadata),
+                Some(importance_override),
+            ) if errors.is_empty() => Ok(Self {
+                tenant_id,
+                conversation_id,
+                role,
+                content,
+                metadata,
+                importance_override,
+                created_at,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// A validated search request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchQuery {
+    /// Mandatory scope.
+    pub tenant_id: TenantId,
+    /// The text to search for.
+    pub query: String,
+    /// Optional narrower scope.
+    pub conversation_id: Option<ConversationId>,
+    /// How many results (1-100, default 5).
+    pub top_k: usize,
+    /// Only messages at least this important.
+    pub importance_min: Option<Importance>,
+    /// How many nearest neighbours the store returns for ranking (1-1000, default 200).
+    pub candidate_limit: usize,
+}
+
+impl SearchQuery {
+    /// Default `top_k`.
+    pub const DEFAULT_TOP_K: usize = 5;
+    /// Largest `top_k`.
+    pub const MAX_TOP_K: usize = 100;
+    /// Default `candidate_limit`.
+    pub const DEFAULT_CANDIDATE_LIMIT: usize = 200;
+    /// Largest `candidate_limit`.
+    pub const MAX_CANDIDATE_LIMIT: usize = 1000;
+    /// Longest query, in characters.
+    pub const MAX_QUERY_CHARS: usize = 10_000;
+
+    /// Validates raw parameters, collecting every error. `None` means the default.
+    pub fn parse(
+        tenant_id: &str,
+        query: &str,
+        conversation_id: Option<&str>,
+        top_k: Option<i64>,
+        importance_min: Option<f64>,
+        candidate_limit: Option<i64>,
+    ) -> Result<Self, ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        let tenant_id = errors.check(TenantId::parse(tenant_id));
+        let qlen = query.chars().count();
+        if query.trim().is_empty() {
+            errors.push(FieldError::new("query", "must not be empty"));
+        } else if qlen > Self::MAX_QUERY_CHARS {
+            errors.push(FieldError::new(
+                "query",
+                format!("must be at most {} characters", Self::MAX_QUERY_CHARS),
+            ));
+        } else if query.contains('\0') {
+            errors.push(FieldError::new("query", "must not contain NUL characters"));
+        }
+        let conversation_id = match conversation_id {
+            Some(c) => errors.check(ConversationId::parse(c)).map(Some),
+            None => Some(None),
+        };
+        let top_k = bounded(
+            &mut errors,
+            "top_k",
+            top_k,
+            Self::DEFAULT_TOP_K,
+            Self::MAX_TOP_K,
+        );
+        let candidate_limit = bounded(
+            &mut errors,
+            "candidate_limit",
+            candidate_limit,
+            Self::DEFAULT_CANDIDATE_LIMIT,
+            Self::MAX_CANDIDATE_LIMIT,
+        );
+        let importance_min = match importance_min {
+            Some(v) => errors
+                .check(Importance::parse_field("importance_min", v))
+                .map(Some),
+            None => Some(None),
+        };
+        if let (Some(k), Some(c)) = (top_k, candidate_limit)
+            && c < k
+        {
+            errors.push(FieldError::new(
+                "candidate_limit",
+                format!("must be at least top_k ({k}), got {c}"),
+            ));
+        }
+        match (
+            tenant_id,
+            conversation_id,
+            top_k,
+            importance_min,
+            candidate_limit,
+        ) {
+            (
+                Some(tenant_id),
+                Some(conversation_id),
+                Some(top_k),
+                Some(importance_min),
+                Some(candidate_limit),
+            ) if errors.is_empty() => Ok(Self {
+                tenant_id,
+                query: query.to_owned(),
+                conversation_id,
+                top_k,
+                importance_min,
+                candidate_limit,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+fn bounded(
+    errors: &mut ValidationErrors,
+    field: &str,
+    value: Option<i64>,
+    default: usize,
+    max: usize,
+) -> Option<usize> {
+    match value {
+        None => Some(default),
+        Some(v) if v >= 1 && (v as u64) <= max as u64 => Some(v as usize),
+        Some(v) => {
+            errors.push(FieldError::new(
+                field,
+                format!("must be between 1 and {max}, got {v}"),
+            ));
+            None
+        }
+    }
+}
+
+/// One ranked search result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    /// The message (its embedding left out).
+    pub message: Message,
+    /// The final score: `w_sim*similarity + w_imp*importance + w_decay*decay`.
+    pub score: f64,
+    /// Cosine similarity of the query and the message.
+    pub similarity: f64,
+    /// `exp(-age_days / decay_days)`.
+    pub decay: f64,
+    /// The message's importance score.
+    pub importance: f64,
+}
+
+/// The ranked results of a search.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SearchResults {
+    /// Best first, at most `top_k`.
+    pub items: Vec<SearchHit>,
+}

@@ -1,0 +1,212 @@
+//! Ranking at search: `0.6*similarity + 0.3*importance + 0.1*decay` (the seed).
+
+use std::cmp::Ordering;
+
+use chrono::{DateTime, Utc};
+
+use super::{age_days, decay};
+use crate::domain::{Message, SearchHit};
+use crate::error::FieldError;
+
+/// Weights of the final score and the decay's time constant. Defaults are the seed's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankingConfig {
+    /// Weight of cosine similarity (default 0.6).
+    pub similarity_weight: f64,
+    /// Weight of the stored importance (default 0.3).
+    pub importance_weight: f64,
+    /// Weight of `exp(-age_days / decay_days)` (default 0.1).
+    pub decay_weight: f64,
+    /// Time constant of the decay, in days (default 7).
+    pub decay_days: f64,
+}
+
+impl Default for RankingConfig {
+    fn default() -> Self {
+        Self {
+            similarity_weight: 0.6,
+            importance_weight: 0.3,
+            decay_weight: 0.1,
+            decay_days: 7.0,
+        }
+    }
+}
+
+impl RankingConfig {
+    /// Weights must be finite and non-negative; `decay_days` finite and > 0.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        for (name, v) in [
+            ("similarity_weight", self.similarity_weight),
+            ("importance_weight", self.importance_weight),
+            ("decay_weight", self.decay_weight),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(FieldError::new(name, "must be a finite number >= 0"));
+            }
+        }
+        if !self.decay_days.is_finite() || self.decay_days <= 0.0 {
+            return Err(FieldError::new("decay_days", "must be > 0"));
+        }
+        Ok(())
+    }
+}
+
+/// A message a repository proposes for a query, with its cosine similarity to the query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// The message (repositories may leave its embedding out).
+    pub message: Message,
+    /// Cosine similarity to the query embedding, in `[-1, 1]`.
+    pub similarity: f64,
+}
+
+/// Turns candidates into ranked hits.
+#[derive(Debug, Clone, Default)]
+pub struct Ranker {
+    config: RankingConfig,
+}
+
+impl Ranker {
+    /// A ranker with the given configuration.
+    pub fn new(config: RankingConfig) -> Self {
+        Self { config }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RankingConfig {
+        &self.config
+    }
+
+    /// Scores one candidate.
+    pub fn hit(&self, candidate: Candidate, now: DateTime<Utc>) -> SearchHit {
+        let c = &self.config;
+        let decay = decay(age_days(candidate.message.created_at, now), c.decay_days);
+        let importance = candidate.message.importance_score.value();
+        let similarity = candidate.similarity;
+        let score = c.similarity_weight * similarity
+            + c.importance_weight * importance
+            + c.decay_weight * decay;
+        let mut message = candidate.message;
+        message.embedding = None;
+        SearchHit {
+            message,
+            score,
+            similarity,
+            decay,
+            importance,
+        }
+    }
+
+    /// Scores every candidate, sorts by score (best first; ties: more similar, then newer,
+    /// then by id, so results are deterministic) and keeps the best `top_k`.
+    pub fn rank(
+        &self,
+        candidates: Vec<Candidate>,
+        now: DateTime<Utc>,
+        top_k: usize,
+    ) -> Vec<SearchHit> {
+        let mut hits: Vec<SearchHit> = candidates.into_iter().map(|c| self.hit(c, now)).collect();
+        hits.sort_by(compare_hits);
+        hits.truncate(top_k);
+        hits
+    }
+}
+
+fn compare_hits(a: &SearchHit, b: &SearchHit) -> Ordering {
+    b.score
+        .total_cmp(&a.score)
+        .then_with(|| b.similarity.total_cmp(&a.similarity))
+        .then_with(|| b.message.created_at.cmp(&a.message.created_at))
+        .then_with(|| a.message.id.cmp(&b.message.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{Fixture, t0};
+    use chrono::Duration;
+
+    fn cand(sim: f64, importance: f64, age_days: i64) -> Candidate {
+        Candidate {
+            message: Fixture::new("t", "c", 2)
+                .importance(importance)
+                .created(t0() - Duration::days(age_days))
+                .build(),
+            similarity: sim,
+        }
+    }
+
+    #[test]
+    fn score_is_the_seed_formula() {
+        let hit = Ranker::default().hit(cand(0.92, 0.72, 2), t0());
+        let decay = (-2.0f64 / 7.0).exp();
+        assert!((hit.decay - decay).abs() < 1e-12);
+        assert!((hit.score - (0.6 * 0.92 + 0.3 * 0.72 + 0.1 * decay)).abs() < 1e-12);
+        assert_eq!((hit.similarity, hit.importance), (0.92, 0.72));
+    }
+
+    #[test]
+    fn rank_sorts_by_score_and_truncates() {
+        let hits = Ranker::default().rank(
+            vec![
+                cand(0.5, 0.5, 0),
+                cand(0.9, 0.5, 0),
+                cand(0.7, 0.5, 0),
+                cand(0.1, 1.0, 0),
+            ],
+            t0(),
+            2,
+        );
+        let sims: Vec<f64> = hits.iter().map(|h| h.similarity).collect();
+        assert_eq!(sims, [0.9, 0.7]);
+    }
+
+    #[test]
+    fn importance_and_recency_can_outrank_similarity() {
+        // 0.6*0.80 + 0.3*0.1 + 0.1*e^-10 = 0.510 vs 0.6*0.70 + 0.3*0.9 + 0.1*1 = 0.790
+        let hits = Ranker::default().rank(vec![cand(0.80, 0.1, 70), cand(0.70, 0.9, 0)], t0(), 2);
+        assert_eq!(hits[0].similarity, 0.70);
+    }
+
+    #[test]
+    fn weights_are_configurable() {
+        let r = Ranker::new(RankingConfig {
+            similarity_weight: 1.0,
+            importance_weight: 0.0,
+            decay_weight: 0.0,
+            decay_days: 7.0,
+        });
+        let hits = r.rank(vec![cand(0.80, 0.1, 70), cand(0.70, 0.9, 0)], t0(), 2);
+        assert_eq!(hits[0].similarity, 0.80);
+        assert!((hits[0].score - 0.8).abs() < 1e-12);
+    }
+
+    #[test]
+    fn ties_break_deterministically() {
+        let a = cand(0.5, 0.5, 1);
+        let b = cand(0.5, 0.5, 1);
+        let first = Ranker::default().rank(vec![a.clone(), b.clone()], t0(), 2);
+        let second = Ranker::default().rank(vec![b, a], t0(), 2);
+        assert_eq!(first[0].message.id, second[0].message.id);
+    }
+
+    #[test]
+    fn invalid_configs_are_rejected() {
+        assert!(
+            RankingConfig {
+                decay_days: -1.0,
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            RankingConfig {
+                similarity_weight: f64::NAN,
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+    }
+}

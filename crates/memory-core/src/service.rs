@@ -1,0 +1,272 @@
+//! [`MemoryService`]: the use cases, generic over the ports.
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+
+use crate::domain::{EmbeddingStatus, Message, MessageId, NewMessage, SearchQuery, SearchResults};
+use crate::error::{CoreError, FieldError, Result};
+use crate::ports::{CandidateQuery, Clock, Embedder, EmbeddingUpdate, Store, SystemClock};
+use crate::retention::{
+    RetentionAction, RetentionPolicy, RetentionReport, RetentionRequest, TenantAccess,
+};
+use crate::scoring::{ImportanceConfig, ImportanceScorer, Ranker, RankingConfig};
+
+/// The service's tunables. Defaults are the seed's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceConfig {
+    /// Importance at ingest.
+    pub importance: ImportanceConfig,
+    /// Ranking at search.
+    pub ranking: RankingConfig,
+    /// Policy for tenants without one of their own.
+    pub default_retention: RetentionPolicy,
+}
+
+/// How far ahead of the server's clock a client's `created_at` may be (clock skew); it is
+/// then taken as now. Further ahead is a validation error.
+pub const MAX_CLOCK_SKEW_SECONDS: i64 = 300;
+
+/// The memory use cases: ingest, get, search, retention, and catching up on embeddings.
+#[derive(Debug, Clone)]
+pub struct MemoryService<S, E, C = SystemClock> {
+    store: S,
+    embedder: E,
+    clock: C,
+    scorer: ImportanceScorer,
+    ranker: Ranker,
+    default_retention: RetentionPolicy,
+}
+
+/// Timestamps are kept at microsecond precision, what every store keeps.
+pub fn truncate_to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(Duration::microseconds(1)).unwrap_or(t)
+}
+
+impl<S: Store, E: Embedder, C: Clock> MemoryService<S, E, C> {
+    /// A service over the given adapters; fails if the configuration is invalid.
+    pub fn new(store: S, embedder: E, clock: C, config: ServiceConfig) -> Result<Self> {
+        config.importance.validate()?;
+        config.ranking.validate()?;
+        Ok(Self {
+            store,
+            embedder,
+            clock,
+            scorer: ImportanceScorer::new(config.importance),
+            ranker: Ranker::new(config.ranking),
+            default_retention: config.default_retention,
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The embedder.
+    pub fn embedder(&self) -> &E {
+        &self.embedder
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    fn check_access(access: &TenantAccess, tenant: &crate::domain::TenantId) -> Result<()> {
+        if access.allows(tenant) {
+            Ok(())
+        } else {
+            Err(CoreError::Forbidden(format!(
+                "this key may not access tenant {tenant:?}"
+            )))
+        }
+    }
+
+    /// Stores a message, then embeds it.
+    ///
+    /// The message is committed before the embedder runs: if embedding fails, the message is
+    /// returned (and stays stored) with status `failed` (or `pending` if even that could not
+    /// be recorded), and [`MemoryService::embed_pending`] retries it later. Never lost.
+    pub async fn ingest(&self, new: NewMessage, access: &TenantAccess) -> Result<Message> {
+        Self::check_access(access, &new.tenant_id)?;
+        let now = truncate_to_micros(self.clock.now());
+        let created_at = match new.created_at {
+            None => now,
+            Some(t) if t > now + Duration::seconds(MAX_CLOCK_SKEW_SECONDS) => {
+                return Err(FieldError::new("created_at", "must not be in the future").into());
+            }
+            Some(t) => truncate_to_micros(t.min(now)),
+        };
+        let importance = self
+            .scorer
+            .score(created_at, now, new.role, new.importance_override);
+        let mut message = Message {
+            id: MessageId::new(),
+            tenant_id: new.tenant_id,
+            conversation_id: new.conversation_id,
+            role: new.role,
+            content: new.content,
+            metadata: new.metadata,
+            importance_score: importance,
+            embedding: None,
+            embedding_status: EmbeddingStatus::Pending,
+            archived: false,
+            created_at,
+            updated_at: now,
+        };
+        self.store.insert(&message).await?;
+        self.embed_stored(&mut message).await;
+        Ok(message)
+    }
+
+    /// Embeds one stored message and records the outcome on it; failures are recorded, not
+    /// returned, because the message itself is safe.
+    async fn embed_stored(&self, message: &mut Message) {
+        let update = match self.embed_one(message.content.as_str()).await {
+            Ok(e) => EmbeddingUpdate::Completed(e),
+            Err(_) => EmbeddingUpdate::Failed,
+        };
+        let at = truncate_to_micros(self.clock.now());
+        if let Ok(true) = self
+            .store
+            .set_embedding(message.id, update.clone(), at)
+            .await
+        {
+            message.updated_at = at;
+            match update {
+                EmbeddingUpdate::Completed(e) => {
+                    message.embedding = Some(e);
+                    message.embedding_status = EmbeddingStatus::Completed;
+                }
+                EmbeddingUpdate::Failed => message.embedding_status = EmbeddingStatus::Failed,
+            }
+        }
+    }
+
+    async fn embed_one(&self, text: &str) -> Result<crate::domain::Embedding> {
+        let mut out = self.embedder.embed(&[text.to_owned()]).await?;
+        match (out.pop(), out.is_empty()) {
+            (Some(e), true) if e.dimension() == self.embedder.dimension() => Ok(e),
+            _ => Err(crate::error::EmbedderError::Failed(
+                "embedder returned the wrong number or size of embeddings".into(),
+            )
+            .into()),
+        }
+    }
+
+    /// Reads a message. A message of a tenant the caller may not access is reported as not
+    /// found, so ids of other tenants leak nothing.
+    pub async fn get(&self, id: MessageId, access: &TenantAccess) -> Result<Message> {
+        match self.store.get(id).await? {
+            Some(m) if access.allows(&m.tenant_id) => Ok(m),
+            _ => Err(CoreError::NotFound(format!("message {id}"))),
+        }
+    }
+
+    /// Finds the most relevant messages: the store's nearest neighbours over the whole scope,
+    /// ranked by `w_sim*similarity + w_imp*importance + w_decay*decay`.
+    pub async fn search(&self, query: SearchQuery, access: &TenantAccess) -> Result<SearchResults> {
+        Self::check_access(access, &query.tenant_id)?;
+        let embedding = self.embed_one(&query.query).await?;
+        let candidates = self
+            .store
+            .search_candidates(&CandidateQuery {
+                tenant_id: query.tenant_id,
+                conversation_id: query.conversation_id,
+                importance_min: query.importance_min,
+                embedding,
+                limit: query.candidate_limit,
+            })
+            .await?;
+        let now = self.clock.now();
+        Ok(SearchResults {
+            items: self.ranker.rank(candidates, now, query.top_k),
+        })
+    }
+
+    /// The policy in force for a tenant: its own, or the default.
+    pub async fn retention_policy(
+        &self,
+        tenant: &crate::domain::TenantId,
+    ) -> Result<RetentionPolicy> {
+        Ok(self
+            .store
+            .get_policy(tenant)
+            .await?
+            .unwrap_or_else(|| self.default_retention.clone()))
+    }
+
+    /// Applies the tenant's retention policy: archive first, then delete. A dry run reports
+    /// the same counts and changes nothing.
+    pub async fn run_retention(
+        &self,
+        request: RetentionRequest,
+        access: &TenantAccess,
+    ) -> Result<RetentionReport> {
+        Self::check_access(access, &request.tenant_id)?;
+        let policy = self.retention_policy(&request.tenant_id).await?;
+        let now = truncate_to_micros(self.clock.now());
+        let mut report = RetentionReport {
+            dry_run: request.dry_run,
+            ..Default::default()
+        };
+        if request.actions.contains(&RetentionAction::Archive) {
+            report.archived = self
+                .store
+                .archive(
+                    &request.tenant_id,
+                    &policy.archive_rule(now),
+                    now,
+                    request.dry_run,
+                )
+                .await?;
+        }
+        if request.actions.contains(&RetentionAction::Delete) {
+            report.deleted = self
+                .store
+                .purge_archived(
+                    &request.tenant_id,
+                    policy.purge_cutoff(now),
+                    request.dry_run,
+                )
+                .await?;
+        }
+        Ok(report)
+    }
+
+    /// Embeds up to `limit` messages left pending or failed (by a crash or an embedder
+    /// failure), in one batch. Returns how many were completed.
+    pub async fn embed_pending(&self, limit: usize) -> Result<usize> {
+        let pending = self.store.pending_embeddings(limit).await?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let texts: Vec<String> = pending
+            .iter()
+            .map(|m| m.content.as_str().to_owned())
+            .collect();
+        let embeddings = self.embedder.embed(&texts).await?;
+        if embeddings.len() != pending.len() {
+            return Err(crate::error::EmbedderError::Failed(
+                "embedder returned the wrong number of embeddings".into(),
+            )
+            .into());
+        }
+        let at = truncate_to_micros(self.clock.now());
+        let mut done = 0;
+        for (m, e) in pending.iter().zip(embeddings) {
+            if self
+                .store
+                .set_embedding(m.id, EmbeddingUpdate::Completed(e), at)
+                .await?
+            {
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+
+    /// Checks the store.
+    pub async fn health(&self) -> Result<()> {
+        Ok(self.store.health().await?)
+    }
+}

@@ -1,0 +1,460 @@
+//! MemoryService against mockall mocks of its ports: the orchestration rules.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use memory_core::domain::{Embedding, EmbeddingStatus, Message, NewMessage, SearchQuery, TenantId};
+use memory_core::error::{CoreError, EmbedderError, RepositoryError};
+use memory_core::mocks::{
+    MockClock, MockEmbedder, MockMessageRepository, MockRetentionPolicyStore,
+};
+use memory_core::ports::{
+    CandidateQuery, Embedder, EmbeddingUpdate, MessageRepository, RetentionPolicyStore,
+};
+use memory_core::retention::{ArchiveRule, RetentionPolicy, RetentionRequest, TenantAccess};
+use memory_core::scoring::Candidate;
+use memory_core::testkit::{Fixture, basis, tilted};
+use memory_core::{MemoryService, ServiceConfig};
+use mockall::Sequence;
+use mockall::predicate::eq;
+
+const DIM: usize = 4;
+
+/// One store type implementing both repository ports, delegating to two mocks.
+#[derive(Default)]
+struct MockStore {
+    repo: MockMessageRepository,
+    policies: MockRetentionPolicyStore,
+}
+
+#[async_trait::async_trait]
+impl MessageRepository for MockStore {
+    async fn insert(&self, m: &Message) -> Result<(), RepositoryError> {
+        self.repo.insert(m).await
+    }
+    async fn get(
+        &self,
+        id: memory_core::domain::MessageId,
+    ) -> Result<Option<Message>, RepositoryError> {
+        self.repo.get(id).await
+    }
+    async fn set_embedding(
+        &self,
+        id: memory_core::domain::MessageId,
+        u: EmbeddingUpdate,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        self.repo.set_embedding(id, u, at).await
+    }
+    async fn search_candidates(
+        &self,
+        q: &CandidateQuery,
+    ) -> Result<Vec<Candidate>, RepositoryError> {
+        self.repo.search_candidates(q).await
+    }
+    async fn archive(
+        &self,
+        t: &TenantId,
+        r: &ArchiveRule,
+        now: DateTime<Utc>,
+        d: bool,
+    ) -> Result<u64, RepositoryError> {
+        self.repo.archive(t, r, now, d).await
+    }
+    async fn purge_archived(
+        &self,
+        t: &TenantId,
+        b: DateTime<Utc>,
+        d: bool,
+    ) -> Result<u64, RepositoryError> {
+        self.repo.purge_archived(t, b, d).await
+    }
+    async fn pending_embeddings(&self, l: usize) -> Result<Vec<Message>, RepositoryError> {
+        self.repo.pending_embeddings(l).await
+    }
+    async fn list_tenants(&self) -> Result<Vec<TenantId>, RepositoryError> {
+        self.repo.list_tenants().await
+    }
+    async fn health(&self) -> Result<(), RepositoryError> {
+        self.repo.health().await
+    }
+}
+
+#[async_trait::async_trait]
+impl RetentionPolicyStore for MockStore {
+    async fn get_policy(&self, t: &TenantId) -> Result<Option<RetentionPolicy>, RepositoryError> {
+        self.policies.get_policy(t).await
+    }
+    async fn put_policy(&self, t: &TenantId, p: &RetentionPolicy) -> Result<(), RepositoryError> {
+        self.policies.put_policy(t, p).await
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 11, 14, 20, 30, 0)
+        .single()
+        .expect("valid")
+}
+
+fn clock() -> MockClock {
+    let mut c = MockClock::new();
+    c.expect_now().returning(now);
+    c
+}
+
+fn embedder_returning(e: Embedding) -> MockEmbedder {
+    let mut m = MockEmbedder::new();
+    m.expect_dimension().return_const(DIM);
+    m.expect_embed()
+        .returning(move |texts| Ok(texts.iter().map(|_| e.clone()).collect()));
+    m
+}
+
+fn service(
+    store: MockStore,
+    embedder: MockEmbedder,
+) -> MemoryService<MockStore, MockEmbedder, MockClock> {
+    MemoryService::new(store, embedder, clock(), ServiceConfig::default()).expect("valid config")
+}
+
+fn new_message(tenant: &str) -> NewMessage {
+    NewMessage::parse(tenant, "conv-1", "user", "I love Python", None, None, None).expect("valid")
+}
+
+fn run<F: std::future::Future>(f: F) -> F::Output {
+    futures::executor::block_on(f)
+}
+
+#[test]
+fn ingest_commits_before_embedding_then_records_the_embedding() {
+    let mut seq = Sequence::new();
+    let mut store = MockStore::default();
+    store
+        .repo
+        .expect_insert()
+        .times(1)
+        .in_sequence(&mut seq)
+        .withf(|m: &Message| {
+            m.embedding_status == EmbeddingStatus::Pending
+                && m.embedding.is_none()
+                && m.created_at == now()
+        })
+        .returning(|_| Ok(()));
+    let mut embedder = MockEmbedder::new();
+    embedder.expect_dimension().return_const(DIM);
+    embedder
+        .expect_embed()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|t| {
+            assert_eq!(t, ["I love Python".to_owned()]);
+            Ok(vec![basis(DIM, 0)])
+        });
+    store
+        .repo
+        .expect_set_embedding()
+        .times(1)
+        .in_sequence(&mut seq)
+        .withf(|_, u, _| *u == EmbeddingUpdate::Completed(basis(DIM, 0)))
+        .returning(|_, _, _| Ok(true));
+    let m = run(service(store, embedder).ingest(new_message("acme"), &TenantAccess::All))
+        .expect("ingested");
+    assert_eq!(m.embedding_status, EmbeddingStatus::Completed);
+    assert!(
+        (m.importance_score.value() - 0.74).abs() < 1e-9,
+        "fresh user message, no override"
+    );
+}
+
+#[test]
+fn embedder_failure_keeps_the_message_stored_as_failed() {
+    let mut store = MockStore::default();
+    store.repo.expect_insert().times(1).returning(|_| Ok(()));
+    store
+        .repo
+        .expect_set_embedding()
+        .times(1)
+        .withf(|_, u, _| *u == EmbeddingUpdate::Failed)
+        .returning(|_, _, _| Ok(true));
+    let mut embedder = MockEmbedder::new();
+    embedder.expect_dimension().return_const(DIM);
+    embedder
+        .expect_embed()
+        .returning(|_| Err(EmbedderError::Overloaded("queue full".into())));
+    let m = run(service(store, embedder).ingest(new_message("acme"), &TenantAccess::All))
+        .expect("still acknowledged");
+    assert_eq!(m.embedding_status, EmbeddingStatus::Failed);
+}
+
+#[test]
+fn when_even_the_failure_cannot_be_recorded_the_message_stays_pending() {
+    let mut store = MockStore::default();
+    store.repo.expect_insert().returning(|_| Ok(()));
+    store
+        .repo
+        .expect_set_embedding()
+        .returning(|_, _, _| Err(RepositoryError::Unavailable("down".into())));
+    let m = run(service(store, embedder_returning(basis(DIM, 0)))
+        .ingest(new_message("acme"), &TenantAccess::All))
+    .expect("acknowledged");
+    assert_eq!(m.embedding_status, EmbeddingStatus::Pending);
+}
+
+#[test]
+fn a_failed_insert_is_an_error_and_nothing_is_embedded() {
+    let mut store = MockStore::default();
+    store
+        .repo
+        .expect_insert()
+        .returning(|_| Err(RepositoryError::Unavailable("down".into())));
+    let mut embedder = MockEmbedder::new();
+    embedder.expect_embed().never();
+    let e = run(service(store, embedder).ingest(new_message("acme"), &TenantAccess::All))
+        .expect_err("not stored");
+    assert!(matches!(
+        e,
+        CoreError::Repository(RepositoryError::Unavailable(_))
+    ));
+}
+
+#[test]
+fn created_at_may_be_backdated_but_not_future_dated() {
+    let mut store = MockStore::default();
+    let old = now() - Duration::days(60);
+    store
+        .repo
+        .expect_insert()
+        .times(1)
+        .withf(move |m: &Message| m.created_at == old && m.updated_at == now())
+        .returning(|_| Ok(()));
+    store
+        .repo
+        .expect_set_embedding()
+        .returning(|_, _, _| Ok(true));
+    let svc = service(store, embedder_returning(basis(DIM, 0)));
+    let mut msg = new_message("acme");
+    msg.created_at = Some(old);
+    let m = run(svc.ingest(msg, &TenantAccess::All)).expect("backdated");
+    // 60 days old user message: recency ~0, so 0.2*0.7 + 0.4*0.5 plus a tiny recency part.
+    assert!((m.importance_score.value() - 0.34).abs() < 1e-3);
+    let mut msg = new_message("acme");
+    msg.created_at = Some(now() + Duration::hours(1));
+    match run(svc.ingest(msg, &TenantAccess::All)) {
+        Err(CoreError::Validation(e)) => assert_eq!(e.0[0].field, "created_at"),
+        other => panic!("future created_at must be rejected, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_key_bound_to_other_tenants_can_neither_write_nor_search_nor_read() {
+    let access = TenantAccess::Only([TenantId::parse("globex").expect("valid")].into());
+    let mut store = MockStore::default();
+    store.repo.expect_insert().never();
+    store.repo.expect_search_candidates().never();
+    let foreign = Fixture::new("acme", "c", DIM).build();
+    let id = foreign.id;
+    store
+        .repo
+        .expect_get()
+        .with(eq(id))
+        .returning(move |_| Ok(Some(foreign.clone())));
+    let svc = service(store, embedder_returning(basis(DIM, 0)));
+    assert!(matches!(
+        run(svc.ingest(new_message("acme"), &access)),
+        Err(CoreError::Forbidden(_))
+    ));
+    let q = SearchQuery::parse("acme", "x", None, None, None, None).expect("valid");
+    assert!(matches!(
+        run(svc.search(q, &access)),
+        Err(CoreError::Forbidden(_))
+    ));
+    assert!(
+        matches!(run(svc.get(id, &access)), Err(CoreError::NotFound(_))),
+        "another tenant's id reads as not found"
+    );
+    let r = RetentionRequest::parse("acme", &["archive".into()], true).expect("valid");
+    assert!(matches!(
+        run(svc.run_retention(r, &access)),
+        Err(CoreError::Forbidden(_))
+    ));
+}
+
+#[test]
+fn search_passes_the_scope_and_ranks_the_candidates() {
+    let mut store = MockStore::default();
+    let close_old = Fixture::new("acme", "c1", DIM)
+        .embedded(tilted(DIM, 0.1))
+        .importance(0.2)
+        .created(now() - Duration::days(70))
+        .build();
+    let far_new = Fixture::new("acme", "c1", DIM)
+        .embedded(tilted(DIM, 1.0))
+        .importance(0.9)
+        .created(now())
+        .build();
+    let exact = Fixture::new("acme", "c1", DIM)
+        .embedded(basis(DIM, 0))
+        .importance(0.5)
+        .created(now() - Duration::days(7))
+        .build();
+    let cands: Vec<Candidate> = [(&close_old, 0.1f64), (&far_new, 1.0), (&exact, 0.0)]
+        .into_iter()
+        .map(|(m, a)| Candidate {
+            message: m.clone(),
+            similarity: a.cos(),
+        })
+        .collect();
+    store
+        .repo
+        .expect_search_candidates()
+        .times(1)
+        .withf(|q: &CandidateQuery| {
+            q.tenant_id.as_str() == "acme"
+                && q.conversation_id.as_ref().map(|c| c.as_str()) == Some("c1")
+                && q.limit == 50
+                && q.importance_min.map(|i| i.value()) == Some(0.1)
+                && q.embedding == basis(DIM, 0)
+        })
+        .return_once(move |_| Ok(cands));
+    let svc = service(store, embedder_returning(basis(DIM, 0)));
+    let q = SearchQuery::parse("acme", "Python", Some("c1"), Some(2), Some(0.1), Some(50))
+        .expect("valid");
+    let hits = run(svc.search(q, &TenantAccess::All))
+        .expect("search")
+        .items;
+    assert_eq!(hits.len(), 2, "top_k");
+    // exact: 0.6*1 + 0.3*0.5 + 0.1*e^-1 = 0.7868; close_old: 0.6*cos(0.1) + 0.06 + 0.1*e^-10 = 0.657;
+    // far_new: 0.6*cos(1) + 0.27 + 0.1 = 0.694.
+    assert_eq!(hits[0].message.id, exact.id);
+    assert!((hits[0].score - (0.6 + 0.15 + 0.1 * (-1.0f64).exp())).abs() < 1e-9);
+    assert!((hits[0].decay - (-1.0f64).exp()).abs() < 1e-9);
+    assert_eq!(hits[1].message.id, far_new.id);
+    assert!((hits[1].similarity - 1.0f64.cos()).abs() < 1e-9);
+    assert!(
+        hits.iter().all(|h| h.message.embedding.is_none()),
+        "responses carry no vectors"
+    );
+}
+
+#[test]
+fn retention_uses_the_tenant_policy_and_reports_counts() {
+    let mut store = MockStore::default();
+    let policy = RetentionPolicy::new(10, 0.2, 30).expect("valid");
+    let p = policy.clone();
+    store
+        .policies
+        .expect_get_policy()
+        .returning(move |_| Ok(Some(p.clone())));
+    store
+        .repo
+        .expect_archive()
+        .times(1)
+        .withf(|t, rule: &ArchiveRule, at, dry| {
+            t.as_str() == "acme"
+                && rule.created_before == now() - Duration::days(10)
+                && (rule.importance_below.value() - 0.2).abs() < 1e-12
+                && *at == now()
+                && *dry
+        })
+        .returning(|_, _, _, _| Ok(42));
+    store
+        .repo
+        .expect_purge_archived()
+        .times(1)
+        .withf(|_, before, dry| *before == now() - Duration::days(30) && *dry)
+        .returning(|_, _, _| Ok(10));
+    let svc = service(store, embedder_returning(basis(DIM, 0)));
+    let r =
+        RetentionRequest::parse("acme", &["archive".into(), "delete".into()], true).expect("valid");
+    let report = run(svc.run_retention(r, &TenantAccess::All)).expect("report");
+    assert_eq!(
+        (report.archived, report.deleted, report.dry_run),
+        (42, 10, true)
+    );
+}
+
+#[test]
+fn retention_falls_back_to_the_default_policy_and_runs_only_the_asked_actions() {
+    let mut store = MockStore::default();
+    store.policies.expect_get_policy().returning(|_| Ok(None));
+    store.repo.expect_archive().never();
+    store
+        .repo
+        .expect_purge_archived()
+        .times(1)
+        .withf(|_, before, dry| *before == now() - Duration::days(90) && !*dry)
+        .returning(|_, _, _| Ok(3));
+    let svc = service(store, embedder_returning(basis(DIM, 0)));
+    let r = RetentionRequest::parse("acme", &["delete".into()], false).expect("valid");
+    let report = run(svc.run_retention(r, &TenantAccess::All)).expect("report");
+    assert_eq!((report.archived, report.deleted), (0, 3));
+}
+
+#[test]
+fn embed_pending_batches_the_backlog() {
+    let mut store = MockStore::default();
+    let a = Fixture::new("t", "c", DIM).content("one").build();
+    let b = Fixture::new("t", "c", DIM).content("two").build();
+    let backlog = vec![a.clone(), b.clone()];
+    store
+        .repo
+        .expect_pending_embeddings()
+        .with(eq(16))
+        .return_once(move |_| Ok(backlog));
+    store
+        .repo
+        .expect_set_embedding()
+        .times(2)
+        .returning(|_, u, _| {
+            assert!(matches!(u, EmbeddingUpdate::Completed(_)));
+            Ok(true)
+        });
+    let mut embedder = MockEmbedder::new();
+    embedder.expect_dimension().return_const(DIM);
+    embedder.expect_embed().times(1).returning(|t| {
+        assert_eq!(
+            t,
+            ["one".to_owned(), "two".to_owned()],
+            "one batch, oldest first"
+        );
+        Ok(vec![basis(DIM, 0), basis(DIM, 1)])
+    });
+    assert_eq!(
+        run(service(store, embedder).embed_pending(16)).expect("embedded"),
+        2
+    );
+}
+
+#[test]
+fn wrong_sized_embeddings_are_failures_not_panics() {
+    let mut store = MockStore::default();
+    store.repo.expect_insert().returning(|_| Ok(()));
+    store
+        .repo
+        .expect_set_embedding()
+        .withf(|_, u, _| *u == EmbeddingUpdate::Failed)
+        .returning(|_, _, _| Ok(true));
+    let mut embedder = MockEmbedder::new();
+    embedder.expect_dimension().return_const(DIM);
+    embedder.expect_embed().returning(|_| Ok(vec![]));
+    let m = run(service(store, embedder).ingest(new_message("acme"), &TenantAccess::All))
+        .expect("acknowledged");
+    assert_eq!(m.embedding_status, EmbeddingStatus::Failed);
+}
+
+#[test]
+fn ports_work_behind_arc_dyn() {
+    let e: Arc<dyn Embedder> = Arc::new(embedder_returning(basis(DIM, 2)));
+    assert_eq!(
+        run(e.embed(&["x".into()])).expect("embed")[0],
+        basis(DIM, 2)
+    );
+}
+
+#[test]
+fn invalid_configuration_is_rejected() {
+    let mut cfg = ServiceConfig::default();
+    cfg.ranking.decay_days = 0.0;
+    let r = MemoryService::new(MockStore::default(), MockEmbedder::new(), clock(), cfg);
+    assert!(matches!(r, Err(CoreError::Validation(_))));
+}
