@@ -1,0 +1,223 @@
+//! The synchronous sentence encoder: tokenizer → BERT → mean pooling → L2 normalisation,
+//! as sentence-transformers does it. Runs on the calling thread; see [`crate::CandleEmbedder`]
+//! for the async, micro-batching front.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config as BertConfig};
+use serde::Deserialize;
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+use crate::config::EmbedderConfig;
+use crate::error::{EmbedError, Result};
+use crate::model_files::{self, ModelFiles};
+
+/// sentence-transformers' default when a model has no `sentence_bert_config.json`.
+const DEFAULT_MAX_SEQ_LEN: usize = 256;
+
+/// A loaded model: turns texts into unit-length sentence embeddings.
+pub struct SentenceEncoder {
+    model_id: String,
+    tokenizer: Tokenizer,
+    model: BertModel,
+    device: Device,
+    dimension: usize,
+    max_seq_len: usize,
+}
+
+impl std::fmt::Debug for SentenceEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentenceEncoder")
+            .field("model_id", &self.model_id)
+            .field("dimension", &self.dimension)
+            .field("max_seq_len", &self.max_seq_len)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct SentenceBertConfig {
+    max_seq_length: Option<usize>,
+}
+
+#[derive(Deserialize)]
+struct PoolingConfig {
+    #[serde(default)]
+    pooling_mode_mean_tokens: bool,
+}
+
+impl SentenceEncoder {
+    /// Finds the model as `config` says ([`model_files::resolve`]) and loads it.
+    pub fn load(config: &EmbedderConfig) -> Result<Self> {
+        config.validate()?;
+        let files = model_files::resolve(config)?;
+        tracing::info!(model = %config.model_name, source = %files.source, "loading embedding model");
+        Self::from_files(&config.model_name, &files)
+    }
+
+    /// Loads the model from files already found.
+    pub fn from_files(model_id: &str, files: &ModelFiles) -> Result<Self> {
+        let bert_config: BertConfig = read_json(&files.config)?;
+        let dimension = bert_config.hidden_size;
+
+        if let Some(path) = &files.pooling_config {
+            let pooling: PoolingConfig = read_json(path)?;
+            if !pooling.pooling_mode_mean_tokens {
+                return Err(EmbedError::Unsupported(format!(
+                    "{model_id} does not use mean pooling ({})",
+                    path.display()
+                )));
+            }
+        }
+        let max_seq_len = match &files.sentence_bert_config {
+            Some(path) => read_json::<SentenceBertConfig>(path)?.max_seq_length,
+            None => None,
+        }
+        .unwrap_or(DEFAULT_MAX_SEQ_LEN)
+        .min(bert_config.max_position_embeddings);
+
+        let tokenizer = load_tokenizer(&files.tokenizer, max_seq_len)?;
+
+        let device = Device::Cpu;
+        let weights = candle_core::safetensors::load(&files.weights, &device).map_err(|e| {
+            EmbedError::ModelFile {
+                path: files.weights.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        let vb = VarBuilder::from_tensors(weights, DType::F32, &device);
+        let model = BertModel::load(vb, &bert_config).map_err(|e| EmbedError::ModelFile {
+            path: files.weights.clone(),
+            reason: format!("not a BERT model this crate can run: {e}"),
+        })?;
+        Ok(Self {
+            model_id: model_id.to_string(),
+            tokenizer,
+            model,
+            device,
+            dimension,
+            max_seq_len,
+        })
+    }
+
+    /// The model's identifier.
+    pub fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    /// Number of dimensions of every embedding.
+    pub fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    /// Longest input in tokens (special tokens included); longer texts are truncated.
+    pub fn max_seq_len(&self) -> usize {
+        self.max_seq_len
+    }
+
+    /// Number of tokens of each text after truncation, special tokens included.
+    pub fn token_counts(&self, texts: &[&str]) -> Result<Vec<usize>> {
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        Ok(encodings
+            .iter()
+            .map(|e| e.get_attention_mask().iter().filter(|&&m| m == 1).count())
+            .collect())
+    }
+
+    /// Embeds `texts` in one forward pass, padded to the longest of them (exactly what
+    /// sentence-transformers does for one batch). One unit vector per text, in order.
+    pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        let batch = encodings.len();
+        let seq_len = encodings[0].get_ids().len();
+        let mut ids = Vec::with_capacity(batch * seq_len);
+        let mut mask = Vec::with_capacity(batch * seq_len);
+        for e in &encodings {
+            ids.extend_from_slice(e.get_ids());
+            mask.extend_from_slice(e.get_attention_mask());
+        }
+        let ids = Tensor::from_vec(ids, (batch, seq_len), &self.device)?;
+        let mask = Tensor::from_vec(mask, (batch, seq_len), &self.device)?;
+        let type_ids = ids.zeros_like()?;
+        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
+
+        // Mean over the real tokens, then L2 normalisation.
+        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+        let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
+        let mean = summed.broadcast_div(&counts)?;
+        let mut rows = mean.to_vec2::<f32>()?;
+        rows.iter_mut().for_each(|r| normalize(r));
+        Ok(rows)
+    }
+
+    /// Embeds any number of texts: sorts them by length, runs forward passes of at most
+    /// `max_batch` texts of similar length (less padding), and returns the vectors in the
+    /// order of `texts`.
+    pub fn encode(&self, texts: &[&str], max_batch: usize) -> Result<Vec<Vec<f32>>> {
+        let max_batch = max_batch.max(1);
+        if texts.len() <= 1 {
+            return self.encode_batch(texts);
+        }
+        let lengths = self.token_counts(texts)?;
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| lengths[i]);
+        let mut out = vec![Vec::new(); texts.len()];
+        for chunk in order.chunks(max_batch) {
+            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+            for (&i, v) in chunk.iter().zip(self.encode_batch(&batch)?) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Scales `v` to unit length (as `torch.nn.functional.normalize`, eps 1e-12).
+pub(crate) fn normalize(v: &mut [f32]) {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    v.iter_mut().for_each(|x| *x /= norm);
+}
+
+/// The model's tokenizer with sentence-transformers' settings: truncation at
+/// `max_seq_len` and padding to the longest text of each batch. (The all-MiniLM-L6-v2
+/// `tokenizer.json` itself says pad to a fixed 128 and truncate at 128.)
+fn load_tokenizer(path: &Path, max_seq_len: usize) -> Result<Tokenizer> {
+    let mut tokenizer = Tokenizer::from_file(path).map_err(|e| EmbedError::ModelFile {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let padding = PaddingParams {
+        strategy: PaddingStrategy::BatchLongest,
+        ..tokenizer.get_padding().cloned().unwrap_or_default()
+    };
+    let truncation = TruncationParams {
+        max_length: max_seq_len,
+        ..tokenizer.get_truncation().cloned().unwrap_or_default()
+    };
+    tokenizer.with_padding(Some(padding));
+    tokenizer
+        .with_truncation(Some(truncation))
+        .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+    Ok(tokenizer)
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let bad = |reason: String| EmbedError::ModelFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| bad(e.to_string()))
+}

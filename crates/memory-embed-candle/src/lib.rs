@@ -1,0 +1,20 @@
+//! Embedder adapter: sentence-transformers BERT models (by default
+//! `sentence-transformers/all-MiniLM-L6-v2`, 384 dimensions) on candle, producing the same
+//! vectors as sentence-transformers on PyTorch.
+//!
+//! Layout:
+//! - [`config`]: [`EmbedderConfig`], defaults and `MEMORY_EMBEDDING_*` variables.
+//! - [`model_files`]: where the model comes from (explicit directory, HF cache, hub).
+//! - [`encoder`]: [`SentenceEncoder`], the synchronous tokenizer → BERT → pooling pipeline.
+//! - [`error`]: [`EmbedError`], this crate's errors.
+//!
+//! See `docs/embedder.md` for usage.
+
+pub mod config;
+pub mod encoder;
+pub mod error;
+pub mod model_files;
+
+pub use config::{DEFAULT_MODEL_NAME, EmbedderConfig};
+pub use encoder::SentenceEncoder;
+pub use error::{EmbedError, Result};
