@@ -1,0 +1,60 @@
+//! Diesel's view of `migrations/sqlite`.
+
+diesel::table! {
+    store_meta (key) {
+        key -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Binary,
+        tenant_id -> Text,
+        conversation_id -> Text,
+        role -> Text,
+        content -> Text,
+        metadata -> Text,
+        importance_score -> Double,
+        embedding -> Nullable<Binary>,
+        embedding_status -> Text,
+        archived -> Bool,
+        archived_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    archived_messages (id) {
+        id -> Binary,
+        tenant_id -> Text,
+        conversation_id -> Text,
+        role -> Text,
+        content -> Text,
+        metadata -> Text,
+        importance_score -> Double,
+        embedding -> Nullable<Binary>,
+        embedding_status -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        archived_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    retention_policies (tenant_id) {
+        tenant_id -> Text,
+        max_age_days -> Integer,
+        importance_threshold -> Double,
+        delete_after_days -> Integer,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    store_meta,
+    messages,
+    archived_messages,
+    retention_policies
+);
