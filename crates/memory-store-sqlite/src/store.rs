@@ -57,10 +57,13 @@ pub struct SqliteStoreOptions {
     /// Memory budget of the in-memory vector index, in bytes; `0` disables it (every search
     /// then scans the table). A tenant whose vectors do not fit is scanned from disk.
     pub vector_cache_bytes: usize,
+    /// Threads one search may use to scan a large tenant (`0`: one per core).
+    pub search_threads: usize,
 }
 
 impl SqliteStoreOptions {
-    /// The defaults: 4 readers, 5 s timeouts, a 1 GiB vector index, no model check.
+    /// The defaults: 4 readers, 5 s timeouts, a 1 GiB vector index, searches on every core,
+    /// no model check.
     pub fn new(dimension: usize) -> Self {
         Self {
             dimension,
@@ -69,12 +72,19 @@ impl SqliteStoreOptions {
             acquire_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
             vector_cache_bytes: 1 << 30,
+            search_threads: 0,
         }
     }
 
     /// Records and checks the embedding model id.
     pub fn model_id(mut self, model_id: impl Into<String>) -> Self {
         self.model_id = Some(model_id.into());
+        self
+    }
+
+    /// Sets the threads one search may use (`0`: one per core).
+    pub fn search_threads(mut self, threads: usize) -> Self {
+        self.search_threads = threads;
         self
     }
 
@@ -109,6 +119,7 @@ struct Inner {
     path: PathBuf,
     dim: usize,
     acquire_timeout: Duration,
+    search_threads: usize,
     writer: Arc<tokio::sync::Mutex<Writer>>,
     readers: Pool<ConnectionManager<SqliteConnection>>,
     cache: Option<VectorCache>,
@@ -244,6 +255,7 @@ impl SqliteStore {
                 path,
                 dim: options.dimension,
                 acquire_timeout: options.acquire_timeout,
+                search_threads: options.search_threads,
                 writer: Arc::new(tokio::sync::Mutex::new(Writer { conn, data_version })),
                 readers,
                 cache: (options.vector_cache_bytes > 0)
@@ -503,7 +515,7 @@ impl Inner {
             conversation: q.conversation_id.as_ref().map(|c| c.as_str()),
             importance_min: q.importance_min.map(|i| i.value()),
         };
-        let top = read_lock(&index).search(&query, filter, q.limit);
+        let top = read_lock(&index).search(&query, filter, q.limit, self.search_threads);
         let mut conn = self.readers.get()?;
         fetch_candidates(&mut conn, top).map(Some)
     }
