@@ -5,16 +5,22 @@
 //! Layout:
 //! - [`config`]: [`EmbedderConfig`], defaults and `MEMORY_EMBEDDING_*` variables.
 //! - [`model_files`]: where the model comes from (explicit directory, HF cache, hub).
+//! - [`embedder`]: [`CandleEmbedder`], the async `Embedder` with its worker and micro-batching.
 //! - [`encoder`]: [`SentenceEncoder`], the synchronous tokenizer → BERT → pooling pipeline.
+//! - [`lines`]: [`embed_lines`], texts one per line in, JSON lines out (`memory-server embed`).
 //! - [`error`]: [`EmbedError`], this crate's errors.
 //!
 //! See `docs/embedder.md` for usage.
 
 pub mod config;
+pub mod embedder;
 pub mod encoder;
 pub mod error;
+pub mod lines;
 pub mod model_files;
 
 pub use config::{DEFAULT_MODEL_NAME, EmbedderConfig};
+pub use embedder::{CandleEmbedder, EmbedderStats};
 pub use encoder::SentenceEncoder;
 pub use error::{EmbedError, Result};
+pub use lines::embed_lines;

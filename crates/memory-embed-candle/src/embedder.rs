@@ -1,0 +1,259 @@
+//! [`CandleEmbedder`]: the async [`Embedder`] over a [`SentenceEncoder`] running on a worker
+//! thread of its own, with dynamic micro-batching.
+//!
+//! Every `embed` call becomes a job on a queue bounded in texts (a semaphore of
+//! `queue_capacity` permits, taken with `try_acquire`: a full queue is an immediate
+//! [`EmbedderError::Overloaded`]). The worker takes the first waiting job, then keeps
+//! collecting jobs for at most `max_wait` or until it holds `max_batch_size` texts, and runs
+//! them together: sorted by length, in forward passes of at most `max_batch_size` texts.
+//! Each caller gets its own vectors back through a oneshot channel.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use memory_core::domain::Embedding;
+use memory_core::error::EmbedderError;
+use memory_core::ports::Embedder;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+
+use crate::config::EmbedderConfig;
+use crate::encoder::SentenceEncoder;
+use crate::error::{EmbedError, Result};
+
+type Reply = std::result::Result<Vec<Vec<f32>>, String>;
+
+struct Job {
+    texts: Vec<String>,
+    reply: oneshot::Sender<Reply>,
+    /// Released when the job is done: the queue bound counts texts until they are embedded.
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Counters of the worker's activity (for metrics and tests).
+#[derive(Debug, Default)]
+pub struct EmbedderStats {
+    batches: AtomicU64,
+    texts: AtomicU64,
+}
+
+impl EmbedderStats {
+    /// Coalesced groups of jobs the worker ran (each one or more forward passes).
+    pub fn batches(&self) -> u64 {
+        self.batches.load(Ordering::Relaxed)
+    }
+    /// Texts embedded.
+    pub fn texts(&self) -> u64 {
+        self.texts.load(Ordering::Relaxed)
+    }
+}
+
+/// The production [`Embedder`]: a sentence-transformers BERT model on candle.
+///
+/// Inference runs on a dedicated thread (and its own thread pool when `threads` is set), never
+/// on the async executor. Dropping the embedder stops the worker once its queue is drained.
+#[derive(Debug)]
+pub struct CandleEmbedder {
+    model_id: String,
+    dimension: usize,
+    queue_capacity: usize,
+    queue: mpsc::Sender<Job>,
+    permits: Arc<Semaphore>,
+    stats: Arc<EmbedderStats>,
+}
+
+impl CandleEmbedder {
+    /// Finds and loads the model (blocking: a few hundred milliseconds; call it at startup,
+    /// or inside `spawn_blocking`) and starts the worker.
+    pub fn new(config: EmbedderConfig) -> Result<Self> {
+        let encoder = SentenceEncoder::load(&config)?;
+        Self::from_encoder(encoder, config)
+    }
+
+    /// Starts the worker over an already loaded encoder; only the scheduling fields of
+    /// `config` are used.
+    pub fn from_encoder(encoder: SentenceEncoder, config: EmbedderConfig) -> Result<Self> {
+        config.validate()?;
+        let pool = match config.threads {
+            0 => None,
+            n => Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .thread_name(|i| format!("embed-pool-{i}"))
+                    .build()
+                    .map_err(|e| EmbedError::Worker(e.to_string()))?,
+            ),
+        };
+        let (queue, jobs) = mpsc::channel();
+        let stats = Arc::new(EmbedderStats::default());
+        let worker = Worker {
+            encoder,
+            pool,
+            jobs,
+            config: config.clone(),
+            stats: Arc::clone(&stats),
+        };
+        let model_id = worker.encoder.model_id().to_string();
+        let dimension = worker.encoder.dimension();
+        std::thread::Builder::new()
+            .name("embed-worker".into())
+            .spawn(move || worker.run())
+            .map_err(|e| EmbedError::Worker(e.to_string()))?;
+        Ok(Self {
+            model_id,
+            dimension,
+            queue_capacity: config.queue_capacity,
+            queue,
+            permits: Arc::new(Semaphore::new(config.queue_capacity)),
+            stats,
+        })
+    }
+
+    /// The worker's counters.
+    pub fn stats(&self) -> &EmbedderStats {
+        &self.stats
+    }
+
+    /// Embeds `texts` and returns the raw vectors, in order. A call with more texts than the
+    /// queue holds goes through in windows of `queue_capacity` texts, one after the other.
+    pub async fn embed_raw(
+        &self,
+        texts: &[String],
+    ) -> std::result::Result<Vec<Vec<f32>>, EmbedderError> {
+        let mut out = Vec::with_capacity(texts.len());
+        for window in texts.chunks(self.queue_capacity) {
+            let permit = Arc::clone(&self.permits)
+                .try_acquire_many_owned(u32::try_from(window.len()).unwrap_or(u32::MAX))
+                .map_err(|_| {
+                    EmbedderError::Overloaded(format!(
+                        "embedding queue full ({} texts waiting at most)",
+                        self.queue_capacity
+                    ))
+                })?;
+            let (reply, answer) = oneshot::channel();
+            let job = Job {
+                texts: window.to_vec(),
+                reply,
+                _permit: permit,
+            };
+            self.queue
+                .send(job)
+                .map_err(|_| EmbedderError::Unavailable("embedding worker has stopped".into()))?;
+            let vectors = answer
+                .await
+                .map_err(|_| EmbedderError::Unavailable("embedding worker has stopped".into()))?
+                .map_err(EmbedderError::Failed)?;
+            out.extend(vectors);
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Embedder for CandleEmbedder {
+    fn model_id(&self) -> String {
+        self.model_id.clone()
+    }
+
+    fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    async fn embed(&self, texts: &[String]) -> std::result::Result<Vec<Embedding>, EmbedderError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.embed_raw(texts)
+            .await?
+            .into_iter()
+            .map(|v| {
+                Embedding::new(v, self.dimension).map_err(|e| EmbedderError::Failed(e.to_string()))
+            })
+            .collect()
+    }
+}
+
+struct Worker {
+    encoder: SentenceEncoder,
+    pool: Option<rayon::ThreadPool>,
+    jobs: mpsc::Receiver<Job>,
+    config: EmbedderConfig,
+    stats: Arc<EmbedderStats>,
+}
+
+impl Worker {
+    fn run(self) {
+        // Ends when every sender (the embedder) is gone and the queue is drained.
+        while let Ok(first) = self.jobs.recv() {
+            let group = self.collect(first);
+            self.process(group);
+        }
+        tracing::debug!("embedding worker stopped");
+    }
+
+    /// The first job plus whatever arrives within `max_wait`, up to `max_batch_size` texts.
+    fn collect(&self, first: Job) -> Vec<Job> {
+        let deadline = Instant::now() + self.config.max_wait;
+        let mut count = first.texts.len();
+        let mut group = vec![first];
+        while count < self.config.max_batch_size {
+            let job = match self.jobs.try_recv() {
+                Ok(job) => job,
+                Err(mpsc::TryRecvError::Disconnected) => break,
+                Err(mpsc::TryRecvError::Empty) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    match self.jobs.recv_timeout(left) {
+                        Ok(job) => job,
+                        Err(_) => break,
+                    }
+                }
+            };
+            count += job.texts.len();
+            group.push(job);
+        }
+        group
+    }
+
+    fn process(&self, group: Vec<Job>) {
+        let texts: Vec<&str> = group
+            .iter()
+            .flat_map(|j| j.texts.iter().map(String::as_str))
+            .collect();
+        let (encoder, max_batch) = (&self.encoder, self.config.max_batch_size);
+        let encode = || encoder.encode(&texts, max_batch);
+        let result = match &self.pool {
+            Some(pool) => pool.install(encode),
+            None => encode(),
+        };
+        let count = texts.len();
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        self.stats.texts.fetch_add(count as u64, Ordering::Relaxed);
+        // Free the queue slots before answering, so a caller that sends its next window
+        // right away finds the room its previous one took.
+        let replies: Vec<(usize, oneshot::Sender<Reply>)> = group
+            .into_iter()
+            .map(|job| (job.texts.len(), job.reply))
+            .collect();
+        match result {
+            Ok(vectors) => {
+                let mut vectors = vectors.into_iter();
+                for (len, reply) in replies {
+                    let mine: Vec<Vec<f32>> = vectors.by_ref().take(len).collect();
+                    // A caller that went away no longer wants its answer: nothing to do.
+                    let _ = reply.send(Ok(mine));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, texts = count, "embedding failed");
+                for (_, reply) in replies {
+                    let _ = reply.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}

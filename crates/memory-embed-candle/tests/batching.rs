@@ -1,0 +1,117 @@
+//! The async embedder: coalesces concurrent calls without changing any vector, and sheds
+//! load at once when its queue is full.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{assert_matches_golden, config, encoder, golden, max_abs_diff};
+use memory_core::error::EmbedderError;
+use memory_core::ports::Embedder;
+use memory_embed_candle::{CandleEmbedder, EmbedderConfig};
+
+fn embedder(config: EmbedderConfig) -> CandleEmbedder {
+    CandleEmbedder::from_encoder(encoder(), config).expect("worker starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedder_matches_golden_through_the_port() {
+    let golden = golden();
+    let embedder = embedder(config());
+    assert_eq!(embedder.dimension(), 384);
+    assert_eq!(
+        embedder.model_id(),
+        "sentence-transformers/all-MiniLM-L6-v2"
+    );
+    let texts: Vec<String> = golden.iter().map(|g| g.text.clone()).collect();
+    let got: Vec<Vec<f32>> = embedder
+        .embed(&texts)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.as_slice().to_vec())
+        .collect();
+    assert_matches_golden(&golden, &got);
+    assert!(embedder.embed(&[]).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_single_text_calls_are_coalesced_and_unchanged() {
+    let golden = golden();
+    let direct: Vec<Vec<f32>> = {
+        let encoder = encoder();
+        golden
+            .iter()
+            .map(|g| encoder.encode_batch(&[&g.text]).unwrap().remove(0))
+            .collect()
+    };
+    let embedder = Arc::new(embedder(EmbedderConfig {
+        max_wait: Duration::from_millis(20),
+        ..config()
+    }));
+    let calls: Vec<_> = golden
+        .iter()
+        .map(|g| {
+            let embedder = Arc::clone(&embedder);
+            let text = g.text.clone();
+            tokio::spawn(async move { embedder.embed(&[text]).await })
+        })
+        .collect();
+    for (i, call) in calls.into_iter().enumerate() {
+        let got = call.await.unwrap().unwrap();
+        assert_eq!(got.len(), 1);
+        let diff = max_abs_diff(&direct[i], got[0].as_slice());
+        assert!(
+            diff <= 1e-6,
+            "text {i}: coalesced result differs from a direct call by {diff}"
+        );
+    }
+    let stats = embedder.stats();
+    assert_eq!(stats.texts(), golden.len() as u64);
+    assert!(
+        stats.batches() < golden.len() as u64,
+        "{} single-text calls ran as {} batches: nothing was coalesced",
+        golden.len(),
+        stats.batches()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_queue_is_overloaded_at_once() {
+    let embedder = embedder(EmbedderConfig {
+        queue_capacity: 4,
+        ..config()
+    });
+    let long = "a fairly long sentence that keeps the worker busy for a while ".repeat(8);
+    let busy: Vec<String> = (0..4).map(|i| format!("{i} {long}")).collect();
+    let one = vec!["hello".to_string()];
+    // join! polls `busy` first: its 4 texts fill the queue before `one` asks for room.
+    let (busy_result, one_result) = tokio::join!(embedder.embed(&busy), embedder.embed(&one));
+    assert_eq!(busy_result.unwrap().len(), 4);
+    match one_result {
+        Err(EmbedderError::Overloaded(msg)) => assert!(msg.contains("queue full"), "{msg}"),
+        other => panic!("expected Overloaded, got {other:?}"),
+    }
+    // Room again once the work is done.
+    assert_eq!(embedder.embed(&one).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_larger_than_the_queue_go_through_in_windows() {
+    let golden = golden();
+    let embedder = embedder(EmbedderConfig {
+        queue_capacity: 7,
+        max_batch_size: 4,
+        ..config()
+    });
+    let texts: Vec<String> = golden.iter().map(|g| g.text.clone()).collect();
+    let got: Vec<Vec<f32>> = embedder
+        .embed(&texts)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.as_slice().to_vec())
+        .collect();
+    assert_matches_golden(&golden, &got);
+}
