@@ -1,0 +1,55 @@
+//! Diesel's view of the tables created by `migrations/postgres`.
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use pgvector::sql_types::Vector;
+
+    messages (id) {
+        id -> Uuid,
+        tenant_id -> Text,
+        conversation_id -> Text,
+        role -> Text,
+        content -> Text,
+        metadata -> Jsonb,
+        importance_score -> Double,
+        embedding -> Nullable<Vector>,
+        embedding_status -> Text,
+        archived -> Bool,
+        archived_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use pgvector::sql_types::Vector;
+
+    archived_messages (id) {
+        id -> Uuid,
+        tenant_id -> Text,
+        conversation_id -> Text,
+        role -> Text,
+        content -> Text,
+        metadata -> Jsonb,
+        importance_score -> Double,
+        embedding -> Nullable<Vector>,
+        embedding_status -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        archived_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    retention_policies (tenant_id) {
+        tenant_id -> Text,
+        max_age_days -> Integer,
+        importance_threshold -> Double,
+        delete_after_days -> Integer,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(archived_messages -> messages (id));
+diesel::allow_tables_to_appear_in_same_query!(messages, archived_messages, retention_policies);
