@@ -147,6 +147,18 @@ struct JournalMode {
 }
 
 #[derive(QueryableByName)]
+struct VectorRow {
+    #[diesel(sql_type = diesel::sql_types::Binary)]
+    id: Vec<u8>,
+    #[diesel(sql_type = Text)]
+    conversation_id: String,
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    importance_score: f64,
+    #[diesel(sql_type = diesel::sql_types::Binary)]
+    embedding: Vec<u8>,
+}
+
+#[derive(QueryableByName)]
 struct TenantRow {
     #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
     tenant_id: Option<String>,
@@ -787,21 +799,25 @@ impl VectorCache {
         let started = Instant::now();
         let mut index = TenantIndex::with_capacity(dim, expected);
         let mut buf = Vec::with_capacity(dim);
-        let rows = messages::table
-            .select((
-                messages::id,
-                messages::conversation_id,
-                messages::importance_score,
-                messages::embedding.assume_not_null(),
-            ))
-            .filter(messages::tenant_id.eq(tenant.as_str()))
-            .filter(messages::archived.eq(false))
-            .filter(messages::embedding_status.eq(EmbeddingStatus::Completed.as_str()))
-            .load_iter::<(Vec<u8>, String, f64, Vec<u8>), DefaultLoadingMode>(conn)?;
+        // In creation order, which follows insertion order: the table is read front to back
+        // instead of hopping between pages in the order of another index.
+        let rows = diesel::sql_query(
+            "SELECT id, conversation_id, importance_score, embedding \
+             FROM messages INDEXED BY messages_tenant_created \
+             WHERE tenant_id = ? AND archived = 0 AND embedding_status = 'completed' \
+             ORDER BY created_at",
+        )
+        .bind::<Text, _>(tenant.as_str())
+        .load_iter::<VectorRow, DefaultLoadingMode>(conn)?;
         for row in rows {
-            let (id, conversation, importance, blob) = row?;
-            decode_vector_into(&blob, dim, &mut buf)?;
-            index.upsert(message_id(&id)?, &conversation, importance, &buf);
+            let row = row?;
+            decode_vector_into(&row.embedding, dim, &mut buf)?;
+            index.upsert(
+                message_id(&row.id)?,
+                &row.conversation_id,
+                row.importance_score,
+                &buf,
+            );
         }
         tracing::debug!(
             tenant = %tenant,
@@ -1011,13 +1027,9 @@ impl MessageRepository for SqliteStore {
                     .filter(archived_messages::archived_at.lt(cutoff))
                     .select(archived_messages::id);
                 // The archive copies go with their messages (ON DELETE CASCADE).
-                let n = diesel::delete(
-                    messages::table
-                        .filter(messages::tenant_id.eq(tenant.as_str()))
-                        .filter(messages::archived.eq(true))
-                        .filter(messages::id.eq_any(doomed)),
-                )
-                .execute(c)?;
+                // Driven by the archive's index, then one primary-key delete per copy.
+                let n = diesel::delete(messages::table.filter(messages::id.eq_any(doomed)))
+                    .execute(c)?;
                 diesel::delete(
                     archived_messages::table
                         .filter(archived_messages::tenant_id.eq(tenant.as_str()))

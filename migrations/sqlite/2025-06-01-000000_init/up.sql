@@ -29,9 +29,9 @@ CREATE TABLE messages (
     CHECK (embedding_status <> 'completed' OR embedding IS NOT NULL)
 );
 
--- Vector search over a tenant (and the cache load), importance_min, archive by importance.
-CREATE INDEX messages_tenant_importance
-    ON messages (tenant_id, archived, importance_score, embedding_status);
+-- Vector search over a tenant (disk scan, index load, counting its vectors), importance_min.
+CREATE INDEX messages_tenant_search
+    ON messages (tenant_id, archived, embedding_status, importance_score);
 -- Vector search within one conversation.
 CREATE INDEX messages_tenant_conversation
     ON messages (tenant_id, conversation_id, archived, embedding_status);

@@ -1,0 +1,105 @@
+//! Every query shape the store runs is answered through an index, never a scan of `messages`.
+
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use memory_store_sqlite::SqliteStore;
+
+#[derive(QueryableByName)]
+struct PlanRow {
+    #[diesel(sql_type = Text)]
+    detail: String,
+}
+
+fn plan(conn: &mut SqliteConnection, sql: &str) -> String {
+    diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+        .load::<PlanRow>(conn)
+        .expect("explain")
+        .into_iter()
+        .map(|r| r.detail)
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+#[test]
+fn every_query_uses_an_index() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("plans.db");
+    let store = SqliteStore::open(path.to_str().expect("utf-8"), 8).expect("open");
+    drop(store);
+    let mut conn = SqliteConnection::establish(path.to_str().expect("utf-8")).expect("connect");
+    let cases = [
+        (
+            "get by id",
+            "SELECT * FROM messages WHERE id = ?",
+            "sqlite_autoindex_messages_1",
+        ),
+        (
+            "search a tenant / load its vectors",
+            "SELECT id, embedding FROM messages WHERE tenant_id = ? AND archived = ? \
+             AND embedding_status = ?",
+            "messages_tenant_search",
+        ),
+        (
+            "search with importance_min",
+            "SELECT id, embedding FROM messages WHERE tenant_id = ? AND archived = ? \
+             AND embedding_status = ? AND importance_score >= ?",
+            "messages_tenant_search",
+        ),
+        (
+            "search a conversation",
+            "SELECT id, embedding FROM messages WHERE tenant_id = ? AND archived = ? \
+             AND embedding_status = ? AND conversation_id = ?",
+            "messages_tenant_conversation",
+        ),
+        (
+            "fetch search results",
+            "SELECT * FROM messages WHERE id IN (?, ?, ?) AND archived = ?",
+            "sqlite_autoindex_messages_1",
+        ),
+        (
+            "archive (and its dry run)",
+            "SELECT count(*) FROM messages WHERE tenant_id = ? AND archived = ? \
+             AND (created_at < ? OR importance_score < ?)",
+            "messages_tenant_",
+        ),
+        (
+            "pending embeddings, oldest first",
+            "SELECT * FROM messages WHERE archived = 0 AND embedding_status <> 'completed' \
+             ORDER BY created_at, id LIMIT ?",
+            "messages_pending",
+        ),
+        (
+            "purge",
+            "DELETE FROM messages WHERE id IN \
+             (SELECT id FROM archived_messages WHERE tenant_id = ? AND archived_at < ?)",
+            "archived_messages_tenant_archived_at",
+        ),
+        (
+            "purge dry run",
+            "SELECT count(*) FROM archived_messages WHERE tenant_id = ? AND archived_at < ?",
+            "archived_messages_tenant_archived_at",
+        ),
+        (
+            "list tenants (skip scan)",
+            "WITH RECURSIVE t(tenant_id) AS ( SELECT MIN(tenant_id) FROM messages UNION ALL \
+             SELECT (SELECT MIN(tenant_id) FROM messages WHERE tenant_id > t.tenant_id) \
+             FROM t WHERE t.tenant_id IS NOT NULL) SELECT tenant_id FROM t",
+            "COVERING INDEX",
+        ),
+        (
+            "a tenant's policy",
+            "SELECT * FROM retention_policies WHERE tenant_id = ?",
+            "sqlite_autoindex_retention_policies_1",
+        ),
+    ];
+    for (what, sql, index) in cases {
+        let p = plan(&mut conn, sql);
+        assert!(p.contains(index), "{what}: expected {index}, plan: {p}");
+        assert!(
+            !p.split(" | ")
+                .any(|step| step.starts_with("SCAN messages") && !step.contains("INDEX")),
+            "{what}: full table scan: {p}"
+        );
+        assert!(!p.contains("TEMP B-TREE"), "{what}: sorts: {p}");
+    }
+}
