@@ -298,6 +298,26 @@ impl SqliteStore {
             .map_err(Into::into)
     }
 
+    /// Loads every tenant's vectors into the in-memory index, as far as the budget allows
+    /// (it never evicts), so the first searches after a start do not pay for it (about 0.3 s
+    /// per 100k messages). Writes wait while a tenant loads: run it at startup, or in a
+    /// background task. Returns how many tenants the index holds afterwards.
+    pub async fn preload_vectors(&self) -> Result<usize, RepositoryError> {
+        if self.inner.cache.is_none() {
+            return Ok(0);
+        }
+        let mut held = 0;
+        for tenant in self.list_tenants().await? {
+            let guard = self.inner.lock_writer().await?;
+            let inner = self.inner.clone();
+            let loaded = tokio::task::spawn_blocking(move || inner.preload_tenant(guard, &tenant))
+                .await
+                .map_err(task_error)??;
+            held += usize::from(loaded);
+        }
+        Ok(held)
+    }
+
     /// Bytes held by the in-memory vector index now (0 when disabled).
     pub fn vector_cache_bytes(&self) -> usize {
         self.inner.cache.as_ref().map_or(0, VectorCache::bytes)
@@ -448,6 +468,26 @@ impl Inner {
             w.data_version = v;
         }
         Ok(())
+    }
+
+    fn preload_tenant(
+        &self,
+        mut guard: WriterGuard,
+        tenant: &TenantId,
+    ) -> Result<bool, SqliteStoreError> {
+        let Some(cache) = &self.cache else {
+            return Ok(false);
+        };
+        self.sync_external(&mut guard)?;
+        if cache.peek(tenant).is_some() {
+            return Ok(true);
+        }
+        let n = count_searchable(&mut guard.conn, tenant)?;
+        if cache.bytes() + estimate_bytes(n, self.dim) > cache.budget {
+            return Ok(false);
+        }
+        cache.load(&mut guard.conn, tenant, self.dim, n)?;
+        Ok(true)
     }
 
     fn insert_rows(&self, w: &mut Writer, batch: &[Message]) -> Result<(), SqliteStoreError> {

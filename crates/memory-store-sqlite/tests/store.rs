@@ -82,6 +82,12 @@ async fn memories_survive_closing_and_reopening() {
         );
     }
     let store = SqliteStore::open(&url, DIM).expect("reopen");
+    assert_eq!(store.vector_cache_bytes(), 0, "nothing loaded yet");
+    assert_eq!(store.preload_vectors().await.expect("preload"), 1);
+    assert!(
+        store.vector_cache_bytes() > 0,
+        "acme's vectors are in memory"
+    );
     let got = store.get(embedded.id).await.expect("get").expect("kept");
     assert_eq!(got, embedded, "every field survives a restart");
     let got = store.get(pending.id).await.expect("get").expect("kept");
@@ -420,4 +426,45 @@ async fn wrong_dimensions_and_empty_limits() {
         store.get(fresh.id).await.expect("get").is_none(),
         "all or nothing"
     );
+}
+
+/// Another process holding the write lock makes writes fail `Unavailable` after the busy
+/// timeout, not hang; reads go on (WAL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_database_is_unavailable_in_bounded_time() {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, SqliteConnection};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("memory.db");
+    let options = SqliteStoreOptions {
+        busy_timeout: std::time::Duration::from_millis(200),
+        ..SqliteStoreOptions::new(DIM)
+    };
+    let store = SqliteStore::open_with(path.to_str().expect("utf-8"), options).expect("open");
+    let kept = Fixture::new("acme", "c1", DIM).build();
+    store.insert(&kept).await.expect("insert");
+
+    let mut other = SqliteConnection::establish(path.to_str().expect("utf-8")).expect("connect");
+    other
+        .batch_execute("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let started = std::time::Instant::now();
+    match store.insert(&Fixture::new("acme", "c1", DIM).build()).await {
+        Err(RepositoryError::Unavailable(_)) => {}
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "bounded by the busy timeout"
+    );
+    assert!(
+        store.get(kept.id).await.expect("reads go on").is_some(),
+        "readers are not blocked by a writer"
+    );
+    other.batch_execute("ROLLBACK").expect("release");
+    store
+        .insert(&Fixture::new("acme", "c1", DIM).build())
+        .await
+        .expect("writes resume");
 }
