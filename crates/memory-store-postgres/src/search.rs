@@ -42,6 +42,10 @@ fn bind_scope<'a>(mut query: Query<'a>, q: &'a CandidateQuery) -> Query<'a> {
     query
 }
 
+fn explain_prefix(explain: bool) -> &'static str {
+    if explain { "EXPLAIN " } else { "" }
+}
+
 fn limit_of(q: &CandidateQuery) -> i64 {
     i64::try_from(q.limit).unwrap_or(i64::MAX)
 }
@@ -60,11 +64,16 @@ pub(crate) fn capped_count(q: &CandidateQuery, cap: u64) -> Query<'_> {
 /// The exact `limit` nearest neighbours. `OFFSET 0` keeps the subquery from being flattened,
 /// so the ORDER BY cannot be served by the HNSW index (which would lose filtered rows): the
 /// planner reads the scope through the btree and keeps the top `limit` by exact distance.
-pub(crate) fn exact<'a>(q: &'a CandidateQuery, vector: &'a pgvector::Vector) -> Query<'a> {
+pub(crate) fn exact<'a>(
+    q: &'a CandidateQuery,
+    vector: &'a pgvector::Vector,
+    explain: bool,
+) -> Query<'a> {
     let (filter, next) = scope_where(q, 2);
     let sql = format!(
-        "SELECT * FROM (SELECT {SEARCH_COLUMNS}, embedding <=> $1 AS distance FROM messages \
-         WHERE {filter} OFFSET 0) s ORDER BY distance, id LIMIT ${next}"
+        "{}SELECT * FROM (SELECT {SEARCH_COLUMNS}, embedding <=> $1 AS distance FROM messages \
+         WHERE {filter} OFFSET 0) s ORDER BY distance, id LIMIT ${next}",
+        explain_prefix(explain)
     );
     bind_scope(
         diesel::sql_query(sql)
@@ -77,12 +86,17 @@ pub(crate) fn exact<'a>(q: &'a CandidateQuery, vector: &'a pgvector::Vector) -> 
 
 /// The approximate `limit` nearest neighbours through the HNSW index (run inside a
 /// transaction that set `hnsw.iterative_scan = relaxed_order`), re-sorted by exact distance.
-pub(crate) fn ann<'a>(q: &'a CandidateQuery, vector: &'a pgvector::Vector) -> Query<'a> {
+pub(crate) fn ann<'a>(
+    q: &'a CandidateQuery,
+    vector: &'a pgvector::Vector,
+    explain: bool,
+) -> Query<'a> {
     let (filter, next) = scope_where(q, 2);
     let sql = format!(
-        "WITH nearest AS MATERIALIZED (SELECT {SEARCH_COLUMNS}, embedding <=> $1 AS distance \
+        "{}WITH nearest AS MATERIALIZED (SELECT {SEARCH_COLUMNS}, embedding <=> $1 AS distance \
          FROM messages WHERE {filter} ORDER BY embedding <=> $1 LIMIT ${next}) \
-         SELECT * FROM nearest ORDER BY distance, id"
+         SELECT * FROM nearest ORDER BY distance, id",
+        explain_prefix(explain)
     );
     bind_scope(
         diesel::sql_query(sql)

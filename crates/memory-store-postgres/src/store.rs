@@ -202,7 +202,7 @@ impl PostgresStore {
                 .await?)
             })
             .await?;
-        let Some(row) = rows.iter().next() else {
+        let Some(row) = <[Typmod]>::first(&rows) else {
             return Err(PgStoreError::Schema(
                 "table messages with column embedding not found: apply the migrations \
                  (`memory-server migrate`, or MEMORY_AUTO_MIGRATE=true)"
@@ -326,7 +326,7 @@ impl PostgresStore {
                     let rows: Vec<SearchRow> = conn
                         .transaction::<_, PgStoreError, _>(async |conn| {
                             search::ann_settings(ef, max_scan).execute(conn).await?;
-                            Ok(search::ann(q, vector).load(conn).await?)
+                            Ok(search::ann(q, vector, false).load(conn).await?)
                         })
                         .await?;
                     // Fewer than asked: the scope has fewer eligible rows, or the iterative
@@ -341,7 +341,7 @@ impl PostgresStore {
                         "index search returned too few rows; exact scan"
                     );
                 }
-                let rows: Vec<SearchRow> = search::exact(q, &vector).load(conn).await?;
+                let rows: Vec<SearchRow> = search::exact(q, &vector, false).load(conn).await?;
                 Ok((rows, SearchPath::Exact))
             })
             .await?;
@@ -350,6 +350,45 @@ impl PostgresStore {
             .map(Candidate::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         Ok((candidates, path))
+    }
+
+    /// The plan Postgres would use for `q`'s search (`EXPLAIN`, not executed), and which path
+    /// the store would take first. For operators and tests: the index path must show
+    /// `messages_embedding_hnsw_idx`.
+    pub async fn explain_search(
+        &self,
+        q: &CandidateQuery,
+    ) -> Result<(SearchPath, String), PgStoreError> {
+        #[derive(diesel::QueryableByName)]
+        struct PlanLine {
+            #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+            line: String,
+        }
+        self.check_dimension(&q.embedding)?;
+        let vector = Vector::from(q.embedding.as_slice().to_vec());
+        let config = &self.inner.config;
+        let (ef, max_scan) = (config.hnsw_ef_search, config.hnsw_max_scan_tuples);
+        self.with_conn("explain search", async |conn| {
+            let (path, lines): (SearchPath, Vec<PlanLine>) = if self.scope_is_large(conn, q).await?
+            {
+                let vector = &vector;
+                let lines = conn
+                    .transaction::<_, PgStoreError, _>(async |conn| {
+                        search::ann_settings(ef, max_scan).execute(conn).await?;
+                        Ok(search::ann(q, vector, true).load(conn).await?)
+                    })
+                    .await?;
+                (SearchPath::Index, lines)
+            } else {
+                (
+                    SearchPath::Exact,
+                    search::exact(q, &vector, true).load(conn).await?,
+                )
+            };
+            let plan: Vec<String> = lines.into_iter().map(|l| l.line).collect();
+            Ok((path, plan.join("\n")))
+        })
+        .await
     }
 
     async fn insert_message(&self, m: &Message) -> Result<(), PgStoreError> {

@@ -1,0 +1,689 @@
+//! PostgresStore against a real server: migrations, startup checks, search paths and recall,
+//! concurrency, and bounded failures (pool exhaustion, a database that is down or hangs).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use memory_core::domain::{ConversationId, Embedding, Importance, MessageId, TenantId};
+use memory_core::error::RepositoryError;
+use memory_core::ports::{CandidateQuery, MessageRepository};
+use memory_core::retention::ArchiveRule;
+use memory_core::testkit::{Fixture, basis, t0};
+use memory_store_postgres::testkit::{
+    Clustered, Rng, SyntheticRow, TestDatabase, bulk_insert, exact_top_k, recall, with_database,
+};
+use memory_store_postgres::{
+    PgStoreError, PostgresConfig, PostgresStore, SearchPath, pending_migrations,
+    revert_all_migrations, run_migrations,
+};
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+const DIM: usize = 384;
+
+fn embedding(v: Vec<f32>) -> Embedding {
+    Embedding::new(v, DIM).expect("valid embedding")
+}
+
+fn query(tenant: &str, e: Embedding, limit: usize) -> CandidateQuery {
+    CandidateQuery {
+        tenant_id: TenantId::parse(tenant).expect("tenant"),
+        conversation_id: None,
+        importance_min: None,
+        embedding: e,
+        limit,
+    }
+}
+
+async fn table_exists(url: &str, table: &str) -> bool {
+    use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+    #[derive(diesel::QueryableByName)]
+    struct Exists {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        e: bool,
+    }
+    let mut conn = AsyncPgConnection::establish(url).await.expect("connect");
+    let row: Exists = diesel::sql_query(format!("SELECT to_regclass('{table}') IS NOT NULL AS e"))
+        .get_result(&mut conn)
+        .await
+        .expect("query");
+    row.e
+}
+
+#[tokio::test]
+async fn migrations_up_down_up() {
+    let db = TestDatabase::create().await.expect("database");
+    assert_eq!(pending_migrations(&db.url).await.expect("pending").len(), 1);
+    let applied = run_migrations(&db.url).await.expect("up");
+    assert_eq!(applied.len(), 1, "one migration applied: {applied:?}");
+    assert!(
+        run_migrations(&db.url).await.expect("up again").is_empty(),
+        "idempotent"
+    );
+    assert!(
+        pending_migrations(&db.url)
+            .await
+            .expect("pending")
+            .is_empty()
+    );
+    for t in ["messages", "archived_messages", "retention_policies"] {
+        assert!(table_exists(&db.url, t).await, "{t} exists after up");
+    }
+    let store = db.store(PostgresConfig::default()).await.expect("connect");
+    let m = Fixture::new("acme", "c1", DIM)
+        .embedded(basis(DIM, 0))
+        .build();
+    store.insert(&m).await.expect("insert");
+    drop(store);
+
+    let reverted = revert_all_migrations(&db.url).await.expect("down");
+    assert_eq!(reverted.len(), 1);
+    for t in ["messages", "archived_messages", "retention_policies"] {
+        assert!(!table_exists(&db.url, t).await, "{t} gone after down");
+    }
+    match PostgresStore::connect(&db.url, PostgresConfig::default()).await {
+        Err(PgStoreError::Schema(_)) => {}
+        other => panic!("connecting without the schema must be a Schema error, got {other:?}"),
+    }
+
+    assert_eq!(
+        run_migrations(&db.url).await.expect("up after down").len(),
+        1
+    );
+    let store = db.store(PostgresConfig::default()).await.expect("connect");
+    assert!(
+        store.get(m.id).await.expect("get").is_none(),
+        "fresh tables"
+    );
+    store.insert(&m).await.expect("insert again");
+}
+
+#[tokio::test]
+async fn dimension_mismatch_is_a_startup_error() {
+    let db = TestDatabase::migrated().await.expect("database");
+    let err = db
+        .store(PostgresConfig {
+            dimension: 768,
+            ..PostgresConfig::default()
+        })
+        .await
+        .expect_err("768 against vector(384)");
+    match &err {
+        PgStoreError::DimensionMismatch {
+            configured: 768,
+            stored: 384,
+        } => {}
+        other => panic!("expected DimensionMismatch, got {other:?}"),
+    }
+    assert!(err.to_string().contains("model changed"), "{err}");
+    // And an embedding of the wrong size is refused, not silently stored.
+    let store = db.store(PostgresConfig::default()).await.expect("connect");
+    let small = Fixture::new("acme", "c", 8).embedded(basis(8, 0)).build();
+    assert!(matches!(
+        store.insert(&small).await,
+        Err(RepositoryError::Internal(_))
+    ));
+}
+
+/// `tenants` (name, rows) of clustered data; returns every row with its id.
+async fn load_dataset(
+    db: &TestDatabase,
+    tenants: &[(&str, usize)],
+    seed: u64,
+) -> (Clustered, Vec<(uuid::Uuid, SyntheticRow)>) {
+    let mut rng = Rng::new(seed);
+    let data = Clustered::new(DIM, 200, 0.05, &mut rng);
+    let mut rows = Vec::new();
+    for (tenant, n) in tenants {
+        for i in 0..*n {
+            rows.push(SyntheticRow {
+                tenant: (*tenant).to_owned(),
+                conversation: format!("conv-{}", i % 20),
+                importance: rng.next_f64(),
+                embedding: data.sample(&mut rng),
+            });
+        }
+    }
+    // Interleave tenants as live traffic would.
+    for i in (1..rows.len()).rev() {
+        let j = rng.below(i + 1);
+        rows.swap(i, j);
+    }
+    let ids = bulk_insert(&db.url, &rows, 2_000, true)
+        .await
+        .expect("bulk insert");
+    (data, ids.into_iter().zip(rows).collect())
+}
+
+/// 20,000 rows; tenant "small" holds 1% of them. The store's default strategy must find its
+/// top 10 with recall >= 0.98 against an exact scan. Also reports the index path's recall
+/// for the same tenant (forced, threshold 0), which is what a filtered HNSW gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filtered_recall_for_a_one_percent_tenant() {
+    let db = TestDatabase::migrated().await.expect("database");
+    let mut tenants = vec![("small", 200), ("big", 9_800)];
+    let others: Vec<String> = (0..50).map(|i| format!("other-{i}")).collect();
+    for o in &others {
+        tenants.push((o.as_str(), 200));
+    }
+    let started = Instant::now();
+    let (data, rows) = load_dataset(&db, &tenants, 7).await;
+    eprintln!("loaded {} rows in {:?}", rows.len(), started.elapsed());
+    let small: Vec<(uuid::Uuid, &[f32])> = rows
+        .iter()
+        .filter(|(_, r)| r.tenant == "small")
+        .map(|(id, r)| (*id, r.embedding.as_slice()))
+        .collect();
+    assert_eq!(small.len(), 200);
+
+    let default_store = db.store(PostgresConfig::default()).await.expect("connect");
+    let index_store = db
+        .store(PostgresConfig {
+            exact_scan_threshold: 0,
+            ..PostgresConfig::default()
+        })
+        .await
+        .expect("connect");
+    let mut rng = Rng::new(99);
+    let (mut sum_default, mut sum_index, n) = (0.0, 0.0, 50);
+    for i in 0..n {
+        // Half the queries near the tenant's own data, half anywhere.
+        let q = if i % 2 == 0 {
+            let mut v = small[rng.below(small.len())].1.to_vec();
+            v.iter_mut()
+                .for_each(|x| *x += 0.02 * rng.gaussian() as f32);
+            v
+        } else {
+            data.sample(&mut rng)
+        };
+        let truth = exact_top_k(&q, &small, 10);
+        let cq = query("small", embedding(q), 10);
+        let (got, path) = default_store.search_with_path(&cq).await.expect("search");
+        assert_eq!(
+            path,
+            SearchPath::Exact,
+            "a 200-row tenant is searched exactly"
+        );
+        assert_eq!(got.len(), 10);
+        assert!(got.iter().all(|c| c.message.tenant_id.as_str() == "small"));
+        let got: Vec<uuid::Uuid> = got.iter().map(|c| c.message.id.as_uuid()).collect();
+        sum_default += recall(&truth, &got);
+        let (got, _) = index_store.search_with_path(&cq).await.expect("search");
+        assert_eq!(
+            got.len(),
+            10,
+            "the index path never returns fewer rows than exist"
+        );
+        let got: Vec<uuid::Uuid> = got.iter().map(|c| c.message.id.as_uuid()).collect();
+        sum_index += recall(&truth, &got);
+    }
+    let (r_default, r_index) = (sum_default / f64::from(n), sum_index / f64::from(n));
+    eprintln!("1% tenant recall@10: store default {r_default:.3}, forced index path {r_index:.3}");
+    assert!(r_default >= 0.98, "recall@10 {r_default} < 0.98");
+    assert!(
+        r_index >= 0.5,
+        "forced index path recall@10 {r_index} collapsed"
+    );
+}
+
+/// A large tenant goes through the HNSW index (EXPLAIN shows it); a small one does not; the
+/// index path's results are the exact ones for most queries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hnsw_index_is_used_for_a_large_scope() {
+    let db = TestDatabase::migrated().await.expect("database");
+    let (data, rows) = load_dataset(&db, &[("big", 12_000), ("tiny", 100)], 11).await;
+    let store = db.store(PostgresConfig::default()).await.expect("connect");
+    let mut rng = Rng::new(5);
+    let q = data.sample(&mut rng);
+
+    let (path, plan) = store
+        .explain_search(&query("big", embedding(q.clone()), 10))
+        .await
+        .expect("explain");
+    assert_eq!(
+        path,
+        SearchPath::Index,
+        "12,000 rows is above the threshold"
+    );
+    assert!(
+        plan.contains("messages_embedding_hnsw_idx"),
+        "the large scope must use the HNSW index:\n{plan}"
+    );
+    let (path, plan) = store
+        .explain_search(&query("tiny", embedding(q.clone()), 10))
+        .await
+        .expect("explain");
+    assert_eq!(path, SearchPath::Exact);
+    assert!(
+        !plan.contains("hnsw"),
+        "a small scope must not use the HNSW index:\n{plan}"
+    );
+
+    let big: Vec<(uuid::Uuid, &[f32])> = rows
+        .iter()
+        .filter(|(_, r)| r.tenant == "big")
+        .map(|(id, r)| (*id, r.embedding.as_slice()))
+        .collect();
+    let mut total = 0.0;
+    for _ in 0..20 {
+        let q = data.sample(&mut rng);
+        let truth = exact_top_k(&q, &big, 10);
+        let (got, path) = store
+            .search_with_path(&query("big", embedding(q), 10))
+            .await
+            .expect("search");
+        assert_eq!(path, SearchPath::Index);
+        let sims: Vec<f64> = got.iter().map(|c| c.similarity).collect();
+        assert!(
+            sims.windows(2).all(|w| w[0] >= w[1]),
+            "sorted by exact similarity: {sims:?}"
+        );
+        let got: Vec<uuid::Uuid> = got.iter().map(|c| c.message.id.as_uuid()).collect();
+        total += recall(&truth, &got);
+    }
+    let r = total / 20.0;
+    eprintln!("large tenant (12k rows) index recall@10: {r:.3}");
+    assert!(r >= 0.9, "index recall@10 {r}");
+}
+
+/// When filters leave fewer rows than the limit in a large scope, the index path falls back to
+/// the exact scan and returns every one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_scope_with_selective_filter_is_complete() {
+    let db = TestDatabase::migrated().await.expect("database");
+    let (data, rows) = load_dataset(&db, &[("big", 11_000)], 3).await;
+    let store = db
+        .store(PostgresConfig {
+            exact_scan_threshold: 1_000,
+            ..PostgresConfig::default()
+        })
+        .await
+        .expect("connect");
+    let expected: Vec<uuid::Uuid> = {
+        let mut v: Vec<(f64, uuid::Uuid)> = rows
+            .iter()
+            .filter(|(_, r)| r.importance >= 0.9995)
+            .map(|(id, r)| (r.importance, *id))
+            .collect();
+        v.sort_by(|a, b| a.0.total_cmp(&b.0));
+        v.into_iter().map(|(_, id)| id).collect()
+    };
+    let mut rng = Rng::new(1);
+    let mut q = query("big", embedding(data.sample(&mut rng)), 50);
+    q.importance_min = Some(Importance::new(0.9995).expect("importance"));
+    let got = store.search_candidates(&q).await.expect("search");
+    let mut got: Vec<uuid::Uuid> = got.iter().map(|c| c.message.id.as_uuid()).collect();
+    let mut want = expected.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "every eligible row, none lost to the index");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_inserts_lose_nothing() {
+    let db = TestDatabase::migrated().await.expect("database");
+    let store = db
+        .store(PostgresConfig {
+            pool_size: 8,
+            ..PostgresConfig::default()
+        })
+        .await
+        .expect("connect");
+    let tasks: Vec<JoinHandle<Vec<MessageId>>> = (0..16)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for i in 0..40 {
+                    let mut v = vec![0.0f32; DIM];
+                    v[(w * 40 + i) % DIM] = 1.0;
+                    v[(w + 7) % DIM] += 0.5;
+                    let m = Fixture::new(&format!("tenant-{}", w % 4), &format!("c{w}"), DIM)
+                        .embedded(embedding(v))
+                        .build();
+                    store.insert(&m).await.expect("insert");
+                    ids.push(m.id);
+                }
+                ids
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    assert_eq!(all.len(), 640);
+    for id in &all {
+        assert!(store.get(*id).await.expect("get").is_some());
+    }
+    let mut tenants: Vec<String> = store
+        .list_tenants()
+        .await
+        .expect("tenants")
+        .into_iter()
+        .map(TenantId::into_inner)
+        .collect();
+    tenants.sort();
+    assert_eq!(tenants, ["tenant-0", "tenant-1", "tenant-2", "tenant-3"]);
+    let mut q = query("tenant-1", basis(DIM, 0), 1_000);
+    q.conversation_id = Some(ConversationId::parse("c5").expect("conv"));
+    assert_eq!(store.search_candidates(&q).await.expect("search").len(), 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_exhaustion_is_unavailable_not_a_hang() {
+    let db = TestDatabase::migrated().await.expect("database");
+    let store = db
+        .store(PostgresConfig {
+            pool_size: 1,
+            acquire_timeout: Duration::from_millis(300),
+            ..PostgresConfig::default()
+        })
+        .await
+        .expect("connect");
+    let held = store.pool().get().await.expect("the only connection");
+    let started = Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(10), store.get(MessageId::new()))
+        .await
+        .expect("must not hang");
+    assert!(
+        matches!(r, Err(RepositoryError::Unavailable(_))),
+        "exhausted pool: {r:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(held);
+    assert!(
+        store
+            .get(MessageId::new())
+            .await
+            .expect("works again")
+            .is_none()
+    );
+    store.health().await.expect("healthy");
+}
+
+/// A port nobody listens on.
+async fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    drop(l);
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_down_is_unavailable_quickly() {
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{}/postgres",
+        closed_port().await
+    );
+    let started = Instant::now();
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        PostgresStore::connect(&url, PostgresConfig::default()),
+    )
+    .await
+    .expect("must not hang");
+    assert!(matches!(r, Err(PgStoreError::Unavailable(_))), "{r:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(matches!(
+        RepositoryError::from(r.expect_err("error")),
+        RepositoryError::Unavailable(_)
+    ));
+    let r = run_migrations(&url).await;
+    assert!(matches!(r, Err(PgStoreError::Unavailable(_))), "{r:?}");
+}
+
+/// A server that accepts connections and never answers: connect gives up after
+/// connect_timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unresponsive_server_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let sink = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let started = Instant::now();
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        PostgresStore::connect(
+            &url,
+            PostgresConfig {
+                connect_timeout: Duration::from_millis(500),
+                ..PostgresConfig::default()
+            },
+        ),
+    )
+    .await
+    .expect("must not hang");
+    assert!(matches!(r, Err(PgStoreError::Unavailable(_))), "{r:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    sink.abort();
+}
+
+/// A TCP proxy to the test server that can be cut, as if the database went away.
+struct Proxy {
+    port: u16,
+    accept: JoinHandle<()>,
+    conns: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let conns: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let tracked = conns.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let target = target.clone();
+                let h = tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        let _ = server.shutdown().await;
+                    }
+                });
+                tracked.lock().expect("conns").push(h);
+            }
+        });
+        Self {
+            port,
+            accept,
+            conns,
+        }
+    }
+
+    fn cut(&self) {
+        self.accept.abort();
+        for h in self.conns.lock().expect("conns").drain(..) {
+            h.abort();
+        }
+    }
+}
+
+/// The database goes away while the store is running: calls fail with Unavailable in
+/// bounded time instead of hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_gone_mid_flight_is_unavailable() {
+    let db = TestDatabase::migrated().await.expect("database");
+    let hostport = db
+        .url
+        .split('@')
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .expect("host:port in the URL")
+        .to_owned();
+    let proxy = Proxy::start(hostport).await;
+    let url = with_database(
+        &format!("postgres://postgres@127.0.0.1:{}/x", proxy.port),
+        &db.name,
+    );
+    let store = PostgresStore::connect(
+        &url,
+        PostgresConfig {
+            pool_size: 2,
+            connect_timeout: Duration::from_millis(500),
+            acquire_timeout: Duration::from_millis(500),
+            ..PostgresConfig::default()
+        },
+    )
+    .await
+    .expect("connect through the proxy");
+    let m = Fixture::new("acme", "c1", DIM)
+        .embedded(basis(DIM, 0))
+        .build();
+    store.insert(&m).await.expect("insert");
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let r = tokio::time::timeout(Duration::from_secs(10), store.get(m.id))
+            .await
+            .expect("must not hang");
+        assert!(
+            matches!(r, Err(RepositoryError::Unavailable(_))),
+            "database gone: {r:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    let r = store.health().await;
+    assert!(matches!(r, Err(RepositoryError::Unavailable(_))), "{r:?}");
+}
+
+/// Archive copies rows into archived_messages; purge deletes message and copy; a threshold
+/// equal to the importance does not archive (double precision, not real).
+#[tokio::test]
+async fn archive_copies_and_purge_deletes_both() {
+    use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let db = TestDatabase::migrated().await.expect("database");
+    let store = db.store(PostgresConfig::default()).await.expect("connect");
+    let now = t0();
+    let old = Fixture::new("acme", "c1", DIM)
+        .created(now - chrono::Duration::days(40))
+        .importance(0.9)
+        .embedded(basis(DIM, 0))
+        .build();
+    let edge = Fixture::new("acme", "c1", DIM).importance(0.35).build();
+    for m in [&old, &edge] {
+        store.insert(m).await.expect("insert");
+    }
+    let rule = ArchiveRule {
+        created_before: now - chrono::Duration::days(30),
+        importance_below: Importance::new(0.35).expect("importance"),
+    };
+    assert_eq!(
+        store
+            .archive(&TenantId::parse("acme").expect("t"), &rule, now, false)
+            .await
+            .expect("archive"),
+        1,
+        "0.35 is not below 0.35"
+    );
+    let mut conn = AsyncPgConnection::establish(&db.url).await.expect("conn");
+    let count = |sql: &'static str| diesel::sql_query(sql);
+    let n: N = count(
+        "SELECT count(*) AS n FROM archived_messages a JOIN messages m USING (id) \
+         WHERE m.archived AND a.archived_at = m.archived_at AND a.content = m.content \
+         AND a.embedding = m.embedding",
+    )
+    .get_result(&mut conn)
+    .await
+    .expect("count");
+    assert_eq!(n.n, 1, "a full copy in the archive");
+    let purged = store
+        .purge_archived(
+            &TenantId::parse("acme").expect("t"),
+            Utc::now() + chrono::Duration::days(1),
+            false,
+        )
+        .await
+        .expect("purge");
+    assert_eq!(purged, 1);
+    let n: N = count("SELECT count(*) AS n FROM archived_messages")
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(n.n, 0, "the copy went with the message");
+    assert!(store.get(old.id).await.expect("get").is_none());
+    assert!(store.get(edge.id).await.expect("get").is_some());
+}
+
+/// Retention works in batches: more rows than one batch are all archived, counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_in_batches_counts_every_row() {
+    let db = TestDatabase::migrated().await.expect("database");
+    let (_, rows) = load_dataset(&db, &[("acme", 12_000)], 21).await;
+    let store = db.store(PostgresConfig::default()).await.expect("connect");
+    let tenant = TenantId::parse("acme").expect("t");
+    let rule = ArchiveRule {
+        created_before: Utc::now() + chrono::Duration::days(1),
+        importance_below: Importance::new(0.0).expect("importance"),
+    };
+    let now = Utc::now();
+    assert_eq!(
+        store.archive(&tenant, &rule, now, true).await.expect("dry"),
+        12_000
+    );
+    assert_eq!(
+        store
+            .archive(&tenant, &rule, now, false)
+            .await
+            .expect("run"),
+        12_000
+    );
+    assert_eq!(
+        store
+            .archive(&tenant, &rule, now, false)
+            .await
+            .expect("again"),
+        0
+    );
+    let later = now + chrono::Duration::seconds(1);
+    assert_eq!(
+        store
+            .purge_archived(&tenant, later, true)
+            .await
+            .expect("dry"),
+        12_000
+    );
+    assert_eq!(
+        store
+            .purge_archived(&tenant, later, false)
+            .await
+            .expect("purge"),
+        12_000
+    );
+    assert!(
+        store
+            .get(MessageId::from_uuid(rows[0].0))
+            .await
+            .expect("get")
+            .is_none()
+    );
+}
