@@ -1,0 +1,159 @@
+//! Building the outbound adapters the settings name, and the one-shot subcommands.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use memory_core::ports::{Embedder, Store, SystemClock};
+use memory_core::retention::{RetentionAction, RetentionRequest, TenantAccess};
+use memory_core::{MemoryService, domain::TenantId};
+use memory_embed_candle::{CandleEmbedder, EmbedderConfig, SentenceEncoder};
+use memory_store_postgres::{PostgresConfig, PostgresStore, run_migrations};
+use memory_store_sqlite::{SqliteStore, SqliteStoreOptions};
+
+use crate::config::{DatabaseUrl, Settings};
+
+/// The embedder configuration the settings describe.
+pub fn embedder_config(settings: &Settings) -> EmbedderConfig {
+    EmbedderConfig {
+        model_name: settings.embedding_model_name.clone(),
+        model_path: settings.embedding_model_path.clone(),
+        ..EmbedderConfig::default()
+    }
+}
+
+/// The embedder: the candle BERT model, found in MEMORY_EMBEDDING_MODEL_PATH, the Hugging
+/// Face cache, or the hub. Loading reads ~90 MB, so it runs on the blocking pool.
+pub async fn embedder(settings: &Settings) -> anyhow::Result<Arc<dyn Embedder>> {
+    let config = embedder_config(settings);
+    let embedder = tokio::task::spawn_blocking(move || CandleEmbedder::new(config))
+        .await
+        .context("the model loader panicked")?
+        .context("cannot load the embedding model")?;
+    Ok(Arc::new(embedder))
+}
+
+/// The store the database URL names. The embedded store always migrates itself (it is
+/// created on first start); Postgres migrates when `MEMORY_AUTO_MIGRATE` is on. Either
+/// refuses to start when its stored embedding dimension differs from the model's.
+pub async fn store(
+    settings: &Settings,
+    dimension: usize,
+    model_id: &str,
+) -> anyhow::Result<Arc<dyn Store>> {
+    match settings.database().map_err(anyhow::Error::msg)? {
+        DatabaseUrl::Sqlite(url) => {
+            let options = SqliteStoreOptions::new(dimension).model_id(model_id);
+            let store = tokio::task::spawn_blocking(move || SqliteStore::open_with(&url, options))
+                .await
+                .context("the store opener panicked")?
+                .context("cannot open the embedded store")?;
+            Ok(Arc::new(store))
+        }
+        DatabaseUrl::Postgres(url) => postgres_store(settings, &url, dimension).await,
+    }
+}
+
+async fn postgres_store(
+    settings: &Settings,
+    url: &str,
+    dimension: usize,
+) -> anyhow::Result<Arc<dyn Store>> {
+    let redacted = settings
+        .database()
+        .map(|d| d.redacted())
+        .unwrap_or_default();
+    if settings.auto_migrate {
+        let applied = run_migrations(url)
+            .await
+            .with_context(|| format!("cannot migrate {redacted}"))?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "migrations applied");
+        }
+    }
+    let config = PostgresConfig {
+        pool_size: settings.db_pool_size as usize,
+        dimension,
+        ..PostgresConfig::default()
+    };
+    let store = PostgresStore::connect(url, config)
+        .await
+        .with_context(|| format!("cannot connect to {redacted}"))?;
+    Ok(Arc::new(store))
+}
+
+/// `memory-server migrate`: applies the migrations of the configured store.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    match settings.database().map_err(anyhow::Error::msg)? {
+        DatabaseUrl::Sqlite(_) => {
+            // Opening the embedded store applies its migrations; it records the model's
+            // dimension on first open, so open it with the configured model's.
+            let embedder = embedder(settings).await?;
+            store(settings, embedder.dimension(), &embedder.model_id()).await?;
+        }
+        DatabaseUrl::Postgres(url) => {
+            let applied = run_migrations(&url).await?;
+            eprintln!("{} migration(s) applied: {applied:?}", applied.len());
+        }
+    }
+    eprintln!(
+        "migrations applied to {}",
+        settings
+            .database()
+            .map(|d| d.redacted())
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// `memory-server embed`: texts on stdin, JSON lines on stdout, batched as the server does.
+pub async fn embed_stdin(settings: &Settings) -> anyhow::Result<()> {
+    let config = embedder_config(settings);
+    let n = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+        let encoder = SentenceEncoder::load(&config).context("cannot load the embedding model")?;
+        let stdin = std::io::stdin().lock();
+        let stdout = std::io::stdout().lock();
+        Ok(memory_embed_candle::embed_lines(
+            &encoder,
+            stdin,
+            stdout,
+            config.max_batch_size,
+        )?)
+    })
+    .await??;
+    tracing::info!(texts = n, "embedded");
+    Ok(())
+}
+
+/// `memory-server retention`: one run (archive, then delete) for one tenant or all; prints
+/// one JSON line per tenant.
+pub async fn retention_once(
+    settings: &Settings,
+    tenant: Option<&str>,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let embedder = embedder(settings).await?;
+    let store = store(settings, embedder.dimension(), &embedder.model_id()).await?;
+    let service = MemoryService::new(
+        store,
+        embedder,
+        SystemClock,
+        crate::startup::service_config(settings)?,
+    )?;
+    let tenants = match tenant {
+        Some(t) => vec![TenantId::parse(t).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?],
+        None => service.store().list_tenants().await?,
+    };
+    for tenant_id in tenants {
+        let request = RetentionRequest {
+            tenant_id: tenant_id.clone(),
+            actions: [RetentionAction::Archive, RetentionAction::Delete].into(),
+            dry_run,
+        };
+        let report = service.run_retention(request, &TenantAccess::All).await?;
+        println!(
+            "{}",
+            serde_json::json!({"tenant_id": tenant_id.as_str(), "archived": report.archived, "deleted": report.deleted, "dry_run": report.dry_run})
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! Configuration: `MEMORY_*` environment variables (and an optional `.env`), validated at
+//! startup. Each setting is also a command-line flag; `memory-server --help` lists them.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+/// Where messages are kept, decided by `MEMORY_DATABASE_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// The embedded store: a SQLite file (created on first start).
+    Sqlite(String),
+    /// The production store: Postgres with pgvector.
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// Parses `sqlite://path`, `sqlite:path`, `postgres://...` or `postgresql://...`. The
+    /// Python design's `postgresql+asyncpg://...` is accepted too (the driver part is dropped).
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite(url.to_owned()))
+        } else if let Some(rest) = url
+            .strip_prefix("postgresql+asyncpg://")
+            .or_else(|| url.strip_prefix("postgresql+psycopg://"))
+            .or_else(|| url.strip_prefix("postgresql://"))
+            .or_else(|| url.strip_prefix("postgres://"))
+        {
+            Ok(Self::Postgres(format!("postgres://{rest}")))
+        } else {
+            Err(format!(
+                "MEMORY_DATABASE_URL must start with sqlite:// or postgres://, got {:?}",
+                redact(url)
+            ))
+        }
+    }
+
+    /// The URL with any password hidden, for logs.
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Sqlite(u) | Self::Postgres(u) => redact(u),
+        }
+    }
+}
+
+/// Hides the password of `scheme://user:password@host`.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Embedding provider. The seed's `sentence_transformer` is the only one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EmbeddingProvider {
+    /// A sentence-transformers BERT model run in-process with candle.
+    #[value(name = "sentence_transformer", alias = "sentence-transformers")]
+    SentenceTransformer,
+}
+
+/// Every setting of the server.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Interface to listen on.
+    #[arg(long, env = "MEMORY_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "MEMORY_PORT", default_value_t = 8000)]
+    pub port: u16,
+    /// sqlite://path (embedded, default) or postgres://user:pass@host/db.
+    #[arg(
+        long,
+        env = "MEMORY_DATABASE_URL",
+        default_value = "sqlite://./data/memory.db"
+    )]
+    pub database_url: String,
+    /// Apply database migrations at startup.
+    #[arg(long, env = "MEMORY_AUTO_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub auto_migrate: bool,
+    /// Postgres connection pool size.
+    #[arg(long, env = "MEMORY_DB_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_pool_size: u32,
+    /// API keys, comma separated; `key:tenant1|tenant2` binds a key to tenants. Empty: no auth.
+    #[arg(
+        long,
+        env = "MEMORY_API_KEYS",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub api_keys: String,
+    /// CORS origins allowed, comma separated (empty: no cross-origin access).
+    #[arg(long, env = "MEMORY_ALLOWED_ORIGINS", default_value = "")]
+    pub allowed_origins: String,
+    /// Requests per client IP (and per API key), e.g. 200/minute, 10/second, 5000/hour.
+    #[arg(long, env = "MEMORY_GLOBAL_RATE_LIMIT", default_value = "200/minute")]
+    pub global_rate_limit: String,
+    /// Upper bound on every request's duration, in seconds.
+    #[arg(long, env = "MEMORY_REQUEST_TIMEOUT_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout_seconds: u64,
+    /// Embedding provider.
+    #[arg(
+        long,
+        env = "MEMORY_EMBEDDING_PROVIDER",
+        value_enum,
+        default_value = "sentence_transformer"
+    )]
+    pub embedding_provider: EmbeddingProvider,
+    /// Hugging Face model id of a BERT-family sentence-transformers model.
+    #[arg(
+        long,
+        env = "MEMORY_EMBEDDING_MODEL_NAME",
+        default_value = "sentence-transformers/all-MiniLM-L6-v2"
+    )]
+    pub embedding_model_name: String,
+    /// A local directory with config.json, tokenizer.json and model.safetensors (skips the cache and the hub).
+    #[arg(long, env = "MEMORY_EMBEDDING_MODEL_PATH")]
+    pub embedding_model_path: Option<PathBuf>,
+    /// Archive messages older than this many days (default policy).
+    #[arg(long, env = "MEMORY_RETENTION_MAX_AGE_DAYS", default_value_t = 30)]
+    pub retention_max_age_days: u32,
+    /// Archive messages with importance below this (default policy).
+    #[arg(
+        long,
+        env = "MEMORY_RETENTION_IMPORTANCE_THRESHOLD",
+        default_value_t = 0.35
+    )]
+    pub retention_importance_threshold: f64,
+    /// Delete archived messages this many days after archiving (default policy).
+    #[arg(long, env = "MEMORY_RETENTION_DELETE_AFTER_DAYS", default_value_t = 90)]
+    pub retention_delete_after_days: u32,
+    /// Run retention for every tenant this often, in seconds; 0 disables the scheduler.
+    #[arg(
+        long,
+        env = "MEMORY_RETENTION_SCHEDULE_SECONDS",
+        default_value_t = 3600
+    )]
+    pub retention_schedule_seconds: u64,
+    /// Ranking: weight of cosine similarity.
+    #[arg(long, env = "MEMORY_RANKING_SIMILARITY_WEIGHT", default_value_t = 0.6)]
+    pub ranking_similarity_weight: f64,
+    /// Ranking: weight of importance.
+    #[arg(long, env = "MEMORY_RANKING_IMPORTANCE_WEIGHT", default_value_t = 0.3)]
+    pub ranking_importance_weight: f64,
+    /// Ranking: weight of the recency decay.
+    #[arg(long, env = "MEMORY_RANKING_DECAY_WEIGHT", default_value_t = 0.1)]
+    pub ranking_decay_weight: f64,
+    /// Ranking: time constant of exp(-age_days / decay_days).
+    #[arg(long, env = "MEMORY_RANKING_DECAY_DAYS", default_value_t = 7.0)]
+    pub ranking_decay_days: f64,
+    /// Name of this deployment, shown by the health check.
+    #[arg(long, env = "MEMORY_ENVIRONMENT", default_value = "local")]
+    pub environment: String,
+    /// Log format.
+    #[arg(long, env = "MEMORY_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Log filter (tracing EnvFilter syntax), e.g. info or memory_http=debug.
+    #[arg(long, env = "MEMORY_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+impl Settings {
+    /// Settings from the environment only (no command line), for tests and embedding.
+    pub fn from_env() -> Result<Self, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        <Only as clap::Parser>::try_parse_from(["memory-server"]).map(|o| o.settings)
+    }
+
+    /// The database, parsed.
+    pub fn database(&self) -> Result<DatabaseUrl, String> {
+        DatabaseUrl::parse(&self.database_url)
+    }
+
+    /// Origins as a list.
+    pub fn origins(&self) -> Vec<String> {
+        self.allowed_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(
+            DatabaseUrl::parse("postgresql+asyncpg://u:p@h/db"),
+            Ok(DatabaseUrl::Postgres("postgres://u:p@h/db".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://./data/x.db"),
+            Ok(DatabaseUrl::Sqlite("sqlite://./data/x.db".into()))
+        );
+        let err = DatabaseUrl::parse("mysql://u:secret@h/db").expect_err("unsupported");
+        assert!(
+            !err.contains("secret"),
+            "passwords never reach messages: {err}"
+        );
+        assert_eq!(
+            DatabaseUrl::parse("postgres://u:secret@h/db").map(|d| d.redacted()),
+            Ok("postgres://u:***@h/db".into())
+        );
+    }
+}

@@ -1,0 +1,150 @@
+//! Wiring: configuration in, a running application out. Tests use [`Application::build`]
+//! with port 0 to start the real server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use memory_core::ports::{Embedder, Store, SystemClock};
+use memory_core::retention::RetentionPolicy;
+use memory_core::scoring::RankingConfig;
+use memory_core::{MemoryService, ServiceConfig};
+use memory_http::{ApiKeys, DynService, HttpConfig, Metrics, RateLimit};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::adapters;
+use crate::config::Settings;
+use crate::workers;
+
+/// How often the embedding worker looks for pending messages.
+const EMBEDDING_WORKER_PERIOD: Duration = Duration::from_secs(5);
+
+/// The service configuration the settings describe.
+pub fn service_config(settings: &Settings) -> anyhow::Result<ServiceConfig> {
+    let default_retention = RetentionPolicy::new(
+        settings.retention_max_age_days,
+        settings.retention_importance_threshold,
+        settings.retention_delete_after_days,
+    )
+    .map_err(|e| anyhow::anyhow!("invalid MEMORY_RETENTION_* setting: {e}"))?;
+    Ok(ServiceConfig {
+        ranking: RankingConfig {
+            similarity_weight: settings.ranking_similarity_weight,
+            importance_weight: settings.ranking_importance_weight,
+            decay_weight: settings.ranking_decay_weight,
+            decay_days: settings.ranking_decay_days,
+        },
+        default_retention,
+        ..ServiceConfig::default()
+    })
+}
+
+/// The HTTP layer's configuration the settings describe.
+pub fn http_config(settings: &Settings) -> anyhow::Result<HttpConfig> {
+    Ok(HttpConfig {
+        api_keys: ApiKeys::parse(&settings.api_keys)
+            .map_err(|e| anyhow::anyhow!("invalid MEMORY_API_KEYS: {e}"))?,
+        allowed_origins: settings.origins(),
+        rate_limit: RateLimit::parse(&settings.global_rate_limit)
+            .map_err(|e| anyhow::anyhow!("invalid MEMORY_GLOBAL_RATE_LIMIT: {e}"))?,
+        request_timeout: Duration::from_secs(settings.request_timeout_seconds),
+        environment: settings.environment.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    })
+}
+
+/// A built, listening application.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    service: Arc<DynService>,
+    stop: watch::Sender<bool>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Builds everything from settings: model, store (migrated if asked), service, HTTP
+    /// server and background workers. Every configuration error is reported here.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let embedder = adapters::embedder(&settings).await?;
+        let store = adapters::store(&settings, embedder.dimension(), &embedder.model_id()).await?;
+        Self::build_with(settings, store, embedder).await
+    }
+
+    /// Builds with given adapters (tests share one model between many apps).
+    pub async fn build_with(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        embedder: Arc<dyn Embedder>,
+    ) -> anyhow::Result<Self> {
+        let http = http_config(&settings)?;
+        let metrics = Metrics::new();
+        let service: Arc<DynService> = Arc::new(
+            MemoryService::new(
+                metrics.instrument_store(store),
+                metrics.instrument_embedder(embedder),
+                SystemClock,
+                service_config(&settings)?,
+            )
+            .map_err(|e| anyhow::anyhow!("invalid MEMORY_RANKING_* setting: {e}"))?,
+        );
+        let listener = TcpListener::bind((settings.host, settings.port))
+            .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
+        let port = listener.local_addr()?.port();
+        let server = memory_http::serve(listener, service.clone(), http, metrics.clone())?;
+        let (stop, stop_rx) = watch::channel(false);
+        let mut workers = vec![tokio::spawn(workers::embedding_worker(
+            service.clone(),
+            metrics.clone(),
+            EMBEDDING_WORKER_PERIOD,
+            stop_rx.clone(),
+        ))];
+        if settings.retention_schedule_seconds > 0 {
+            workers.push(tokio::spawn(workers::retention_scheduler(
+                service.clone(),
+                metrics,
+                Duration::from_secs(settings.retention_schedule_seconds),
+                stop_rx,
+            )));
+        }
+        tracing::info!(port, database = %settings.database().map(|d| d.redacted()).unwrap_or_default(), "listening");
+        Ok(Self {
+            port,
+            server,
+            service,
+            stop,
+            workers,
+        })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The service behind the server.
+    pub fn service(&self) -> Arc<DynService> {
+        self.service.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM (or the server is stopped): in-flight requests finish,
+    /// then the workers stop. Messages still pending are stored and embedded at next start.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        let _ = self.stop.send(true);
+        for w in self.workers {
+            let _ = w.await;
+        }
+        result
+    }
+}

@@ -1,0 +1,90 @@
+//! Background work: the retention scheduler and the embedding catch-up worker.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use memory_core::retention::{RetentionAction, RetentionRequest, TenantAccess};
+use memory_http::{DynService, Metrics};
+use tokio::sync::watch;
+
+/// Runs retention (archive, then delete) for every tenant every `every`, one run at a time:
+/// runs are sequential in this one task, and a run that overruns the period delays the next.
+pub async fn retention_scheduler(
+    service: Arc<DynService>,
+    metrics: Metrics,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await; // the first tick fires at once: let the server start first
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let tenants = match service.store().list_tenants().await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "retention: cannot list tenants");
+                continue;
+            }
+        };
+        for tenant in tenants {
+            let started = Instant::now();
+            let request = RetentionRequest {
+                tenant_id: tenant.clone(),
+                actions: [RetentionAction::Archive, RetentionAction::Delete].into(),
+                dry_run: false,
+            };
+            match service.run_retention(request, &TenantAccess::All).await {
+                Ok(report) => {
+                    metrics.record_retention(&report, started.elapsed().as_secs_f64());
+                    if report.archived > 0 || report.deleted > 0 {
+                        tracing::info!(tenant = %tenant, archived = report.archived, deleted = report.deleted, "retention run");
+                    }
+                }
+                Err(e) => tracing::warn!(tenant = %tenant, error = %e, "retention run failed"),
+            }
+        }
+    }
+}
+
+/// Embeds messages left `pending` or `failed` (a crash between commit and embedding, an
+/// embedder failure): at startup, then every `every`, with exponential backoff on errors.
+pub async fn embedding_worker(
+    service: Arc<DynService>,
+    metrics: Metrics,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    const BATCH: usize = 32;
+    const MAX_BACKOFF: Duration = Duration::from_secs(300);
+    let mut backoff = every;
+    loop {
+        let wait = match service.embed_pending(BATCH).await {
+            // A full batch: there may be more, go on at once.
+            Ok(n) if n == BATCH => Duration::ZERO,
+            Ok(n) => {
+                if n > 0 {
+                    tracing::info!(embedded = n, "embedding worker caught up");
+                }
+                backoff = every;
+                every
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_s = backoff.as_secs(), "embedding worker failed");
+                let wait = backoff;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                wait
+            }
+        };
+        if let Ok(pending) = service.store().pending_embeddings(1000).await {
+            metrics.set_pending_embeddings(pending.len() as i64);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! GET /v1/memory/search with the real model: relevance, scopes, filters, shapes.
+
+use serde_json::{Value, json};
+
+use crate::for_each_store;
+use crate::helpers::{StoreKind, spawn_app};
+
+for_each_store!(
+    seed_flow_finds_what_the_user_said,
+    search_respects_tenant_and_conversation_scopes,
+    filters_and_limits,
+    search_validation_errors
+);
+
+async fn seed_flow_finds_what_the_user_said(kind: StoreKind) {
+    let app = spawn_app(kind).await;
+    for text in [
+        "I love Python programming",
+        "The weather in Lisbon was sunny all week",
+        "My sister's wedding is on June 3rd in Porto",
+        "I adopted a cat named Miso last spring",
+    ] {
+        app.store("acme", "conv-1", text).await;
+    }
+    // The seed's example flow.
+    let r = app
+        .search(&[
+            ("tenant_id", "acme"),
+            ("query", "What programming languages do I like?"),
+        ])
+        .await;
+    assert_eq!(r.status().as_u16(), 200);
+    let body: Value = r.json().await.expect("json");
+    let items = body["items"].as_array().expect("items");
+    assert_eq!(body["total"].as_u64(), Some(items.len() as u64));
+    assert_eq!(items[0]["content"], "I love Python programming");
+    let top = &items[0];
+    for f in ["message_id", "content", "role", "created_at"] {
+        assert!(top[f].is_string(), "{f} in {top}");
+    }
+    assert!(top["metadata"].is_object());
+    let (score, sim, decay, imp) = (
+        top["score"].as_f64().expect("score"),
+        top["similarity"].as_f64().expect("sim"),
+        top["decay"].as_f64().expect("decay"),
+        top["importance"].as_f64().expect("importance"),
+    );
+    assert!(
+        (score - (0.6 * sim + 0.3 * imp + 0.1 * decay)).abs() < 1e-6,
+        "the seed's formula: {top}"
+    );
+    assert!(decay > 0.99, "just stored");
+    let scores: Vec<f64> = items
+        .iter()
+        .map(|i| i["score"].as_f64().expect("score"))
+        .collect();
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "best first: {scores:?}"
+    );
+    // Other questions find their answers.
+    assert_eq!(
+        app.search_contents(&[("tenant_id", "acme"), ("query", "pet"), ("top_k", "1")])
+            .await,
+        ["I adopted a cat named Miso last spring"]
+    );
+    assert_eq!(
+        app.search_contents(&[
+            ("tenant_id", "acme"),
+            ("query", "When is the wedding?"),
+            ("top_k", "1")
+        ])
+        .await,
+        ["My sister's wedding is on June 3rd in Porto"]
+    );
+}
+
+async fn search_respects_tenant_and_conversation_scopes(kind: StoreKind) {
+    let app = spawn_app(kind).await;
+    app.store("acme", "conv-1", "Our launch date is March 3")
+        .await;
+    app.store("acme", "conv-2", "The launch was moved to April")
+        .await;
+    app.store("globex", "conv-1", "Globex launch secrets").await;
+    let acme = app
+        .search_contents(&[("tenant_id", "acme"), ("query", "launch"), ("top_k", "10")])
+        .await;
+    assert_eq!(acme.len(), 2);
+    assert!(
+        acme.iter().all(|c| !c.contains("Globex")),
+        "never another tenant's data"
+    );
+    let conv2 = app
+        .search_contents(&[
+            ("tenant_id", "acme"),
+            ("conversation_id", "conv-2"),
+            ("query", "launch"),
+        ])
+        .await;
+    assert_eq!(conv2, ["The launch was moved to April"]);
+    assert!(
+        app.search_contents(&[("tenant_id", "initech"), ("query", "launch")])
+            .await
+            .is_empty()
+    );
+}
+
+async fn filters_and_limits(kind: StoreKind) {
+    let app = spawn_app(kind).await;
+    for i in 0..6 {
+        let r = app.post_message(&json!({"tenant_id": "t", "conversation_id": "c", "role": "user", "content": format!("note {i} about gardening and tomatoes"), "importance_override": if i < 2 { 1.0 } else { 0.0 }})).await;
+        assert_eq!(r.status().as_u16(), 202);
+    }
+    assert_eq!(
+        app.search_contents(&[("tenant_id", "t"), ("query", "gardening")])
+            .await
+            .len(),
+        5,
+        "top_k defaults to 5"
+    );
+    assert_eq!(
+        app.search_contents(&[("tenant_id", "t"), ("query", "gardening"), ("top_k", "2")])
+            .await
+            .len(),
+        2
+    );
+    let important = app
+        .search_contents(&[
+            ("tenant_id", "t"),
+            ("query", "gardening"),
+            ("importance_min", "0.9"),
+            ("top_k", "10"),
+        ])
+        .await;
+    assert_eq!(
+        important.len(),
+        2,
+        "importance_min keeps the two with override 1.0 (0.94): {important:?}"
+    );
+    assert_eq!(
+        app.search_contents(&[
+            ("tenant_id", "t"),
+            ("query", "gardening"),
+            ("candidate_limit", "3"),
+            ("top_k", "3")
+        ])
+        .await
+        .len(),
+        3
+    );
+}
+
+async fn search_validation_errors(kind: StoreKind) {
+    let app = spawn_app(kind).await;
+    for (params, field) in [
+        (vec![("query", "x")], "tenant_id"),
+        (vec![("tenant_id", "t")], "query"),
+        (
+            vec![("tenant_id", "t"), ("query", "x"), ("top_k", "0")],
+            "top_k",
+        ),
+        (
+            vec![("tenant_id", "t"), ("query", "x"), ("top_k", "101")],
+            "top_k",
+        ),
+        (
+            vec![("tenant_id", "t"), ("query", "x"), ("top_k", "many")],
+            "top_k",
+        ),
+        (
+            vec![("tenant_id", "t"), ("query", "x"), ("importance_min", "2")],
+            "importance_min",
+        ),
+        (
+            vec![
+                ("tenant_id", "t"),
+                ("query", "x"),
+                ("candidate_limit", "100000"),
+            ],
+            "candidate_limit",
+        ),
+    ] {
+        let r = app.search(&params).await;
+        assert!(r.status().is_client_error(), "{field}: {}", r.status());
+        let body: Value = r.json().await.expect("json");
+        assert!(body["code"].is_string(), "{body}");
+        let text = body.to_string();
+        assert!(text.contains(field), "the error names {field}: {text}");
+    }
+}
