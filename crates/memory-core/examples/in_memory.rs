@@ -9,16 +9,19 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use memory_core::domain::ConversationId;
 use memory_core::domain::{
     Embedding, EmbeddingStatus, Message, MessageId, NewMessage, SearchQuery, TenantId,
     cosine_similarity,
 };
 use memory_core::error::{EmbedderError, RepositoryError};
 use memory_core::ports::{
-    CandidateQuery, Embedder, EmbeddingUpdate, MessageRepository, RetentionPolicyStore, SystemClock,
+    CandidateQuery, Embedder, EmbeddingUpdate, LexicalDocument, LexicalMatches, LexicalQuery,
+    MessageRepository, RetentionPolicyStore, SystemClock,
 };
 use memory_core::retention::{ArchiveRule, RetentionPolicy, RetentionRequest, TenantAccess};
 use memory_core::scoring::Candidate;
+use memory_core::text::Analyzer;
 use memory_core::{MemoryService, ServiceConfig};
 
 /// A message and, once archived, when.
@@ -172,6 +175,89 @@ impl MessageRepository for InMemoryStore {
 
     async fn health(&self) -> Result<(), RepositoryError> {
         Ok(())
+    }
+
+    async fn lexical_candidates(
+        &self,
+        q: &LexicalQuery,
+    ) -> Result<LexicalMatches, RepositoryError> {
+        let map = self.messages.lock().map_err(poisoned)?;
+        let analyzer = Analyzer::english();
+        let scope: Vec<(&Message, String)> = map
+            .values()
+            .map(|(m, _)| m)
+            .filter(|m| m.tenant_id == q.tenant_id && !m.archived)
+            .filter(|m| {
+                q.conversation_id
+                    .as_ref()
+                    .is_none_or(|c| *c == m.conversation_id)
+            })
+            .filter(|m| {
+                q.importance_min
+                    .is_none_or(|min| m.importance_score.value() >= min.value())
+            })
+            .map(|m| (m, analyzer.index_text(m.content.as_str())))
+            .collect();
+        let total: usize = scope
+            .iter()
+            .map(|(_, t)| t.split(' ').filter(|w| !w.is_empty()).count())
+            .sum();
+        let documents: Vec<LexicalDocument> = scope
+            .iter()
+            .filter(|(_, terms)| terms.split(' ').any(|w| q.terms.iter().any(|t| t == w)))
+            .take(q.limit)
+            .map(|(m, terms)| LexicalDocument {
+                message: (*m).clone(),
+                terms: terms.clone(),
+            })
+            .collect();
+        Ok(LexicalMatches {
+            scope_size: scope.len() as u64,
+            average_length: if scope.is_empty() {
+                0.0
+            } else {
+                total as f64 / scope.len() as f64
+            },
+            documents,
+        })
+    }
+
+    async fn count_pending(
+        &self,
+        tenant: Option<TenantId>,
+        conversation: Option<ConversationId>,
+    ) -> Result<u64, RepositoryError> {
+        let map = self.messages.lock().map_err(poisoned)?;
+        Ok(map
+            .values()
+            .map(|(m, _)| m)
+            .filter(|m| !m.archived && m.embedding_status != EmbeddingStatus::Completed)
+            .filter(|m| tenant.as_ref().is_none_or(|t| *t == m.tenant_id))
+            .filter(|m| {
+                conversation
+                    .as_ref()
+                    .is_none_or(|c| *c == m.conversation_id)
+            })
+            .count() as u64)
+    }
+
+    async fn delete_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<u64, RepositoryError> {
+        let mut map = self.messages.lock().map_err(poisoned)?;
+        let before = map.len();
+        map.retain(|_, (m, _)| !(m.tenant_id == *tenant && m.conversation_id == *conversation));
+        Ok((before - map.len()) as u64)
+    }
+
+    async fn delete_tenant(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
+        self.policies.lock().map_err(poisoned)?.remove(tenant);
+        let mut map = self.messages.lock().map_err(poisoned)?;
+        let before = map.len();
+        map.retain(|_, (m, _)| m.tenant_id != *tenant);
+        Ok((before - map.len()) as u64)
     }
 }
 

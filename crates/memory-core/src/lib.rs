@@ -8,6 +8,7 @@
 //! - [`retention`]: archive and delete rules, per-tenant policies, tenant access.
 //! - [`ports`]: the traits adapters implement (`Embedder`, `MessageRepository`,
 //!   `RetentionPolicyStore`, `Clock`), with their contracts.
+//! - [`text`]: the analyzer and BM25 behind lexical search.
 //! - [`service`]: [`MemoryService`], the use cases, generic over the ports.
 //! - [`error`]: one error enum for the core, plus the ports' error types.
 //! - `testkit` (feature `testkit`): the contract suite every repository adapter runs.
@@ -26,6 +27,7 @@ pub mod ports;
 pub mod retention;
 pub mod scoring;
 pub mod service;
+pub mod text;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -48,6 +48,42 @@ pub struct CandidateQuery {
     pub limit: usize,
 }
 
+/// What [`MessageRepository::lexical_candidates`] looks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LexicalQuery {
+    /// Mandatory: only this tenant's messages.
+    pub tenant_id: TenantId,
+    /// Optional: only this conversation's messages.
+    pub conversation_id: Option<ConversationId>,
+    /// Optional: only messages with `importance_score >= importance_min`.
+    pub importance_min: Option<Importance>,
+    /// Distinct terms from [`crate::text::Analyzer::query_terms`]; a document matches when it
+    /// contains at least one.
+    pub terms: Vec<String>,
+    /// At most this many documents.
+    pub limit: usize,
+}
+
+/// A message that matched a lexical query, with its analyzed text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LexicalDocument {
+    /// The message, with its embedding when it has one.
+    pub message: Message,
+    /// [`crate::text::Analyzer::index_text`] of its content: space-separated terms.
+    pub terms: String,
+}
+
+/// The answer to a lexical query: the matches plus the scope statistics BM25 needs.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LexicalMatches {
+    /// Number of messages in the scope (tenant, conversation, importance filter, not archived).
+    pub scope_size: u64,
+    /// Average number of terms of those messages.
+    pub average_length: f64,
+    /// Messages of the scope containing at least one query term.
+    pub documents: Vec<LexicalDocument>,
+}
+
 /// The outcome of embedding a stored message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EmbeddingUpdate {
@@ -116,6 +152,53 @@ pub trait MessageRepository: Send + Sync + 'static {
     async fn list_tenants(&self) -> Result<Vec<TenantId>, RepositoryError>;
     /// Cheap round trip to the store.
     async fn health(&self) -> Result<(), RepositoryError>;
+    /// Lexical matches in the scope, for hybrid search. Contract: every non-archived message of
+    /// the scope (whatever its embedding status) that contains at least one of the query's
+    /// terms in its analyzed content ([`crate::text::Analyzer::index_text`], which the store
+    /// indexes at insert) is a match; at most `limit` are returned, the best by the store's
+    /// own full-text rank when there are more. `scope_size` and `average_length` describe the
+    /// whole scope, matching or not. No terms: no documents.
+    async fn lexical_candidates(
+        &self,
+        query: &LexicalQuery,
+    ) -> Result<LexicalMatches, RepositoryError> {
+        let _ = query;
+        Err(RepositoryError::Internal(
+            "lexical search is not implemented by this store".into(),
+        ))
+    }
+    /// Non-archived messages whose embedding is not `completed`, in one tenant (and
+    /// conversation), or in every tenant when `tenant` is `None` (for metrics only).
+    async fn count_pending(
+        &self,
+        tenant: Option<TenantId>,
+        conversation: Option<ConversationId>,
+    ) -> Result<u64, RepositoryError> {
+        let _ = (tenant, conversation);
+        Err(RepositoryError::Internal(
+            "count_pending is not implemented by this store".into(),
+        ))
+    }
+    /// Erases one conversation of one tenant: its messages and their archived copies.
+    /// Returns how many messages were deleted; idempotent (0 the second time).
+    async fn delete_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<u64, RepositoryError> {
+        let _ = (tenant, conversation);
+        Err(RepositoryError::Internal(
+            "delete_conversation is not implemented by this store".into(),
+        ))
+    }
+    /// Erases everything of one tenant: messages, archived copies and its retention policy.
+    /// Returns how many messages were deleted; idempotent.
+    async fn delete_tenant(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
+        let _ = tenant;
+        Err(RepositoryError::Internal(
+            "delete_tenant is not implemented by this store".into(),
+        ))
+    }
 }
 
 /// Per-tenant retention policies. A tenant without one gets the configured default.
@@ -214,6 +297,29 @@ impl<T: MessageRepository + ?Sized> MessageRepository for Arc<T> {
     }
     async fn health(&self) -> Result<(), RepositoryError> {
         (**self).health().await
+    }
+    async fn lexical_candidates(
+        &self,
+        query: &LexicalQuery,
+    ) -> Result<LexicalMatches, RepositoryError> {
+        (**self).lexical_candidates(query).await
+    }
+    async fn count_pending(
+        &self,
+        tenant: Option<TenantId>,
+        conversation: Option<ConversationId>,
+    ) -> Result<u64, RepositoryError> {
+        (**self).count_pending(tenant, conversation).await
+    }
+    async fn delete_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<u64, RepositoryError> {
+        (**self).delete_conversation(tenant, conversation).await
+    }
+    async fn delete_tenant(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
+        (**self).delete_tenant(tenant).await
     }
 }
 

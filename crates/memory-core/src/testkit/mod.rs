@@ -16,8 +16,11 @@ pub use fixtures::{Fixture, basis, message, t0, tilted};
 
 use crate::domain::{ConversationId, EmbeddingStatus, Importance, MessageId, TenantId};
 use crate::error::RepositoryError;
-use crate::ports::{CandidateQuery, EmbeddingUpdate, MessageRepository, RetentionPolicyStore};
+use crate::ports::{
+    CandidateQuery, EmbeddingUpdate, LexicalQuery, MessageRepository, RetentionPolicyStore,
+};
 use crate::retention::RetentionPolicy;
+use crate::text::Analyzer;
 
 /// Runs every check, each on a fresh store. `dim` is the store's embedding dimension.
 pub async fn run_all<S, F, Fut>(make: F, dim: usize)
@@ -39,6 +42,9 @@ where
     pending_embeddings(&make().await, dim).await;
     concurrent_writers(&make().await, dim).await;
     retention_policies(&make().await, dim).await;
+    lexical_candidates(&make().await, dim).await;
+    count_pending(&make().await, dim).await;
+    erasure(&make().await, dim).await;
 }
 
 fn tenant(s: &str) -> TenantId {
@@ -627,4 +633,320 @@ pub async fn retention_policies<S: RetentionPolicyStore>(store: &S, _dim: usize)
     assert_eq!((got.max_age_days, got.delete_after_days), (60, 365));
     assert!((got.importance_threshold.value() - 0.5).abs() < 1e-9);
     assert_eq!(store.get_policy(&tenant("other")).await.expect("get"), None);
+}
+
+fn lexical(t: &str, terms: &[&str]) -> LexicalQuery {
+    LexicalQuery {
+        tenant_id: tenant(t),
+        conversation_id: None,
+        importance_min: None,
+        terms: terms.iter().map(|s| (*s).to_owned()).collect(),
+        limit: 100,
+    }
+}
+
+async fn lexical_ids<S: MessageRepository>(store: &S, q: &LexicalQuery) -> Vec<MessageId> {
+    let mut ids: Vec<MessageId> = store
+        .lexical_candidates(q)
+        .await
+        .expect("lexical_candidates")
+        .documents
+        .into_iter()
+        .map(|d| d.message.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn sorted(mut ids: Vec<MessageId>) -> Vec<MessageId> {
+    ids.sort();
+    ids
+}
+
+/// Lexical matches: any query term, scoped, archived excluded, pending included, with the
+/// analyzed text and the scope's statistics.
+pub async fn lexical_candidates<S: MessageRepository>(store: &S, dim: usize) {
+    let py1 = Fixture::new("acme", "c1", dim)
+        .content("I love Python programming")
+        .embedded(basis(dim, 0))
+        .importance(0.9)
+        .build();
+    let py2 = Fixture::new("acme", "c2", dim)
+        .content("Pythons are large snakes; python, python!")
+        .importance(0.2)
+        .build();
+    let other = Fixture::new("acme", "c1", dim)
+        .content("The weather was sunny in Lisbon")
+        .embedded(basis(dim, 1))
+        .build();
+    let archived = Fixture::new("acme", "c1", dim)
+        .content("Old python notes")
+        .embedded(basis(dim, 0))
+        .created(t0() - Duration::days(365))
+        .build();
+    let foreign = Fixture::new("globex", "c1", dim)
+        .content("Python at Globex")
+        .embedded(basis(dim, 0))
+        .build();
+    for m in [&py1, &py2, &other, &archived, &foreign] {
+        store.insert(m).await.expect("insert");
+    }
+    let rule = crate::retention::ArchiveRule {
+        created_before: t0() - Duration::days(30),
+        importance_below: Importance::saturating(0.0),
+    };
+    assert_eq!(
+        store
+            .archive(&tenant("acme"), &rule, t0(), false)
+            .await
+            .expect("archive"),
+        1
+    );
+
+    let analyzer = Analyzer::english();
+    let got = store
+        .lexical_candidates(&lexical("acme", &["python"]))
+        .await
+        .expect("lexical");
+    let mut docs = got.documents.clone();
+    docs.sort_by_key(|d| d.message.id);
+    assert_eq!(
+        docs.iter().map(|d| d.message.id).collect::<Vec<_>>(),
+        sorted(vec![py1.id, py2.id]),
+        "tenant scope, archived excluded, pending included"
+    );
+    for d in &docs {
+        assert_eq!(
+            d.terms,
+            analyzer.index_text(d.message.content.as_str()),
+            "the analyzed text is the analyzer's"
+        );
+        assert_eq!(
+            d.message.embedding.is_some(),
+            d.message.id == py1.id,
+            "embeddings come along when present"
+        );
+    }
+    assert_eq!(got.scope_size, 3, "the scope: acme's non-archived messages");
+    let lengths: Vec<usize> = [&py1, &py2, &other]
+        .iter()
+        .map(|m| analyzer.terms(m.content.as_str()).len())
+        .collect();
+    let avg = lengths.iter().sum::<usize>() as f64 / 3.0;
+    assert!(
+        (got.average_length - avg).abs() < 1e-6,
+        "average length {} vs {avg}",
+        got.average_length
+    );
+
+    assert_eq!(
+        lexical_ids(store, &lexical("acme", &["sunni", "snake"])).await,
+        sorted(vec![py2.id, other.id]),
+        "any term matches"
+    );
+    assert!(
+        lexical_ids(store, &lexical("acme", &["zebra"]))
+            .await
+            .is_empty()
+    );
+    assert!(
+        lexical_ids(store, &lexical("acme", &[])).await.is_empty(),
+        "no terms, no documents"
+    );
+    let mut q = lexical("acme", &["python"]);
+    q.conversation_id = Some(conv("c2"));
+    let scoped = store.lexical_candidates(&q).await.expect("lexical");
+    assert_eq!(
+        scoped
+            .documents
+            .iter()
+            .map(|d| d.message.id)
+            .collect::<Vec<_>>(),
+        vec![py2.id],
+        "conversation scope"
+    );
+    assert_eq!(scoped.scope_size, 1);
+    let mut q = lexical("acme", &["python"]);
+    q.importance_min = Some(Importance::saturating(0.5));
+    assert_eq!(lexical_ids(store, &q).await, vec![py1.id], "importance_min");
+    let mut q = lexical("acme", &["python", "weather"]);
+    q.limit = 2;
+    assert_eq!(
+        store
+            .lexical_candidates(&q)
+            .await
+            .expect("lexical")
+            .documents
+            .len(),
+        2,
+        "limit"
+    );
+    assert_eq!(
+        lexical_ids(store, &lexical("globex", &["python"])).await,
+        vec![foreign.id]
+    );
+    let empty = store
+        .lexical_candidates(&lexical("nobody", &["python"]))
+        .await
+        .expect("lexical");
+    assert_eq!((empty.scope_size, empty.documents.len()), (0, 0));
+}
+
+/// Pending counts by scope.
+pub async fn count_pending<S: MessageRepository>(store: &S, dim: usize) {
+    let a1 = Fixture::new("a", "c1", dim).build();
+    let a2 = Fixture::new("a", "c2", dim).build();
+    let done = Fixture::new("a", "c1", dim).embedded(basis(dim, 0)).build();
+    let b = Fixture::new("b", "c1", dim).build();
+    for m in [&a1, &a2, &done, &b] {
+        store.insert(m).await.expect("insert");
+    }
+    store
+        .set_embedding(a2.id, EmbeddingUpdate::Failed, t0())
+        .await
+        .expect("fail");
+    assert_eq!(
+        store
+            .count_pending(Some(tenant("a")), None)
+            .await
+            .expect("count"),
+        2,
+        "pending and failed"
+    );
+    assert_eq!(
+        store
+            .count_pending(Some(tenant("a")), Some(conv("c1")))
+            .await
+            .expect("count"),
+        1
+    );
+    assert_eq!(
+        store
+            .count_pending(Some(tenant("b")), None)
+            .await
+            .expect("count"),
+        1
+    );
+    assert_eq!(
+        store.count_pending(None, None).await.expect("count"),
+        3,
+        "every tenant"
+    );
+}
+
+/// Erasure deletes exactly one tenant's conversation, or one tenant, archived copies and
+/// policy included, and nothing of anyone else.
+pub async fn erasure<S: MessageRepository + RetentionPolicyStore>(store: &S, dim: usize) {
+    let a1 = Fixture::new("a", "shared", dim)
+        .embedded(basis(dim, 0))
+        .build();
+    let a1_old = Fixture::new("a", "shared", dim)
+        .embedded(basis(dim, 0))
+        .created(t0() - Duration::days(100))
+        .build();
+    let a2 = Fixture::new("a", "other", dim)
+        .embedded(basis(dim, 0))
+        .build();
+    let b1 = Fixture::new("b", "shared", dim)
+        .embedded(basis(dim, 0))
+        .build();
+    for m in [&a1, &a1_old, &a2, &b1] {
+        store.insert(m).await.expect("insert");
+    }
+    let rule = RetentionPolicy::default().archive_rule(t0());
+    assert_eq!(
+        store
+            .archive(&tenant("a"), &rule, t0(), false)
+            .await
+            .expect("archive"),
+        1
+    );
+    store
+        .put_policy(&tenant("a"), &RetentionPolicy::default())
+        .await
+        .expect("policy");
+    store
+        .put_policy(&tenant("b"), &RetentionPolicy::default())
+        .await
+        .expect("policy");
+
+    assert_eq!(
+        store
+            .delete_conversation(&tenant("a"), &conv("shared"))
+            .await
+            .expect("delete"),
+        2,
+        "live and archived"
+    );
+    assert!(store.get(a1.id).await.expect("get").is_none());
+    assert!(
+        store.get(a1_old.id).await.expect("get").is_none(),
+        "archived copies too"
+    );
+    assert!(
+        store.get(a2.id).await.expect("get").is_some(),
+        "other conversations stay"
+    );
+    assert!(
+        store.get(b1.id).await.expect("get").is_some(),
+        "the same conversation id of another tenant stays"
+    );
+    assert_eq!(
+        store
+            .delete_conversation(&tenant("a"), &conv("shared"))
+            .await
+            .expect("again"),
+        0,
+        "idempotent"
+    );
+    assert_eq!(
+        store
+            .purge_archived(&tenant("a"), t0() + Duration::days(1000), false)
+            .await
+            .expect("purge"),
+        0,
+        "no archived copy left behind"
+    );
+
+    assert_eq!(
+        store
+            .delete_tenant(&tenant("a"))
+            .await
+            .expect("delete tenant"),
+        1
+    );
+    assert!(store.get(a2.id).await.expect("get").is_none());
+    assert_eq!(
+        store.get_policy(&tenant("a")).await.expect("policy"),
+        None,
+        "the tenant's policy goes too"
+    );
+    assert!(
+        store
+            .get_policy(&tenant("b"))
+            .await
+            .expect("policy")
+            .is_some()
+    );
+    assert!(
+        store.get(b1.id).await.expect("get").is_some(),
+        "other tenants untouched"
+    );
+    assert_eq!(
+        ids_of(store, &query("b", basis(dim, 0), 10)).await,
+        vec![b1.id]
+    );
+    assert_eq!(
+        store.delete_tenant(&tenant("a")).await.expect("again"),
+        0,
+        "idempotent"
+    );
+    let tenants: Vec<String> = store
+        .list_tenants()
+        .await
+        .expect("tenants")
+        .into_iter()
+        .map(TenantId::into_inner)
+        .collect();
+    assert_eq!(tenants, vec!["b".to_owned()]);
 }
