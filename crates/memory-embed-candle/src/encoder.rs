@@ -10,6 +10,7 @@ use candle_transformers::models::bert::{BertModel, Config as BertConfig};
 use serde::Deserialize;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
+use crate::bert::PackedBert;
 use crate::config::EmbedderConfig;
 use crate::error::{EmbedError, Result};
 use crate::model_files::{self, ModelFiles};
@@ -17,11 +18,27 @@ use crate::model_files::{self, ModelFiles};
 /// sentence-transformers' default when a model has no `sentence_bert_config.json`.
 const DEFAULT_MAX_SEQ_LEN: usize = 256;
 
+/// Which BERT forward pass runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// Our own forward pass on packed sequences ([`crate::bert`]): no padding, fused ops.
+    #[default]
+    Packed,
+    /// `candle_transformers`' `BertModel` on padded batches: the straightforward
+    /// implementation, kept as a reference for tests and benchmarks.
+    CandleBertModel,
+}
+
+enum Model {
+    Packed(PackedBert),
+    CandleBertModel(BertModel),
+}
+
 /// A loaded model: turns texts into unit-length sentence embeddings.
 pub struct SentenceEncoder {
     model_id: String,
     tokenizer: Tokenizer,
-    model: BertModel,
+    model: Model,
     device: Device,
     dimension: usize,
     max_seq_len: usize,
@@ -57,8 +74,13 @@ impl SentenceEncoder {
         Self::from_files(&config.model_name, &files)
     }
 
-    /// Loads the model from files already found.
+    /// Loads the model from files already found, with the default [`Backend`].
     pub fn from_files(model_id: &str, files: &ModelFiles) -> Result<Self> {
+        Self::from_files_with(model_id, files, Backend::default())
+    }
+
+    /// Loads the model from files already found, running the given [`Backend`].
+    pub fn from_files_with(model_id: &str, files: &ModelFiles, backend: Backend) -> Result<Self> {
         let bert_config: BertConfig = read_json(&files.config)?;
         let dimension = bert_config.hidden_size;
 
@@ -87,11 +109,19 @@ impl SentenceEncoder {
                 reason: e.to_string(),
             }
         })?;
-        let vb = VarBuilder::from_tensors(weights, DType::F32, &device);
-        let model = BertModel::load(vb, &bert_config).map_err(|e| EmbedError::ModelFile {
+        let not_bert = |e: candle_core::Error| EmbedError::ModelFile {
             path: files.weights.clone(),
             reason: format!("not a BERT model this crate can run: {e}"),
-        })?;
+        };
+        let model = match backend {
+            Backend::Packed => {
+                Model::Packed(PackedBert::load(&weights, &bert_config).map_err(not_bert)?)
+            }
+            Backend::CandleBertModel => {
+                let vb = VarBuilder::from_tensors(weights, DType::F32, &device);
+                Model::CandleBertModel(BertModel::load(vb, &bert_config).map_err(not_bert)?)
+            }
+        };
         Ok(Self {
             model_id: model_id.to_string(),
             tokenizer,
@@ -117,70 +147,95 @@ impl SentenceEncoder {
         self.max_seq_len
     }
 
-    /// Number of tokens of each text after truncation, special tokens included.
-    pub fn token_counts(&self, texts: &[&str]) -> Result<Vec<usize>> {
+    /// The token ids of each text after truncation, special tokens included, no padding.
+    pub fn tokenize(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
         let encodings = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
         Ok(encodings
             .iter()
-            .map(|e| e.get_attention_mask().iter().filter(|&&m| m == 1).count())
+            .map(|e| {
+                // Padding is on the right: the real tokens are the prefix the mask marks.
+                let real = e.get_attention_mask().iter().filter(|&&m| m == 1).count();
+                e.get_ids()[..real].to_vec()
+            })
             .collect())
     }
 
-    /// Embeds `texts` in one forward pass, padded to the longest of them (exactly what
-    /// sentence-transformers does for one batch). One unit vector per text, in order.
+    /// Embeds `texts` in one forward pass (for the reference backend: padded to the longest
+    /// of them, exactly what sentence-transformers does for one batch). One unit vector per
+    /// text, in order.
     pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        if texts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let encodings = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
-            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
-        let batch = encodings.len();
-        let seq_len = encodings[0].get_ids().len();
-        let mut ids = Vec::with_capacity(batch * seq_len);
-        let mut mask = Vec::with_capacity(batch * seq_len);
-        for e in &encodings {
-            ids.extend_from_slice(e.get_ids());
-            mask.extend_from_slice(e.get_attention_mask());
-        }
-        let ids = Tensor::from_vec(ids, (batch, seq_len), &self.device)?;
-        let mask = Tensor::from_vec(mask, (batch, seq_len), &self.device)?;
-        let type_ids = ids.zeros_like()?;
-        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
-
-        // Mean over the real tokens, then L2 normalisation.
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-        let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
-        let mean = summed.broadcast_div(&counts)?;
-        let mut rows = mean.to_vec2::<f32>()?;
-        rows.iter_mut().for_each(|r| normalize(r));
-        Ok(rows)
+        let ids = self.tokenize(texts)?;
+        let sequences: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+        self.forward(&sequences)
     }
 
     /// Embeds any number of texts: sorts them by length, runs forward passes of at most
-    /// `max_batch` texts of similar length (less padding), and returns the vectors in the
-    /// order of `texts`.
+    /// `max_batch` texts of similar length, and returns the vectors in the order of `texts`.
     pub fn encode(&self, texts: &[&str], max_batch: usize) -> Result<Vec<Vec<f32>>> {
-        let max_batch = max_batch.max(1);
-        if texts.len() <= 1 {
-            return self.encode_batch(texts);
-        }
-        let lengths = self.token_counts(texts)?;
+        let ids = self.tokenize(texts)?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| lengths[i]);
+        order.sort_by_key(|&i| ids[i].len());
         let mut out = vec![Vec::new(); texts.len()];
-        for chunk in order.chunks(max_batch) {
-            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-            for (&i, v) in chunk.iter().zip(self.encode_batch(&batch)?) {
+        for chunk in order.chunks(max_batch.max(1)) {
+            let sequences: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
+            for (&i, v) in chunk.iter().zip(self.forward(&sequences)?) {
                 out[i] = v;
             }
         }
         Ok(out)
+    }
+
+    /// One forward pass over token id sequences, then mean pooling and L2 normalisation.
+    fn forward(&self, sequences: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        if sequences.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut rows = match &self.model {
+            Model::Packed(bert) => {
+                let hidden = bert.forward(sequences)?.flatten_all()?.to_vec1::<f32>()?;
+                let mut rows = Vec::with_capacity(sequences.len());
+                let mut tokens = hidden.chunks_exact(self.dimension);
+                for seq in sequences {
+                    let mut mean = vec![0.0f32; self.dimension];
+                    for row in tokens.by_ref().take(seq.len()) {
+                        mean.iter_mut().zip(row).for_each(|(m, x)| *m += x);
+                    }
+                    let n = seq.len().max(1) as f32;
+                    mean.iter_mut().for_each(|m| *m /= n);
+                    rows.push(mean);
+                }
+                rows
+            }
+            Model::CandleBertModel(bert) => self.forward_padded(bert, sequences)?,
+        };
+        rows.iter_mut().for_each(|r| normalize(r));
+        Ok(rows)
+    }
+
+    /// The straightforward path: pad to the longest, `BertModel`, masked mean.
+    fn forward_padded(&self, bert: &BertModel, sequences: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let batch = sequences.len();
+        let seq_len = sequences.iter().map(|s| s.len()).max().unwrap_or(0);
+        let pad_id = self.tokenizer.get_padding().map_or(0, |p| p.pad_id);
+        let mut ids = Vec::with_capacity(batch * seq_len);
+        let mut mask = Vec::with_capacity(batch * seq_len);
+        for seq in sequences {
+            ids.extend_from_slice(seq);
+            ids.extend(std::iter::repeat_n(pad_id, seq_len - seq.len()));
+            mask.extend(std::iter::repeat_n(1u32, seq.len()));
+            mask.extend(std::iter::repeat_n(0u32, seq_len - seq.len()));
+        }
+        let ids = Tensor::from_vec(ids, (batch, seq_len), &self.device)?;
+        let mask = Tensor::from_vec(mask, (batch, seq_len), &self.device)?;
+        let type_ids = ids.zeros_like()?;
+        let hidden = bert.forward(&ids, &type_ids, Some(&mask))?;
+        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+        let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
+        Ok(summed.broadcast_div(&counts)?.to_vec2::<f32>()?)
     }
 }
 

@@ -8,19 +8,22 @@
 //! - [`embedder`]: [`CandleEmbedder`], the async `Embedder` with its worker and micro-batching.
 //! - [`encoder`]: [`SentenceEncoder`], the synchronous tokenizer → BERT → pooling pipeline.
 //! - [`lines`]: [`embed_lines`], texts one per line in, JSON lines out (`memory-server embed`).
+//! - [`bert`]: our BERT forward pass on packed sequences, with [`kernels`] for the fused ops.
 //! - [`error`]: [`EmbedError`], this crate's errors.
 //!
 //! See `docs/embedder.md` for usage.
 
+pub mod bert;
 pub mod config;
 pub mod embedder;
 pub mod encoder;
 pub mod error;
+pub mod kernels;
 pub mod lines;
 pub mod model_files;
 
 pub use config::{DEFAULT_MODEL_NAME, EmbedderConfig};
 pub use embedder::{CandleEmbedder, EmbedderStats};
-pub use encoder::SentenceEncoder;
+pub use encoder::{Backend, SentenceEncoder};
 pub use error::{EmbedError, Result};
 pub use lines::embed_lines;

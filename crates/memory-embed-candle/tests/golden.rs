@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Golden, assert_matches_golden, encoder, golden, max_abs_diff};
+use common::{Golden, assert_matches_golden, encoder, golden, max_abs_diff, reference_encoder};
 
 fn texts(golden: &[Golden]) -> Vec<&str> {
     golden.iter().map(|g| g.text.as_str()).collect()
@@ -71,4 +71,13 @@ fn batch_order_is_preserved() {
 #[test]
 fn empty_input_gives_no_vectors() {
     assert!(encoder().encode(&[], 8).unwrap().is_empty());
+}
+
+#[test]
+fn reference_bert_model_matches_golden_too() {
+    // candle's stock BertModel on padded batches: the baseline the packed pass replaces.
+    let golden = golden();
+    let got = reference_encoder().encode(&texts(&golden), 8).unwrap();
+    let (cos, diff) = assert_matches_golden(&golden, &got);
+    eprintln!("reference: worst cosine {cos:.9}, worst max abs diff {diff:e}");
 }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use memory_embed_candle::{EmbedderConfig, SentenceEncoder};
+use memory_embed_candle::{Backend, EmbedderConfig, SentenceEncoder, model_files};
 
 /// The test configuration: environment overrides, never a network download.
 pub fn config() -> EmbedderConfig {
@@ -18,6 +18,15 @@ pub fn encoder() -> SentenceEncoder {
     SentenceEncoder::load(&config()).unwrap_or_else(|e| {
         panic!("the model tests need the model files; run `scripts/fetch-model.sh` first.\n{e}")
     })
+}
+
+/// The model on candle's stock `BertModel` (the straightforward, padded implementation).
+pub fn reference_encoder() -> SentenceEncoder {
+    let config = config();
+    let files = model_files::resolve(&config).unwrap_or_else(|e| {
+        panic!("the model tests need the model files; run `scripts/fetch-model.sh` first.\n{e}")
+    });
+    SentenceEncoder::from_files_with(&config.model_name, &files, Backend::CandleBertModel).unwrap()
 }
 
 /// One reference text with its sentence-transformers embedding.

@@ -1,0 +1,343 @@
+//! Our own BERT encoder forward pass over packed sequences.
+//!
+//! Same weights and the same arithmetic as `candle_transformers`' `BertModel` (and
+//! PyTorch's), organised for speed on CPU:
+//! - **packing**: the sequences of a batch are laid end to end as one `[tokens, hidden]`
+//!   matrix, so no row is padding and every linear layer is a single matmul;
+//! - **fused QKV**: one `[hidden, 3 * hidden]` projection instead of three;
+//! - **fused element-wise ops** ([`crate::kernels`]): bias + GELU, bias + residual +
+//!   layer norm, and attention (bias, scores, softmax, weighted sum) per sequence, each
+//!   one pass over memory, vectorised for the CPU at run time.
+//!
+//! The matmuls are candle's (the `gemm` crate, with its AVX-512 kernels enabled by the
+//! `x86-v4` feature); everything between them is a [`CustomOp1`]/[`CustomOp2`] over
+//! candle's CPU storage, so tensors are never copied in and out.
+
+use std::collections::HashMap;
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Shape, Tensor, bail};
+use candle_transformers::models::bert::Config as BertConfig;
+use rayon::prelude::*;
+
+use crate::kernels::{AttentionScratch, LayerNorm, ops};
+
+/// Rows handed to one rayon task by the row-wise kernels.
+const ROWS_PER_TASK: usize = 16;
+
+struct Layer {
+    qkv_weight: Tensor,
+    qkv_bias: Vec<f32>,
+    out_weight: Tensor,
+    out_bias: Vec<f32>,
+    attention_norm: LayerNorm,
+    up_weight: Tensor,
+    up_bias: Vec<f32>,
+    down_weight: Tensor,
+    down_bias: Vec<f32>,
+    output_norm: LayerNorm,
+}
+
+/// A BERT encoder that runs on packed sequences (see the module docs).
+pub struct PackedBert {
+    word_embeddings: Vec<f32>,
+    position_embeddings: Vec<f32>,
+    token_type_embedding: Vec<f32>,
+    embedding_norm: LayerNorm,
+    layers: Vec<Layer>,
+    hidden: usize,
+    heads: usize,
+    vocab: usize,
+    max_positions: usize,
+    device: Device,
+}
+
+impl PackedBert {
+    /// Builds the model from safetensors weights (with or without a `bert.` prefix).
+    pub fn load(
+        weights: &HashMap<String, Tensor>,
+        config: &BertConfig,
+    ) -> candle_core::Result<Self> {
+        let prefix = if weights.contains_key("embeddings.word_embeddings.weight") {
+            ""
+        } else {
+            "bert."
+        };
+        let get = |name: &str| -> candle_core::Result<Tensor> {
+            let key = format!("{prefix}{name}");
+            match weights.get(&key) {
+                Some(t) => t.to_dtype(DType::F32),
+                None => bail!("weight {key} not found"),
+            }
+        };
+        let vec =
+            |name: &str| -> candle_core::Result<Vec<f32>> { get(name)?.flatten_all()?.to_vec1() };
+        let eps = config.layer_norm_eps as f32;
+        let norm = |name: &str| -> candle_core::Result<LayerNorm> {
+            Ok(LayerNorm {
+                gamma: vec(&format!("{name}.weight"))?,
+                beta: vec(&format!("{name}.bias"))?,
+                eps,
+            })
+        };
+        let hidden = config.hidden_size;
+        let heads = config.num_attention_heads;
+        if !hidden.is_multiple_of(heads) {
+            bail!("hidden size {hidden} is not a multiple of {heads} heads");
+        }
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for i in 0..config.num_hidden_layers {
+            let p = format!("encoder.layer.{i}");
+            let attn = format!("{p}.attention.self");
+            let qkv_weight = Tensor::cat(
+                &[
+                    get(&format!("{attn}.query.weight"))?,
+                    get(&format!("{attn}.key.weight"))?,
+                    get(&format!("{attn}.value.weight"))?,
+                ],
+                0,
+            )?;
+            let mut qkv_bias = vec(&format!("{attn}.query.bias"))?;
+            qkv_bias.extend(vec(&format!("{attn}.key.bias"))?);
+            qkv_bias.extend(vec(&format!("{attn}.value.bias"))?);
+            layers.push(Layer {
+                qkv_weight,
+                qkv_bias,
+                out_weight: get(&format!("{p}.attention.output.dense.weight"))?,
+                out_bias: vec(&format!("{p}.attention.output.dense.bias"))?,
+                attention_norm: norm(&format!("{p}.attention.output.LayerNorm"))?,
+                up_weight: get(&format!("{p}.intermediate.dense.weight"))?,
+                up_bias: vec(&format!("{p}.intermediate.dense.bias"))?,
+                down_weight: get(&format!("{p}.output.dense.weight"))?,
+                down_bias: vec(&format!("{p}.output.dense.bias"))?,
+                output_norm: norm(&format!("{p}.output.LayerNorm"))?,
+            });
+        }
+        let token_types = vec("embeddings.token_type_embeddings.weight")?;
+        Ok(Self {
+            word_embeddings: vec("embeddings.word_embeddings.weight")?,
+            position_embeddings: vec("embeddings.position_embeddings.weight")?,
+            token_type_embedding: token_types[..hidden].to_vec(),
+            embedding_norm: norm("embeddings.LayerNorm")?,
+            layers,
+            hidden,
+            heads,
+            vocab: config.vocab_size,
+            max_positions: config.max_position_embeddings,
+            device: Device::Cpu,
+        })
+    }
+
+    /// The hidden states of every token of every sequence, packed: `[sum of lengths, hidden]`.
+    /// Each sequence is the token ids of one text (special tokens included, no padding).
+    pub fn forward(&self, sequences: &[&[u32]]) -> candle_core::Result<Tensor> {
+        let lengths: Vec<usize> = sequences.iter().map(|s| s.len()).collect();
+        let x = self.embed(sequences)?;
+        let mut x = Tensor::from_vec(
+            x,
+            (lengths.iter().sum::<usize>(), self.hidden),
+            &self.device,
+        )?;
+        for layer in &self.layers {
+            let qkv = x.matmul(&layer.qkv_weight.t()?)?;
+            let context = qkv.apply_op1_no_bwd(&Attention {
+                bias: &layer.qkv_bias,
+                heads: self.heads,
+                lengths: &lengths,
+            })?;
+            let attended = context.matmul(&layer.out_weight.t()?)?;
+            x = attended.apply_op2_no_bwd(
+                &x,
+                &BiasResidualNorm {
+                    bias: &layer.out_bias,
+                    norm: &layer.attention_norm,
+                },
+            )?;
+            let up = x.matmul(&layer.up_weight.t()?)?;
+            let up = up.apply_op1_no_bwd(&BiasGelu {
+                bias: &layer.up_bias,
+            })?;
+            let down = up.matmul(&layer.down_weight.t()?)?;
+            x = down.apply_op2_no_bwd(
+                &x,
+                &BiasResidualNorm {
+                    bias: &layer.down_bias,
+                    norm: &layer.output_norm,
+                },
+            )?;
+        }
+        Ok(x)
+    }
+
+    /// Word + position + token-type (0) embeddings, layer-normed, packed.
+    fn embed(&self, sequences: &[&[u32]]) -> candle_core::Result<Vec<f32>> {
+        let h = self.hidden;
+        let total: usize = sequences.iter().map(|s| s.len()).sum();
+        let mut x = vec![0.0f32; total * h];
+        let mut rows = x.chunks_exact_mut(h);
+        for seq in sequences {
+            if seq.len() > self.max_positions {
+                bail!(
+                    "sequence of {} tokens exceeds {} positions",
+                    seq.len(),
+                    self.max_positions
+                );
+            }
+            for (pos, &id) in seq.iter().enumerate() {
+                let id = id as usize;
+                if id >= self.vocab {
+                    bail!("token id {id} out of the vocabulary ({})", self.vocab);
+                }
+                let row = rows.next().expect("one row per token");
+                let word = &self.word_embeddings[id * h..(id + 1) * h];
+                let position = &self.position_embeddings[pos * h..(pos + 1) * h];
+                for (((o, w), p), t) in row
+                    .iter_mut()
+                    .zip(word)
+                    .zip(position)
+                    .zip(&self.token_type_embedding)
+                {
+                    *o = w + p + t;
+                }
+                self.embedding_norm.apply(row);
+            }
+        }
+        Ok(x)
+    }
+}
+
+/// The contiguous f32 data of a CPU tensor.
+fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
+    let data = storage.as_slice::<f32>()?;
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => bail!("expected a contiguous tensor"),
+    }
+}
+
+fn rows_of(layout: &Layout) -> candle_core::Result<(usize, usize)> {
+    layout.shape().dims2()
+}
+
+/// `gelu(x + bias)`, row-wise.
+struct BiasGelu<'a> {
+    bias: &'a [f32],
+}
+
+impl CustomOp1 for BiasGelu<'_> {
+    fn name(&self) -> &'static str {
+        "bias-gelu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let input = contiguous(storage, layout)?;
+        let (_, width) = rows_of(layout)?;
+        let mut out = input.to_vec();
+        let arch = pulp::Arch::new();
+        out.par_chunks_mut(width * ROWS_PER_TASK).for_each(|rows| {
+            arch.dispatch(ops::BiasGelu {
+                rows,
+                bias: self.bias,
+            })
+        });
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+}
+
+/// `layer_norm(h + bias + residual)`, row-wise; `h` is the op's first tensor.
+struct BiasResidualNorm<'a> {
+    bias: &'a [f32],
+    norm: &'a LayerNorm,
+}
+
+impl CustomOp2 for BiasResidualNorm<'_> {
+    fn name(&self) -> &'static str {
+        "bias-residual-layernorm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        h: &CpuStorage,
+        h_layout: &Layout,
+        residual: &CpuStorage,
+        residual_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let h = contiguous(h, h_layout)?;
+        let residual = contiguous(residual, residual_layout)?;
+        if h.len() != residual.len() {
+            bail!("residual shape mismatch");
+        }
+        let (_, width) = rows_of(h_layout)?;
+        let mut out = vec![0.0f32; h.len()];
+        let chunk = width * ROWS_PER_TASK;
+        let arch = pulp::Arch::new();
+        out.par_chunks_mut(chunk)
+            .zip(h.par_chunks(chunk))
+            .zip(residual.par_chunks(chunk))
+            .for_each(|((out, h), residual)| {
+                arch.dispatch(ops::BiasResidualNorm {
+                    out,
+                    h,
+                    residual,
+                    bias: self.bias,
+                    norm: self.norm,
+                })
+            });
+        Ok((CpuStorage::F32(out), h_layout.shape().clone()))
+    }
+}
+
+/// Multi-head self-attention of each packed sequence: input `[tokens, 3 * hidden]`
+/// (`[q | k | v]` without bias), output `[tokens, hidden]`.
+struct Attention<'a> {
+    bias: &'a [f32],
+    heads: usize,
+    lengths: &'a [usize],
+}
+
+impl CustomOp1 for Attention<'_> {
+    fn name(&self) -> &'static str {
+        "packed-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let qkv = contiguous(storage, layout)?;
+        let (tokens, width) = rows_of(layout)?;
+        let hidden = width / 3;
+        if self.lengths.iter().sum::<usize>() != tokens {
+            bail!("sequence lengths do not add up to {tokens} tokens");
+        }
+        let mut out = vec![0.0f32; tokens * hidden];
+        // Split input and output into one piece per sequence; sequences run in parallel.
+        let mut pieces = Vec::with_capacity(self.lengths.len());
+        let (mut rest_in, mut rest_out) = (qkv, out.as_mut_slice());
+        for &len in self.lengths {
+            let (a, b) = rest_in.split_at(len * width);
+            let (c, d) = std::mem::take(&mut rest_out).split_at_mut(len * hidden);
+            pieces.push((a, c));
+            rest_in = b;
+            rest_out = d;
+        }
+        let arch = pulp::Arch::new();
+        pieces.into_par_iter().for_each_init(
+            AttentionScratch::default,
+            |scratch, (input, output)| {
+                arch.dispatch(ops::Attention {
+                    qkv: input,
+                    bias: self.bias,
+                    heads: self.heads,
+                    out: output,
+                    scratch,
+                })
+            },
+        );
+        Ok((CpuStorage::F32(out), Shape::from((tokens, hidden))))
+    }
+}
