@@ -22,6 +22,18 @@ diesel::table! {
         archived_at -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        lexical_terms -> Nullable<Text>,
+        lexical_length -> Nullable<BigInt>,
+        lexical_doc -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    lexical_scopes (tenant_id, conversation_id) {
+        tenant_id -> Text,
+        conversation_id -> Text,
+        documents -> BigInt,
+        terms -> BigInt,
     }
 }
 
@@ -55,6 +67,7 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(
     store_meta,
     messages,
+    lexical_scopes,
     archived_messages,
     retention_policies
 );

@@ -15,10 +15,11 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel::sql_types::{BigInt, Bool, Text};
 use diesel::sqlite::Sqlite;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
-use memory_core::domain::{EmbeddingStatus, Message, MessageId, TenantId};
+use memory_core::domain::{ConversationId, EmbeddingStatus, Message, MessageId, TenantId};
 use memory_core::error::RepositoryError;
 use memory_core::ports::{
-    CandidateQuery, EmbeddingUpdate, MessageRepository, RetentionPolicyStore,
+    CandidateQuery, EmbeddingUpdate, LexicalDocument, LexicalMatches, LexicalQuery,
+    MessageRepository, RetentionPolicyStore,
 };
 use memory_core::retention::{ArchiveRule, RetentionPolicy};
 use memory_core::scoring::Candidate;
@@ -245,6 +246,7 @@ impl SqliteStore {
         conn.run_pending_migrations(MIGRATIONS)
             .map_err(|e| SqliteStoreError::Migration(e.to_string()))?;
         check_meta(&mut conn, &path, &options)?;
+        backfill_lexical(&mut conn)?;
         let data_version = data_version(&mut conn)?;
 
         let readers = Pool::builder()
@@ -457,14 +459,17 @@ impl Inner {
 
     /// Drops the vector index when another process wrote to the database since we last
     /// looked (our own writes go through `w` and do not change its `data_version`).
+    ///
+    /// Rows another process wrote without their analyzed text (a binary older than the lexical
+    /// search migration) are analyzed here too, so the full-text index misses nothing.
     fn sync_external(&self, w: &mut Writer) -> Result<(), SqliteStoreError> {
-        let Some(cache) = &self.cache else {
-            return Ok(());
-        };
         let v = data_version(&mut w.conn)?;
         if v != w.data_version {
-            tracing::info!("the database was changed by another process: reloading vectors");
-            cache.clear();
+            if let Some(cache) = &self.cache {
+                tracing::info!("the database was changed by another process: reloading vectors");
+                cache.clear();
+            }
+            backfill_lexical(&mut w.conn)?;
             w.data_version = v;
         }
         Ok(())
@@ -492,9 +497,11 @@ impl Inner {
 
     fn insert_rows(&self, w: &mut Writer, batch: &[Message]) -> Result<(), SqliteStoreError> {
         w.conn.immediate_transaction(|c| {
+            let mut doc = next_lexical_doc(c)?;
             for m in batch {
                 let id = *m.id.as_uuid().as_bytes();
-                let row = NewMessageRow::new(m, &id)?;
+                let row = NewMessageRow::new(m, &id, doc)?;
+                doc += 1;
                 diesel::insert_into(messages::table)
                     .values(&row)
                     .execute(c)?;
@@ -701,6 +708,224 @@ fn copy_to_archive(
         .execute(c)
 }
 
+/// The next free `lexical_doc` (call inside the writing transaction).
+fn next_lexical_doc(c: &mut SqliteConnection) -> Result<i64, diesel::result::Error> {
+    let max: Option<i64> = messages::table
+        .select(diesel::dsl::max(messages::lexical_doc))
+        .first(c)?;
+    Ok(max.unwrap_or(0) + 1)
+}
+
+/// Rows analyzed per transaction by [`backfill_lexical`].
+const BACKFILL_BATCH: i64 = 1000;
+
+/// Analyzes the rows that have no `lexical_terms` yet (written before the lexical search
+/// migration, or by an older binary), in batches of [`BACKFILL_BATCH`] rows per transaction;
+/// the triggers add them to the full-text index. Returns how many rows were analyzed.
+fn backfill_lexical(conn: &mut SqliteConnection) -> Result<u64, SqliteStoreError> {
+    let started = Instant::now();
+    let mut done = 0u64;
+    loop {
+        let n = conn.immediate_transaction(|c| {
+            // Literal condition, so SQLite uses the partial index `messages_unanalyzed`.
+            let rows: Vec<(Vec<u8>, String)> = messages::table
+                .filter(sql::<Bool>("lexical_doc IS NULL"))
+                .select((messages::id, messages::content))
+                .limit(BACKFILL_BATCH)
+                .load(c)?;
+            let mut doc = next_lexical_doc(c)?;
+            for (id, content) in &rows {
+                let (terms, length) = crate::rows::analyze(content);
+                diesel::update(messages::table.find(id))
+                    .set((
+                        messages::lexical_terms.eq(Some(terms)),
+                        messages::lexical_length.eq(Some(length)),
+                        messages::lexical_doc.eq(Some(doc)),
+                    ))
+                    .execute(c)?;
+                doc += 1;
+            }
+            Ok::<_, SqliteStoreError>(rows.len())
+        })?;
+        done += n as u64;
+        if n == 0 {
+            break;
+        }
+        if done.is_multiple_of(100_000) {
+            tracing::info!(rows = done, "analyzing stored messages for lexical search");
+        }
+    }
+    if done > 0 {
+        tracing::info!(
+            rows = done,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "analyzed stored messages for lexical search"
+        );
+    }
+    Ok(done)
+}
+
+/// The FTS5 query for `q`: its scope token AND any of its terms, every token quoted.
+fn fts_query(q: &LexicalQuery) -> Option<String> {
+    let quote = |t: &str| format!("\"{}\"", t.replace('"', "\"\""));
+    let terms: Vec<String> = q
+        .terms
+        .iter()
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| quote(t))
+        .collect();
+    if terms.is_empty() {
+        return None;
+    }
+    let scope = match &q.conversation_id {
+        Some(c) => format!(
+            "c{}x{}",
+            hex(q.tenant_id.as_str().as_bytes()),
+            hex(c.as_str().as_bytes())
+        ),
+        None => format!("t{}", hex(q.tenant_id.as_str().as_bytes())),
+    };
+    Some(format!(
+        "scope : {} AND terms : ({})",
+        quote(&scope),
+        terms.join(" OR ")
+    ))
+}
+
+/// Upper-case hex, as SQLite's `hex()` writes it (the triggers build the scope tokens).
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
+}
+
+#[derive(QueryableByName)]
+struct RankedId {
+    #[diesel(sql_type = diesel::sql_types::Binary)]
+    id: Vec<u8>,
+}
+
+#[derive(QueryableByName)]
+struct ScopeStats {
+    #[diesel(sql_type = BigInt)]
+    documents: i64,
+    #[diesel(sql_type = BigInt)]
+    terms: i64,
+}
+
+/// The blocking part of [`MessageRepository::lexical_candidates`], on one read transaction.
+fn lexical_blocking(
+    conn: &mut SqliteConnection,
+    dim: usize,
+    q: &LexicalQuery,
+) -> Result<LexicalMatches, SqliteStoreError> {
+    conn.transaction(|c| {
+        let stats = scope_stats(c, q)?;
+        let mut out = LexicalMatches {
+            scope_size: u64::try_from(stats.documents).unwrap_or(0),
+            average_length: if stats.documents > 0 {
+                stats.terms as f64 / stats.documents as f64
+            } else {
+                0.0
+            },
+            documents: Vec::new(),
+        };
+        let Some(fts) = fts_query(q).filter(|_| q.limit > 0 && stats.documents > 0) else {
+            return Ok(out);
+        };
+        // The best `limit` by bm25 (the scope column weighs nothing), ids only: the rows are
+        // read afterwards, so the sorter never holds embeddings.
+        let mut sql = String::from(
+            "SELECT m.id AS id FROM messages_fts f \
+             JOIN messages m ON m.lexical_doc = f.rowid \
+             WHERE messages_fts MATCH ? AND m.tenant_id = ? AND m.archived = 0",
+        );
+        if q.conversation_id.is_some() {
+            sql.push_str(" AND m.conversation_id = ?");
+        }
+        if q.importance_min.is_some() {
+            sql.push_str(" AND m.importance_score >= ?");
+        }
+        sql.push_str(" ORDER BY bm25(messages_fts, 0.0, 1.0), f.rowid LIMIT ?");
+        let mut query = diesel::sql_query(sql)
+            .into_boxed::<Sqlite>()
+            .bind::<Text, _>(fts)
+            .bind::<Text, _>(q.tenant_id.as_str().to_owned());
+        if let Some(conv) = &q.conversation_id {
+            query = query.bind::<Text, _>(conv.as_str().to_owned());
+        }
+        if let Some(min) = q.importance_min {
+            query = query.bind::<diesel::sql_types::Double, _>(min.value());
+        }
+        let ranked: Vec<RankedId> = query.bind::<BigInt, _>(limit_i64(q.limit)).load(c)?;
+
+        let mut rows: HashMap<Vec<u8>, (MessageRow, Option<Vec<u8>>, Option<String>)> =
+            HashMap::with_capacity(ranked.len());
+        for chunk in ranked.chunks(IDS_PER_QUERY) {
+            let ids: Vec<&[u8]> = chunk.iter().map(|r| r.id.as_slice()).collect();
+            let found: Vec<(MessageRow, Option<Vec<u8>>, Option<String>)> = messages::table
+                .filter(messages::id.eq_any(ids))
+                .select((
+                    MessageRow::as_select(),
+                    messages::embedding,
+                    messages::lexical_terms,
+                ))
+                .load(c)?;
+            for r in found {
+                rows.insert(r.0.id.clone(), r);
+            }
+        }
+        for r in ranked {
+            let Some((row, embedding, terms)) = rows.remove(&r.id) else {
+                continue;
+            };
+            let embedding = embedding.map(|b| decode_embedding(&b, dim)).transpose()?;
+            out.documents.push(LexicalDocument {
+                message: row.into_message(embedding)?,
+                terms: terms.unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    })
+}
+
+/// The scope's size and total length: from `lexical_scopes`, or, under `importance_min`,
+/// from the index `messages_lexical_scope`.
+fn scope_stats(c: &mut SqliteConnection, q: &LexicalQuery) -> Result<ScopeStats, SqliteStoreError> {
+    let (table, tail) = match q.importance_min {
+        None => (
+            "SELECT coalesce(sum(documents), 0) AS documents, coalesce(sum(terms), 0) AS terms \
+             FROM lexical_scopes WHERE tenant_id = ?",
+            "",
+        ),
+        Some(_) => (
+            "SELECT count(*) AS documents, coalesce(sum(lexical_length), 0) AS terms \
+             FROM messages INDEXED BY messages_lexical_scope \
+             WHERE tenant_id = ? AND archived = 0",
+            " AND importance_score >= ?",
+        ),
+    };
+    let mut sql = String::from(table);
+    if q.conversation_id.is_some() {
+        sql.push_str(" AND conversation_id = ?");
+    }
+    sql.push_str(tail);
+    let mut query = diesel::sql_query(sql)
+        .into_boxed::<Sqlite>()
+        .bind::<Text, _>(q.tenant_id.as_str().to_owned());
+    if let Some(conv) = &q.conversation_id {
+        query = query.bind::<Text, _>(conv.as_str().to_owned());
+    }
+    if let Some(min) = q.importance_min {
+        query = query.bind::<diesel::sql_types::Double, _>(min.value());
+    }
+    Ok(query.get_result(c)?)
+}
+
 /// The tenant's searchable messages: non-archived, embedding completed.
 fn count_searchable(
     conn: &mut SqliteConnection,
@@ -798,6 +1023,10 @@ impl VectorCache {
 
     fn clear(&self) {
         self.map().clear();
+    }
+
+    fn remove(&self, tenant: &TenantId) {
+        self.map().remove(tenant);
     }
 
     fn bytes(&self) -> usize {
@@ -1130,6 +1359,114 @@ impl MessageRepository for SqliteStore {
         self.read(|c, _| {
             diesel::select(1.into_sql::<diesel::sql_types::Integer>()).get_result::<i32>(c)?;
             Ok(())
+        })
+        .await
+        .map_err(Into::into)
+    }
+    async fn lexical_candidates(
+        &self,
+        query: &LexicalQuery,
+    ) -> Result<LexicalMatches, RepositoryError> {
+        let q = query.clone();
+        self.read(move |c, inner| lexical_blocking(c, inner.dim, &q))
+            .await
+            .map_err(Into::into)
+    }
+
+    async fn count_pending(
+        &self,
+        tenant: Option<TenantId>,
+        conversation: Option<ConversationId>,
+    ) -> Result<u64, RepositoryError> {
+        self.read(move |c, _| {
+            // `IN` rather than `<> 'completed'`: two seeks into the scope's index, which then
+            // answers alone. Without a tenant, the partial index `messages_pending`.
+            let n: i64 = match (&tenant, &conversation) {
+                (None, _) => messages::table
+                    .filter(sql::<Bool>(
+                        "archived = 0 AND embedding_status <> 'completed'",
+                    ))
+                    .count()
+                    .get_result(c)?,
+                (Some(t), None) => messages::table
+                    .filter(messages::tenant_id.eq(t.as_str()))
+                    .filter(messages::archived.eq(false))
+                    .filter(messages::embedding_status.eq_any(["pending", "failed"]))
+                    .count()
+                    .get_result(c)?,
+                (Some(t), Some(conv)) => messages::table
+                    .filter(messages::tenant_id.eq(t.as_str()))
+                    .filter(messages::conversation_id.eq(conv.as_str()))
+                    .filter(messages::archived.eq(false))
+                    .filter(messages::embedding_status.eq_any(["pending", "failed"]))
+                    .count()
+                    .get_result(c)?,
+            };
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+        .map_err(Into::into)
+    }
+
+    async fn delete_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<u64, RepositoryError> {
+        let (tenant, conversation) = (tenant.clone(), conversation.clone());
+        self.write(move |w, inner| {
+            let cached = inner.cache.as_ref().and_then(|c| c.peek(&tenant));
+            let scope = || {
+                messages::tenant_id
+                    .eq(tenant.as_str())
+                    .and(messages::conversation_id.eq(conversation.as_str()))
+            };
+            let (n, ids) = w.conn.immediate_transaction(|c| {
+                let ids: Vec<Vec<u8>> = if cached.is_some() {
+                    messages::table
+                        .filter(scope())
+                        .select(messages::id)
+                        .load(c)?
+                } else {
+                    Vec::new()
+                };
+                // Archived copies go with their messages (ON DELETE CASCADE); the triggers
+                // take them out of the full-text index and the scope statistics.
+                let n = diesel::delete(messages::table.filter(scope())).execute(c)?;
+                Ok::<_, SqliteStoreError>((n, ids))
+            })?;
+            if let Some(idx) = cached {
+                let mut idx = write_lock(&idx);
+                for id in &ids {
+                    idx.remove(&message_id(id)?);
+                }
+            }
+            Ok(n as u64)
+        })
+        .await
+        .map_err(Into::into)
+    }
+
+    async fn delete_tenant(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
+        let tenant = tenant.clone();
+        self.write(move |w, inner| {
+            let n = w.conn.immediate_transaction(|c| {
+                let n =
+                    diesel::delete(messages::table.filter(messages::tenant_id.eq(tenant.as_str())))
+                        .execute(c)?;
+                // Copies without a message cannot exist (foreign key); this is belt and braces.
+                diesel::delete(
+                    archived_messages::table
+                        .filter(archived_messages::tenant_id.eq(tenant.as_str())),
+                )
+                .execute(c)?;
+                diesel::delete(retention_policies::table.find(tenant.as_str())).execute(c)?;
+                Ok::<_, SqliteStoreError>(n)
+            })?;
+            if let Some(cache) = &inner.cache {
+                cache.remove(&tenant);
+            }
+            Ok(n as u64)
         })
         .await
         .map_err(Into::into)
