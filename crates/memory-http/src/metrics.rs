@@ -1,0 +1,446 @@
+//! Prometheus metrics: one [`Metrics`] owns the registry; the HTTP middleware, the handlers
+//! and the port decorators ([`Metrics::instrument_store`], [`Metrics::instrument_embedder`])
+//! record into it, and `GET /metrics` renders it.
+//!
+//! | metric | type | labels |
+//! | --- | --- | --- |
+//! | `http_requests_total` | counter | `route` (matched pattern), `method`, `status` |
+//! | `http_request_duration_seconds` | histogram | `route`, `method`, `status` |
+//! | `embedding_batch_size` | histogram | |
+//! | `embedding_duration_seconds` | histogram | `outcome` (`ok`, `overloaded`, `unavailable`, `failed`) |
+//! | `store_operation_duration_seconds` | histogram | `operation`, `outcome` (`ok`, `error`) |
+//! | `messages_ingested_total` | counter | |
+//! | `retention_runs_total` | counter | `dry_run` |
+//! | `retention_messages_archived_total` | counter | |
+//! | `retention_messages_deleted_total` | counter | |
+//! | `retention_run_duration_seconds` | histogram | |
+//! | `embeddings_pending` | gauge | |
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use memory_core::domain::{ConversationId, Embedding, Message, MessageId, TenantId};
+use memory_core::error::{EmbedderError, RepositoryError};
+use memory_core::ports::{
+    CandidateQuery, Embedder, EmbeddingUpdate, LexicalMatches, LexicalQuery, MessageRepository,
+    RetentionPolicyStore, Store,
+};
+use memory_core::retention::{ArchiveRule, RetentionPolicy, RetentionReport};
+use memory_core::scoring::Candidate;
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+struct Inner {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    embedding_batch_size: Histogram,
+    embedding_duration: HistogramVec,
+    store_duration: HistogramVec,
+    messages_ingested: IntCounter,
+    retention_runs: IntCounterVec,
+    retention_archived: IntCounter,
+    retention_deleted: IntCounter,
+    retention_duration: Histogram,
+    embeddings_pending: IntGauge,
+}
+
+/// The service's Prometheus metrics. Cheap to clone (an `Arc` inside).
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, c: T) -> T {
+    // Names are fixed and unique: registering cannot fail.
+    if let Err(e) = registry.register(Box::new(c.clone())) {
+        tracing::error!(error = %e, "metric registration failed");
+    }
+    c
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| {
+        unreachable!("invalid metric {name}: {e}");
+    });
+    register(registry, c)
+}
+
+fn histogram_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: Vec<f64>,
+) -> HistogramVec {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+        .unwrap_or_else(|e| unreachable!("invalid metric {name}: {e}"));
+    register(registry, h)
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+        .unwrap_or_else(|e| unreachable!("invalid metric {name}: {e}"));
+    register(registry, h)
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).unwrap_or_else(|e| unreachable!("invalid {name}: {e}"));
+    register(registry, c)
+}
+
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        let lat = LATENCY_BUCKETS.to_vec();
+        let http_requests = counter_vec(
+            &r,
+            "http_requests_total",
+            "HTTP requests by matched route, method and status.",
+            &["route", "method", "status"],
+        );
+        let http_duration = histogram_vec(
+            &r,
+            "http_request_duration_seconds",
+            "HTTP request latency in seconds.",
+            &["route", "method", "status"],
+            lat.clone(),
+        );
+        let embedding_batch_size = histogram(
+            &r,
+            "embedding_batch_size",
+            "Texts per embedder call.",
+            vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
+        );
+        let embedding_duration = histogram_vec(
+            &r,
+            "embedding_duration_seconds",
+            "Embedder call latency in seconds, by outcome.",
+            &["outcome"],
+            lat.clone(),
+        );
+        let store_duration = histogram_vec(
+            &r,
+            "store_operation_duration_seconds",
+            "Store operation latency in seconds, by operation and outcome.",
+            &["operation", "outcome"],
+            lat.clone(),
+        );
+        let messages_ingested = counter(
+            &r,
+            "messages_ingested_total",
+            "Messages stored through the API.",
+        );
+        let retention_runs = counter_vec(
+            &r,
+            "retention_runs_total",
+            "Retention runs, by whether they were dry runs.",
+            &["dry_run"],
+        );
+        let retention_archived = counter(
+            &r,
+            "retention_messages_archived_total",
+            "Messages archived by retention (dry runs excluded).",
+        );
+        let retention_deleted = counter(
+            &r,
+            "retention_messages_deleted_total",
+            "Archived messages deleted by retention (dry runs excluded).",
+        );
+        let retention_duration = histogram(
+            &r,
+            "retention_run_duration_seconds",
+            "Retention run duration in seconds.",
+            vec![0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0],
+        );
+        let embeddings_pending = register(
+            &r,
+            IntGauge::new(
+                "embeddings_pending",
+                "Stored messages whose embedding is pending or failed.",
+            )
+            .unwrap_or_else(|e| unreachable!("invalid embeddings_pending: {e}")),
+        );
+        Metrics {
+            inner: Arc::new(Inner {
+                registry: r,
+                http_requests,
+                http_duration,
+                embedding_batch_size,
+                embedding_duration,
+                store_duration,
+                messages_ingested,
+                retention_runs,
+                retention_archived,
+                retention_deleted,
+                retention_duration,
+                embeddings_pending,
+            }),
+        }
+    }
+
+    /// The registry, for the binary to add metrics of its own.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// Every metric in the Prometheus text format.
+    pub fn render(&self) -> String {
+        TextEncoder::new()
+            .encode_to_string(&self.inner.registry.gather())
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "metrics encoding failed");
+                String::new()
+            })
+    }
+
+    /// Wraps a store so every operation's latency is recorded.
+    pub fn instrument_store(&self, s: Arc<dyn Store>) -> Arc<dyn Store> {
+        Arc::new(InstrumentedStore {
+            inner: s,
+            metrics: self.clone(),
+        })
+    }
+
+    /// Wraps an embedder so every call's batch size and latency are recorded.
+    pub fn instrument_embedder(&self, e: Arc<dyn Embedder>) -> Arc<dyn Embedder> {
+        Arc::new(InstrumentedEmbedder {
+            inner: e,
+            metrics: self.clone(),
+        })
+    }
+
+    /// Records a retention run (from the API or the scheduler). Dry runs count as runs only.
+    pub fn record_retention(&self, report: &RetentionReport, seconds: f64) {
+        let i = &self.inner;
+        i.retention_runs
+            .with_label_values(&[if report.dry_run { "true" } else { "false" }])
+            .inc();
+        if !report.dry_run {
+            i.retention_archived.inc_by(report.archived);
+            i.retention_deleted.inc_by(report.deleted);
+        }
+        i.retention_duration.observe(seconds);
+    }
+
+    /// Sets the number of messages waiting for an embedding.
+    pub fn set_pending_embeddings(&self, n: i64) {
+        self.inner.embeddings_pending.set(n);
+    }
+
+    pub(crate) fn record_ingested(&self) {
+        self.inner.messages_ingested.inc();
+    }
+
+    pub(crate) fn record_http(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        let status = status.to_string();
+        let labels = [route, method, status.as_str()];
+        self.inner.http_requests.with_label_values(&labels).inc();
+        self.inner
+            .http_duration
+            .with_label_values(&labels)
+            .observe(seconds);
+    }
+
+    async fn time_store<T>(
+        &self,
+        operation: &'static str,
+        fut: impl Future<Output = Result<T, RepositoryError>>,
+    ) -> Result<T, RepositoryError> {
+        let start = Instant::now();
+        let result = fut.await;
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        self.inner
+            .store_duration
+            .with_label_values(&[operation, outcome])
+            .observe(start.elapsed().as_secs_f64());
+        result
+    }
+}
+
+/// A store that records the latency of every operation.
+struct InstrumentedStore {
+    inner: Arc<dyn Store>,
+    metrics: Metrics,
+}
+
+#[async_trait]
+impl MessageRepository for InstrumentedStore {
+    async fn insert(&self, message: &Message) -> Result<(), RepositoryError> {
+        self.metrics
+            .time_store("insert", self.inner.insert(message))
+            .await
+    }
+    async fn get(&self, id: MessageId) -> Result<Option<Message>, RepositoryError> {
+        self.metrics.time_store("get", self.inner.get(id)).await
+    }
+    async fn set_embedding(
+        &self,
+        id: MessageId,
+        update: EmbeddingUpdate,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        self.metrics
+            .time_store("set_embedding", self.inner.set_embedding(id, update, at))
+            .await
+    }
+    async fn search_candidates(
+        &self,
+        query: &CandidateQuery,
+    ) -> Result<Vec<Candidate>, RepositoryError> {
+        self.metrics
+            .time_store("search_candidates", self.inner.search_candidates(query))
+            .await
+    }
+    async fn archive(
+        &self,
+        tenant: &TenantId,
+        rule: &ArchiveRule,
+        now: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<u64, RepositoryError> {
+        self.metrics
+            .time_store("archive", self.inner.archive(tenant, rule, now, dry_run))
+            .await
+    }
+    async fn purge_archived(
+        &self,
+        tenant: &TenantId,
+        archived_before: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<u64, RepositoryError> {
+        self.metrics
+            .time_store(
+                "purge_archived",
+                self.inner.purge_archived(tenant, archived_before, dry_run),
+            )
+            .await
+    }
+    async fn pending_embeddings(&self, limit: usize) -> Result<Vec<Message>, RepositoryError> {
+        self.metrics
+            .time_store("pending_embeddings", self.inner.pending_embeddings(limit))
+            .await
+    }
+    async fn list_tenants(&self) -> Result<Vec<TenantId>, RepositoryError> {
+        self.metrics
+            .time_store("list_tenants", self.inner.list_tenants())
+            .await
+    }
+    async fn health(&self) -> Result<(), RepositoryError> {
+        self.metrics.time_store("health", self.inner.health()).await
+    }
+    // The port's default methods must be forwarded too, or the decorator would answer with
+    // the defaults instead of the store.
+    async fn lexical_candidates(
+        &self,
+        query: &LexicalQuery,
+    ) -> Result<LexicalMatches, RepositoryError> {
+        self.metrics
+            .time_store("lexical_candidates", self.inner.lexical_candidates(query))
+            .await
+    }
+    async fn count_pending(
+        &self,
+        tenant: Option<TenantId>,
+        conversation: Option<ConversationId>,
+    ) -> Result<u64, RepositoryError> {
+        self.metrics
+            .time_store(
+                "count_pending",
+                self.inner.count_pending(tenant, conversation),
+            )
+            .await
+    }
+    async fn delete_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<u64, RepositoryError> {
+        self.metrics
+            .time_store(
+                "delete_conversation",
+                self.inner.delete_conversation(tenant, conversation),
+            )
+            .await
+    }
+    async fn delete_tenant(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
+        self.metrics
+            .time_store("delete_tenant", self.inner.delete_tenant(tenant))
+            .await
+    }
+}
+
+#[async_trait]
+impl RetentionPolicyStore for InstrumentedStore {
+    async fn get_policy(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<RetentionPolicy>, RepositoryError> {
+        self.metrics
+            .time_store("get_policy", self.inner.get_policy(tenant))
+            .await
+    }
+    async fn put_policy(
+        &self,
+        tenant: &TenantId,
+        policy: &RetentionPolicy,
+    ) -> Result<(), RepositoryError> {
+        self.metrics
+            .time_store("put_policy", self.inner.put_policy(tenant, policy))
+            .await
+    }
+}
+
+/// An embedder that records batch sizes and latencies.
+struct InstrumentedEmbedder {
+    inner: Arc<dyn Embedder>,
+    metrics: Metrics,
+}
+
+#[async_trait]
+impl Embedder for InstrumentedEmbedder {
+    fn model_id(&self) -> String {
+        self.inner.model_id()
+    }
+    fn dimension(&self) -> usize {
+        self.inner.dimension()
+    }
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, EmbedderError> {
+        let m = &self.metrics.inner;
+        m.embedding_batch_size.observe(texts.len() as f64);
+        let start = Instant::now();
+        let result = self.inner.embed(texts).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(EmbedderError::Overloaded(_)) => "overloaded",
+            Err(EmbedderError::Unavailable(_)) => "unavailable",
+            Err(EmbedderError::Failed(_)) => "failed",
+        };
+        m.embedding_duration
+            .with_label_values(&[outcome])
+            .observe(start.elapsed().as_secs_f64());
+        result
+    }
+}

@@ -1,0 +1,69 @@
+//! The OpenAPI document, built by utoipa from the handlers and wire types, served at
+//! `/openapi.json` and browsed with Swagger UI at `/docs/` (vendored: works offline).
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::dto::{
+    CreateMessageRequest, DatabaseStatus, EmbeddingStatusDto, HealthResponse, HealthStatus,
+    MessageResponse, RetentionActionDto, RetentionRunRequest, RetentionRunResponse, RoleDto,
+    SearchItem, SearchResponse,
+};
+use crate::error::{ErrorBody, FieldErrorBody};
+use crate::routes;
+
+/// The API's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "AI Memory Layer",
+        description = "Stores conversation messages with embeddings and finds relevant ones again. \
+            Errors are JSON {code, message, details}; see docs/api.md.",
+    ),
+    paths(
+        routes::create_message,
+        routes::get_message,
+        routes::search,
+        routes::run_retention,
+        routes::health,
+        routes::metrics,
+    ),
+    components(schemas(
+        CreateMessageRequest,
+        MessageResponse,
+        SearchResponse,
+        SearchItem,
+        RetentionRunRequest,
+        RetentionRunResponse,
+        RetentionActionDto,
+        HealthResponse,
+        HealthStatus,
+        DatabaseStatus,
+        RoleDto,
+        EmbeddingStatusDto,
+        ErrorBody,
+        FieldErrorBody,
+    )),
+    modifiers(&ApiKeyScheme),
+    tags(
+        (name = "messages", description = "Store and read messages"),
+        (name = "memory", description = "Search memories"),
+        (name = "admin", description = "Retention, health, metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+struct ApiKeyScheme;
+
+impl Modify for ApiKeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "x-api-key",
+                "Required on /v1/messages, /v1/memory and /v1/admin/retention when MEMORY_API_KEYS is set.",
+            ))),
+        );
+    }
+}

@@ -1,0 +1,151 @@
+//! [`serve`]: builds the app (routes, middleware, docs) and binds it to a listener.
+
+use std::io;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::http::{Method, header};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::{ApiKeys, HttpConfig};
+use crate::metrics::Metrics;
+use crate::middleware::{self, API_KEY, REQUEST_ID, RateLimiters};
+use crate::openapi::ApiDoc;
+use crate::{DynService, extract, routes};
+
+/// What every handler and middleware shares.
+pub struct AppState {
+    pub(crate) service: Arc<DynService>,
+    pub(crate) metrics: Metrics,
+    pub(crate) api_keys: ApiKeys,
+    pub(crate) limiters: RateLimiters,
+    pub(crate) request_timeout: Duration,
+    pub(crate) environment: String,
+    pub(crate) version: String,
+    pub(crate) started: Instant,
+}
+
+/// Checks the CORS origins now: actix-cors would otherwise refuse to start its workers.
+fn check_origins(origins: &[String]) -> io::Result<Vec<String>> {
+    origins
+        .iter()
+        .map(|o| o.trim().trim_end_matches('/').to_owned())
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            let valid = o == "*"
+                || o.parse::<actix_web::http::Uri>()
+                    .is_ok_and(|u| u.scheme().is_some() && u.host().is_some());
+            if valid {
+                Ok(o)
+            } else {
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "MEMORY_ALLOWED_ORIGINS: {o:?} is not an origin like https://example.com"
+                    ),
+                ))
+            }
+        })
+        .collect()
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allowed_headers([header::CONTENT_TYPE, header::ACCEPT, API_KEY, REQUEST_ID])
+        .expose_headers([REQUEST_ID, header::RETRY_AFTER])
+        .max_age(3600);
+    for o in origins {
+        cors = if o == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(o)
+        };
+    }
+    cors
+}
+
+/// A resource behind the timeout and the gate (rate limits, authentication). These run
+/// after routing: they know the matched route, and may keep a handle on the request.
+macro_rules! guarded {
+    ($path:literal) => {
+        web::resource($path)
+            .wrap(from_fn(middleware::gate))
+            .wrap(from_fn(middleware::timeout))
+    };
+}
+
+/// Starts serving the API on `listener`. Await (or spawn) the returned server; it stops
+/// gracefully (in-flight requests finish) on SIGINT/SIGTERM or through its handle.
+///
+/// Fails when the listener cannot be used or an allowed origin is malformed.
+pub fn serve(
+    listener: TcpListener,
+    service: Arc<DynService>,
+    config: HttpConfig,
+    metrics: Metrics,
+) -> io::Result<Server> {
+    let origins = check_origins(&config.allowed_origins)?;
+    let state = web::Data::new(AppState {
+        service,
+        metrics,
+        limiters: RateLimiters::new(&config.rate_limit),
+        api_keys: config.api_keys,
+        request_timeout: config.request_timeout,
+        environment: config.environment,
+        version: config.version,
+        started: Instant::now(),
+    });
+    let openapi = ApiDoc::openapi();
+    tracing::info!(
+        addr = ?listener.local_addr().ok(),
+        auth = !state.api_keys.is_empty(),
+        rate_limit = %config.rate_limit,
+        timeout = ?state.request_timeout,
+        "serving the HTTP API"
+    );
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(extract::configure)
+            .service(guarded!("/v1/messages").route(web::post().to(routes::create_message)))
+            .service(
+                guarded!("/v1/messages/{message_id}").route(web::get().to(routes::get_message)),
+            )
+            .service(guarded!("/v1/memory/search").route(web::get().to(routes::search)))
+            .service(
+                guarded!("/v1/admin/retention/run").route(web::post().to(routes::run_retention)),
+            )
+            .service(guarded!("/v1/admin/health").route(web::get().to(routes::health)))
+            .service(guarded!("/metrics").route(web::get().to(routes::metrics)))
+            .service(guarded!("/docs").route(web::get().to(routes::docs_redirect)))
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
+            .default_service(web::to(routes::not_found))
+            // Innermost first: CORS, then telemetry (outermost).
+            .wrap(cors(&origins))
+            .wrap(from_fn(middleware::telemetry))
+    })
+    .listen(listener)?
+    .shutdown_timeout(30)
+    .run();
+    Ok(server)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_checked_and_normalised() {
+        let ok =
+            check_origins(&["https://a.example/".into(), " * ".into(), "".into()]).expect("valid");
+        assert_eq!(ok, ["https://a.example", "*"]);
+        assert!(check_origins(&["a.example".into()]).is_err());
+    }
+}

@@ -1,0 +1,225 @@
+//! Bad input never yields a 5xx: every kind of malformed request gets a 4xx JSON error.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    Options, SwitchableStore, assert_error, fields, message, spawn_app, spawn_with,
+};
+
+async fn post_raw(
+    app: &crate::helpers::TestApp,
+    content_type: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    let mut req = app.client.post(app.url("/v1/messages")).body(body);
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    req.send().await.expect("request")
+}
+
+#[tokio::test]
+async fn malformed_json_is_400_invalid_json() {
+    let app = spawn_app().await;
+    for body in ["{", "{\"tenant_id\": }", "", "{} {}", "nul"] {
+        assert_error(
+            post_raw(&app, Some("application/json"), body).await,
+            400,
+            "invalid_json",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_415() {
+    let app = spawn_app().await;
+    let body = message("acme", "hi").to_string();
+    assert_error(
+        post_raw(&app, Some("text/plain"), body.clone()).await,
+        415,
+        "unsupported_media_type",
+    )
+    .await;
+    assert_error(
+        post_raw(&app, None, body.clone()).await,
+        415,
+        "unsupported_media_type",
+    )
+    .await;
+    assert_error(
+        post_raw(&app, Some("application/x-www-form-urlencoded"), "a=b").await,
+        415,
+        "unsupported_media_type",
+    )
+    .await;
+    // Parameters and +json types are fine.
+    let res = post_raw(&app, Some("application/json; charset=utf-8"), body.clone()).await;
+    assert_eq!(res.status().as_u16(), 202);
+    let res = post_raw(&app, Some("application/vnd.api+json"), body).await;
+    assert_eq!(res.status().as_u16(), 202);
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413() {
+    let app = spawn_app().await;
+    let body = json!({"tenant_id": "acme", "conversation_id": "c", "role": "user", "content": "x".repeat(3 << 20)});
+    assert_error(
+        app.post_message(&body, None).await,
+        413,
+        "payload_too_large",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn every_field_rule_is_a_422_naming_the_field() {
+    let app = spawn_app().await;
+    let base = message("acme", "hello");
+    let with = |k: &str, v: Value| {
+        let mut b = base.clone();
+        b[k] = v;
+        b
+    };
+    let cases: Vec<(Value, Vec<&str>)> = vec![
+        (
+            json!({}),
+            vec!["tenant_id", "conversation_id", "role", "content"],
+        ),
+        (with("tenant_id", json!("")), vec!["tenant_id"]),
+        (with("tenant_id", json!("t".repeat(65))), vec!["tenant_id"]),
+        (with("tenant_id", json!("   ")), vec!["tenant_id"]),
+        (with("tenant_id", json!("a\u{1}b")), vec!["tenant_id"]),
+        (
+            with("conversation_id", json!("c".repeat(129))),
+            vec!["conversation_id"],
+        ),
+        (with("role", json!("robot")), vec!["role"]),
+        (with("role", json!("User")), vec!["role"]),
+        (with("content", json!("")), vec!["content"]),
+        (with("content", json!("nul\u{0}byte")), vec!["content"]),
+        (
+            with("importance_override", json!(1.5)),
+            vec!["importance_override"],
+        ),
+        (
+            with("importance_override", json!(-0.1)),
+            vec!["importance_override"],
+        ),
+        (
+            with("importance_override", json!("high")),
+            vec!["importance_override"],
+        ),
+        (with("metadata", json!([1, 2])), vec!["metadata"]),
+        (with("metadata", json!("text")), vec!["metadata"]),
+        (with("content", json!(42)), vec!["content"]),
+        (with("created_at", json!("2025-13-01")), vec!["created_at"]),
+        (with("importance", json!(0.5)), vec!["importance"]),
+        (
+            json!({"tenant_id": "", "conversation_id": "c", "role": "robot", "content": "x", "importance_override": 2}),
+            vec!["tenant_id", "role", "importance_override"],
+        ),
+    ];
+    for (body, expected) in cases {
+        let err = assert_error(app.post_message(&body, None).await, 422, "validation_error").await;
+        let got = fields(&err);
+        assert_eq!(got, expected, "{body}: {err}");
+    }
+    // Not an object at all.
+    let err = assert_error(
+        app.post_message(&json!([1]), None).await,
+        422,
+        "validation_error",
+    )
+    .await;
+    assert_eq!(fields(&err), ["body"]);
+    // Deeply nested metadata is refused, not a stack overflow.
+    let mut deep = json!(1);
+    for _ in 0..40 {
+        deep = json!({ "a": deep });
+    }
+    let err = assert_error(
+        app.post_message(&with("metadata", deep), None).await,
+        422,
+        "validation_error",
+    )
+    .await;
+    assert_eq!(fields(&err), ["metadata"]);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_json() {
+    let app = spawn_app().await;
+    assert_error(app.get("/nope", None).await, 404, "not_found").await;
+    assert_error(
+        app.get("/v1/messages", None).await,
+        405,
+        "method_not_allowed",
+    )
+    .await;
+    let res = app
+        .client
+        .delete(app.url("/v1/admin/health"))
+        .send()
+        .await
+        .expect("request");
+    assert_error(res, 405, "method_not_allowed").await;
+}
+
+#[tokio::test]
+async fn store_failures_are_503_with_retry_after_and_internal_errors_hide_details() {
+    let store = Arc::new(SwitchableStore::default());
+    let app = spawn_with(Options {
+        store: Some(store.clone()),
+        ..Options::default()
+    })
+    .await;
+    store.down.store(true, Ordering::SeqCst);
+    let res = app.post_message(&message("acme", "hi"), None).await;
+    assert_eq!(res.headers()["retry-after"], "5");
+    assert_error(res, 503, "unavailable").await;
+    let res = app
+        .search(&[("tenant_id", "acme"), ("query", "x")], None)
+        .await;
+    assert_error(res, 503, "unavailable").await;
+
+    store.internal.store(true, Ordering::SeqCst);
+    let res = app
+        .get("/v1/messages/550e8400-e29b-41d4-a716-446655440000", None)
+        .await;
+    let body = assert_error(res, 500, "internal").await;
+    assert!(!body.to_string().contains("SECRET"), "{body}");
+    assert_eq!(body["message"], "internal error");
+}
+
+#[tokio::test]
+async fn every_response_has_a_request_id_and_a_sane_incoming_one_is_kept() {
+    let app = spawn_app().await;
+    for path in ["/v1/admin/health", "/metrics", "/nope", "/v1/messages/x"] {
+        let res = app.get(path, None).await;
+        let id = res.headers()["x-request-id"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        assert!(!id.is_empty(), "{path}");
+    }
+    let res = app
+        .client
+        .get(app.url("/v1/admin/health"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.headers()["x-request-id"], "abc-123");
+    let res = app
+        .client
+        .get(app.url("/v1/admin/health"))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .expect("request");
+    assert_ne!(res.headers()["x-request-id"], "bad id with spaces");
+}

@@ -1,0 +1,172 @@
+//! GET /v1/memory/search.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    Options, OverloadedEmbedder, assert_error, fields, message, spawn_app, spawn_with,
+};
+use std::sync::Arc;
+
+#[tokio::test]
+async fn search_finds_the_relevant_message_with_every_field() {
+    let app = spawn_app().await;
+    let mut body = message("acme", "I love Python programming");
+    body["metadata"] = json!({"source": "web"});
+    let stored: Value = app
+        .post_message(&body, None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    app.post_message(&message("acme", "The weather in Porto is nice"), None)
+        .await;
+    app.post_message(&message("globex", "Python python python"), None)
+        .await;
+
+    let res = app
+        .search(
+            &[("tenant_id", "acme"), ("query", "Python"), ("top_k", "5")],
+            None,
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+    let r: Value = res.json().await.expect("json");
+    let items = r["items"].as_array().expect("items");
+    assert_eq!(r["total"], items.len());
+    assert_eq!(items.len(), 2, "only acme's messages: {r}");
+    let top = &items[0];
+    assert_eq!(top["message_id"], stored["id"]);
+    assert_eq!(top["content"], "I love Python programming");
+    assert_eq!(top["role"], "user");
+    assert_eq!(top["metadata"], json!({"source": "web"}));
+    assert_eq!(top["conversation_id"], "conv-1");
+    assert_eq!(top["created_at"], stored["created_at"]);
+    assert_eq!(top["importance"], stored["importance_score"]);
+    for f in ["score", "similarity", "decay"] {
+        assert!(top[f].is_f64(), "{f}: {top}");
+    }
+    assert!(top["score"].as_f64() >= items[1]["score"].as_f64());
+
+    let r: Value = app
+        .search(
+            &[
+                ("tenant_id", "acme"),
+                ("query", "Python"),
+                ("top_k", "1"),
+                ("conversation_id", "conv-1"),
+                ("importance_min", "0"),
+                ("candidate_limit", "10"),
+            ],
+            None,
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(r["total"], 1);
+}
+
+/// Query parameters, and the fields the 422 must name.
+type Case = (
+    &'static [(&'static str, &'static str)],
+    &'static [&'static str],
+);
+
+#[tokio::test]
+async fn every_bad_parameter_is_a_422_naming_it() {
+    let app = spawn_app().await;
+    let cases: &[Case] = &[
+        (&[], &["tenant_id", "query"]),
+        (&[("tenant_id", "acme")], &["query"]),
+        (&[("tenant_id", "acme"), ("query", "   ")], &["query"]),
+        (
+            &[("tenant_id", "acme"), ("query", "x"), ("top_k", "0")],
+            &["top_k"],
+        ),
+        (
+            &[("tenant_id", "acme"), ("query", "x"), ("top_k", "101")],
+            &["top_k"],
+        ),
+        (
+            &[("tenant_id", "acme"), ("query", "x"), ("top_k", "abc")],
+            &["top_k"],
+        ),
+        (
+            &[
+                ("tenant_id", "acme"),
+                ("query", "x"),
+                ("importance_min", "2"),
+            ],
+            &["importance_min"],
+        ),
+        (
+            &[
+                ("tenant_id", "acme"),
+                ("query", "x"),
+                ("importance_min", "NaN"),
+            ],
+            &["importance_min"],
+        ),
+        (
+            &[
+                ("tenant_id", "acme"),
+                ("query", "x"),
+                ("candidate_limit", "1001"),
+            ],
+            &["candidate_limit"],
+        ),
+        (
+            &[
+                ("tenant_id", "acme"),
+                ("query", "x"),
+                ("top_k", "10"),
+                ("candidate_limit", "5"),
+            ],
+            &["candidate_limit"],
+        ),
+        (
+            &[
+                ("tenant_id", "acme"),
+                ("query", "x"),
+                ("conversation_id", ""),
+            ],
+            &["conversation_id"],
+        ),
+        (
+            &[("tenant_id", "acme"), ("query", "x"), ("limit", "3")],
+            &["limit"],
+        ),
+    ];
+    for (params, expected) in cases {
+        let err = assert_error(app.search(params, None).await, 422, "validation_error").await;
+        assert_eq!(fields(&err), *expected, "{params:?}");
+    }
+    let long_tenant = "t".repeat(65);
+    let err = assert_error(
+        app.search(&[("tenant_id", &long_tenant), ("query", "x")], None)
+            .await,
+        422,
+        "validation_error",
+    )
+    .await;
+    assert_eq!(fields(&err), ["tenant_id"]);
+}
+
+#[tokio::test]
+async fn an_overloaded_embedder_is_a_503_with_retry_after() {
+    let app = spawn_with(Options {
+        embedder: Some(Arc::new(OverloadedEmbedder)),
+        ..Options::default()
+    })
+    .await;
+    let res = app
+        .search(&[("tenant_id", "acme"), ("query", "x")], None)
+        .await;
+    assert!(res.headers().contains_key("retry-after"));
+    assert_error(res, 503, "overloaded").await;
+    // Ingest still succeeds: the message is stored and embedded later.
+    let res = app.post_message(&message("acme", "hi"), None).await;
+    assert_eq!(res.status().as_u16(), 202);
+    let m: Value = res.json().await.expect("json");
+    assert_eq!(m["embedding_status"], "failed");
+}
