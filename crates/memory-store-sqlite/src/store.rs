@@ -497,11 +497,9 @@ impl Inner {
 
     fn insert_rows(&self, w: &mut Writer, batch: &[Message]) -> Result<(), SqliteStoreError> {
         w.conn.immediate_transaction(|c| {
-            let mut doc = next_lexical_doc(c)?;
-            for m in batch {
+            for (doc, m) in (next_lexical_doc(c)?..).zip(batch) {
                 let id = *m.id.as_uuid().as_bytes();
                 let row = NewMessageRow::new(m, &id, doc)?;
-                doc += 1;
                 diesel::insert_into(messages::table)
                     .values(&row)
                     .execute(c)?;
@@ -733,8 +731,7 @@ fn backfill_lexical(conn: &mut SqliteConnection) -> Result<u64, SqliteStoreError
                 .select((messages::id, messages::content))
                 .limit(BACKFILL_BATCH)
                 .load(c)?;
-            let mut doc = next_lexical_doc(c)?;
-            for (id, content) in &rows {
+            for (doc, (id, content)) in (next_lexical_doc(c)?..).zip(&rows) {
                 let (terms, length) = crate::rows::analyze(content);
                 diesel::update(messages::table.find(id))
                     .set((
@@ -743,7 +740,6 @@ fn backfill_lexical(conn: &mut SqliteConnection) -> Result<u64, SqliteStoreError
                         messages::lexical_doc.eq(Some(doc)),
                     ))
                     .execute(c)?;
-                doc += 1;
             }
             Ok::<_, SqliteStoreError>(rows.len())
         })?;
@@ -802,6 +798,9 @@ fn hex(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// A matched message: its row, embedding and analyzed text.
+type LexicalRow = (MessageRow, Option<Vec<u8>>, Option<String>);
 
 #[derive(QueryableByName)]
 struct RankedId {
@@ -863,11 +862,10 @@ fn lexical_blocking(
         }
         let ranked: Vec<RankedId> = query.bind::<BigInt, _>(limit_i64(q.limit)).load(c)?;
 
-        let mut rows: HashMap<Vec<u8>, (MessageRow, Option<Vec<u8>>, Option<String>)> =
-            HashMap::with_capacity(ranked.len());
+        let mut rows: HashMap<Vec<u8>, LexicalRow> = HashMap::with_capacity(ranked.len());
         for chunk in ranked.chunks(IDS_PER_QUERY) {
             let ids: Vec<&[u8]> = chunk.iter().map(|r| r.id.as_slice()).collect();
-            let found: Vec<(MessageRow, Option<Vec<u8>>, Option<String>)> = messages::table
+            let found: Vec<LexicalRow> = messages::table
                 .filter(messages::id.eq_any(ids))
                 .select((
                     MessageRow::as_select(),
