@@ -2,13 +2,19 @@
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
+use crate::domain::SearchMode;
 use crate::domain::{EmbeddingStatus, Message, MessageId, NewMessage, SearchQuery, SearchResults};
 use crate::error::{CoreError, FieldError, Result};
-use crate::ports::{CandidateQuery, Clock, Embedder, EmbeddingUpdate, Store, SystemClock};
+use crate::ports::{
+    CandidateQuery, Clock, Embedder, EmbeddingUpdate, LexicalMatches, LexicalQuery, Store,
+    SystemClock,
+};
 use crate::retention::{
     RetentionAction, RetentionPolicy, RetentionReport, RetentionRequest, TenantAccess,
 };
+use crate::scoring::{HybridConfig, fuse};
 use crate::scoring::{ImportanceConfig, ImportanceScorer, Ranker, RankingConfig};
+use crate::text::Analyzer;
 
 /// The service's tunables. Defaults are the seed's.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -19,6 +25,10 @@ pub struct ServiceConfig {
     pub ranking: RankingConfig,
     /// Policy for tenants without one of their own.
     pub default_retention: RetentionPolicy,
+    /// Hybrid search tunables.
+    pub hybrid: HybridConfig,
+    /// The mode of searches that name none (hybrid: it wins the retrieval benchmark).
+    pub default_mode: SearchMode,
 }
 
 /// How far ahead of the server's clock a client's `created_at` may be (clock skew); it is
@@ -34,6 +44,8 @@ pub struct MemoryService<S, E, C = SystemClock> {
     scorer: ImportanceScorer,
     ranker: Ranker,
     default_retention: RetentionPolicy,
+    hybrid: HybridConfig,
+    default_mode: SearchMode,
 }
 
 /// Timestamps are kept at microsecond precision, what every store keeps.
@@ -46,6 +58,7 @@ impl<S: Store, E: Embedder, C: Clock> MemoryService<S, E, C> {
     pub fn new(store: S, embedder: E, clock: C, config: ServiceConfig) -> Result<Self> {
         config.importance.validate()?;
         config.ranking.validate()?;
+        config.hybrid.validate()?;
         Ok(Self {
             store,
             embedder,
@@ -53,6 +66,8 @@ impl<S: Store, E: Embedder, C: Clock> MemoryService<S, E, C> {
             scorer: ImportanceScorer::new(config.importance),
             ranker: Ranker::new(config.ranking),
             default_retention: config.default_retention,
+            hybrid: config.hybrid,
+            default_mode: config.default_mode,
         })
     }
 
@@ -162,24 +177,58 @@ impl<S: Store, E: Embedder, C: Clock> MemoryService<S, E, C> {
         }
     }
 
-    /// Finds the most relevant messages: the store's nearest neighbours over the whole scope,
-    /// ranked by `w_sim*similarity + w_imp*importance + w_decay*decay`.
+    /// Finds the most relevant messages. Vector mode: the store's nearest neighbours over the
+    /// whole scope, ranked by `w_sim*similarity + w_imp*importance + w_decay*decay`. Hybrid
+    /// mode (the default): nearest neighbours plus lexical matches, fused into a relevance
+    /// that takes similarity's place in the formula (see `docs/scoring.md`).
     pub async fn search(&self, query: SearchQuery, access: &TenantAccess) -> Result<SearchResults> {
         Self::check_access(access, &query.tenant_id)?;
+        let mode = query.mode.unwrap_or(self.default_mode);
         let embedding = self.embed_one(&query.query).await?;
-        let candidates = self
+        let dense_query = CandidateQuery {
+            tenant_id: query.tenant_id.clone(),
+            conversation_id: query.conversation_id.clone(),
+            importance_min: query.importance_min,
+            embedding: embedding.clone(),
+            limit: query.candidate_limit,
+        };
+        let pending = self
             .store
-            .search_candidates(&CandidateQuery {
-                tenant_id: query.tenant_id,
-                conversation_id: query.conversation_id,
-                importance_min: query.importance_min,
-                embedding,
-                limit: query.candidate_limit,
-            })
-            .await?;
-        let now = self.clock.now();
+            .count_pending(Some(query.tenant_id.clone()), query.conversation_id.clone());
+        let items = match mode {
+            SearchMode::Vector => {
+                let (candidates, pending) =
+                    futures::join!(self.store.search_candidates(&dense_query), pending);
+                let now = self.clock.now();
+                (self.ranker.rank(candidates?, now, query.top_k), pending?)
+            }
+            SearchMode::Hybrid => {
+                let terms = Analyzer::english().query_terms(&query.query);
+                let lexical_query = LexicalQuery {
+                    tenant_id: query.tenant_id.clone(),
+                    conversation_id: query.conversation_id.clone(),
+                    importance_min: query.importance_min,
+                    terms: terms.clone(),
+                    limit: self.hybrid.lexical_limit,
+                };
+                let lexical = async {
+                    if terms.is_empty() {
+                        Ok(LexicalMatches::default())
+                    } else {
+                        self.store.lexical_candidates(&lexical_query).await
+                    }
+                };
+                let (dense, lexical, pending) =
+                    futures::join!(self.store.search_candidates(&dense_query), lexical, pending);
+                let fused = fuse(dense?, lexical?, &terms, &embedding, &self.hybrid);
+                let now = self.clock.now();
+                (self.ranker.rank_fused(fused, now, query.top_k), pending?)
+            }
+        };
         Ok(SearchResults {
-            items: self.ranker.rank(candidates, now, query.top_k),
+            items: items.0,
+            mode,
+            pending_embeddings: items.1,
         })
     }
 

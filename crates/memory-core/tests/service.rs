@@ -3,13 +3,15 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use memory_core::domain::{ConversationId, SearchMode};
 use memory_core::domain::{Embedding, EmbeddingStatus, Message, NewMessage, SearchQuery, TenantId};
 use memory_core::error::{CoreError, EmbedderError, RepositoryError};
 use memory_core::mocks::{
     MockClock, MockEmbedder, MockMessageRepository, MockRetentionPolicyStore,
 };
 use memory_core::ports::{
-    CandidateQuery, Embedder, EmbeddingUpdate, MessageRepository, RetentionPolicyStore,
+    CandidateQuery, Embedder, EmbeddingUpdate, LexicalDocument, LexicalMatches, LexicalQuery,
+    MessageRepository, RetentionPolicyStore,
 };
 use memory_core::retention::{ArchiveRule, RetentionPolicy, RetentionRequest, TenantAccess};
 use memory_core::scoring::Candidate;
@@ -77,6 +79,29 @@ impl MessageRepository for MockStore {
     }
     async fn health(&self) -> Result<(), RepositoryError> {
         self.repo.health().await
+    }
+    async fn lexical_candidates(
+        &self,
+        q: &LexicalQuery,
+    ) -> Result<LexicalMatches, RepositoryError> {
+        self.repo.lexical_candidates(q).await
+    }
+    async fn count_pending(
+        &self,
+        t: Option<TenantId>,
+        c: Option<ConversationId>,
+    ) -> Result<u64, RepositoryError> {
+        self.repo.count_pending(t, c).await
+    }
+    async fn delete_conversation(
+        &self,
+        t: &TenantId,
+        c: &ConversationId,
+    ) -> Result<u64, RepositoryError> {
+        self.repo.delete_conversation(t, c).await
+    }
+    async fn delete_tenant(&self, t: &TenantId) -> Result<u64, RepositoryError> {
+        self.repo.delete_tenant(t).await
     }
 }
 
@@ -316,12 +341,26 @@ fn search_passes_the_scope_and_ranks_the_candidates() {
                 && q.embedding == basis(DIM, 0)
         })
         .return_once(move |_| Ok(cands));
+    store
+        .repo
+        .expect_count_pending()
+        .times(1)
+        .withf(|t, c| {
+            t.as_ref().map(|t| t.as_str()) == Some("acme")
+                && c.as_ref().map(|c| c.as_str()) == Some("c1")
+        })
+        .returning(|_, _| Ok(3));
+    store.repo.expect_lexical_candidates().never();
     let svc = service(store, embedder_returning(basis(DIM, 0)));
     let q = SearchQuery::parse("acme", "Python", Some("c1"), Some(2), Some(0.1), Some(50))
-        .expect("valid");
-    let hits = run(svc.search(q, &TenantAccess::All))
-        .expect("search")
-        .items;
+        .expect("valid")
+        .with_mode(SearchMode::Vector);
+    let results = run(svc.search(q, &TenantAccess::All)).expect("search");
+    assert_eq!(
+        (results.mode, results.pending_embeddings),
+        (SearchMode::Vector, 3)
+    );
+    let hits = results.items;
     assert_eq!(hits.len(), 2, "top_k");
     // exact: 0.6*1 + 0.3*0.5 + 0.1*e^-1 = 0.7868; close_old: 0.6*cos(0.1) + 0.06 + 0.1*e^-10 = 0.657;
     // far_new: 0.6*cos(1) + 0.27 + 0.1 = 0.694.
@@ -457,4 +496,105 @@ fn invalid_configuration_is_rejected() {
     cfg.ranking.decay_days = 0.0;
     let r = MemoryService::new(MockStore::default(), MockEmbedder::new(), clock(), cfg);
     assert!(matches!(r, Err(CoreError::Validation(_))));
+}
+
+#[test]
+fn hybrid_search_fuses_lexical_matches_with_neighbours() {
+    let mut store = MockStore::default();
+    // A dense neighbour that says nothing about the query's words, and a lexical match that
+    // is not among the neighbours (a pending message, never embedded).
+    let neighbour = Fixture::new("acme", "c1", DIM)
+        .content("I enjoy outdoor sports")
+        .embedded(tilted(DIM, 0.3))
+        .build();
+    let weak = Fixture::new("acme", "c1", DIM)
+        .content("Lunch was fine")
+        .embedded(tilted(DIM, 1.2))
+        .build();
+    let lexical_only = Fixture::new("acme", "c1", DIM)
+        .content("Caroline went to the LGBTQ support group")
+        .build();
+    let dense = vec![
+        Candidate {
+            message: neighbour.clone(),
+            similarity: 0.3f64.cos(),
+        },
+        Candidate {
+            message: weak.clone(),
+            similarity: 1.2f64.cos(),
+        },
+    ];
+    store
+        .repo
+        .expect_search_candidates()
+        .return_once(move |_| Ok(dense));
+    let doc = lexical_only.clone();
+    store
+        .repo
+        .expect_lexical_candidates()
+        .times(1)
+        .withf(|q: &LexicalQuery| {
+            q.tenant_id.as_str() == "acme"
+                && q.terms == ["carolin", "go", "lgbtq", "support", "group"]
+        })
+        .return_once(move |_| {
+            Ok(LexicalMatches {
+                scope_size: 3,
+                average_length: 3.0,
+                documents: vec![LexicalDocument {
+                    terms: memory_core::text::Analyzer::english().index_text(doc.content.as_str()),
+                    message: doc,
+                }],
+            })
+        });
+    store.repo.expect_count_pending().returning(|_, _| Ok(1));
+    let mut config = ServiceConfig::default();
+    config.hybrid.lexical_weight = 0.7;
+    let svc = MemoryService::new(store, embedder_returning(basis(DIM, 0)), clock(), config)
+        .expect("valid config");
+    let q = SearchQuery::parse(
+        "acme",
+        "When did Caroline go to the LGBTQ support group?",
+        None,
+        Some(3),
+        None,
+        None,
+    )
+    .expect("valid");
+    let results = run(svc.search(q, &TenantAccess::All)).expect("search");
+    assert_eq!(results.mode, SearchMode::Hybrid, "hybrid is the default");
+    assert_eq!(results.pending_embeddings, 1);
+    let ids: Vec<_> = results.items.iter().map(|h| h.message.id).collect();
+    assert_eq!(
+        ids[0], lexical_only.id,
+        "the only lexical match wins: {:?}",
+        results.items
+    );
+    let top = &results.items[0];
+    assert_eq!(top.lexical, Some(1.0));
+    assert_eq!(top.similarity, 0.0, "no embedding yet");
+    assert!(results.items.iter().all(|h| h.lexical.is_some()));
+    assert!(
+        (top.score - (0.6 * top.relevance + 0.3 * top.importance + 0.1 * top.decay)).abs() < 1e-12
+    );
+}
+
+#[test]
+fn hybrid_search_with_only_stopwords_skips_the_lexical_query() {
+    let mut store = MockStore::default();
+    let m = Fixture::new("acme", "c1", DIM)
+        .embedded(basis(DIM, 0))
+        .build();
+    store.repo.expect_search_candidates().return_once(move |_| {
+        Ok(vec![Candidate {
+            message: m,
+            similarity: 1.0,
+        }])
+    });
+    store.repo.expect_lexical_candidates().never();
+    store.repo.expect_count_pending().returning(|_, _| Ok(0));
+    let svc = service(store, embedder_returning(basis(DIM, 0)));
+    let q = SearchQuery::parse("acme", "what is it?", None, None, None, None).expect("valid");
+    let results = run(svc.search(q, &TenantAccess::All)).expect("search");
+    assert_eq!(results.items.len(), 1);
 }

@@ -124,9 +124,49 @@ pub struct SearchQuery {
     pub importance_min: Option<Importance>,
     /// How many nearest neighbours the store returns for ranking (1-1000, default 200).
     pub candidate_limit: usize,
+    /// Vector or hybrid retrieval; `None` is the service's default.
+    pub mode: Option<SearchMode>,
+}
+
+/// How candidates are found and how relevant they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SearchMode {
+    /// Nearest neighbours by cosine similarity only (the seed's method).
+    Vector,
+    /// Nearest neighbours plus lexical (BM25) matches, fused; see `docs/scoring.md`.
+    #[default]
+    Hybrid,
+}
+
+impl SearchMode {
+    /// The wire name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SearchMode::Vector => "vector",
+            SearchMode::Hybrid => "hybrid",
+        }
+    }
+
+    /// Parses `vector` or `hybrid`.
+    pub fn parse(value: &str) -> Result<Self, FieldError> {
+        match value {
+            "vector" => Ok(Self::Vector),
+            "hybrid" => Ok(Self::Hybrid),
+            other => Err(FieldError::new(
+                "mode",
+                format!("must be vector or hybrid; got {other:?}"),
+            )),
+        }
+    }
 }
 
 impl SearchQuery {
+    /// The same query in another mode.
+    pub fn with_mode(mut self, mode: SearchMode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
     /// Default `top_k`.
     pub const DEFAULT_TOP_K: usize = 5;
     /// Largest `top_k`.
@@ -212,6 +252,7 @@ impl SearchQuery {
                 top_k,
                 importance_min,
                 candidate_limit,
+                mode: None,
             }),
             _ => Err(errors),
         }
@@ -251,6 +292,11 @@ pub struct SearchHit {
     pub decay: f64,
     /// The message's importance score.
     pub importance: f64,
+    /// Hybrid mode: the normalised lexical (BM25) score in `[0, 1]`; `None` in vector mode.
+    pub lexical: Option<f64>,
+    /// What the score's first term weighs: the similarity (vector mode) or the fused
+    /// relevance of similarity and lexical score (hybrid mode).
+    pub relevance: f64,
 }
 
 /// The ranked results of a search.
@@ -258,4 +304,9 @@ pub struct SearchHit {
 pub struct SearchResults {
     /// Best first, at most `top_k`.
     pub items: Vec<SearchHit>,
+    /// The mode that ran.
+    pub mode: SearchMode,
+    /// Messages of the scope not embedded yet: vector similarity could not consider them
+    /// (hybrid mode still finds them lexically). They are embedded in the background.
+    pub pending_embeddings: u64,
 }

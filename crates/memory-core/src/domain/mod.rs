@@ -5,7 +5,7 @@ mod message;
 mod values;
 
 pub use embedding::{Embedding, cosine_similarity};
-pub use message::{Message, NewMessage, SearchHit, SearchQuery, SearchResults};
+pub use message::{Message, NewMessage, SearchHit, SearchMode, SearchQuery, SearchResults};
 pub use values::{
     Content, ConversationId, EmbeddingStatus, Importance, MessageId, Metadata, Role, TenantId,
 };

@@ -1,8 +1,10 @@
 //! The seed's formulas: importance at ingest, ranking at search. See `docs/scoring.md`.
 
+mod fusion;
 mod importance;
 mod ranking;
 
+pub use fusion::{Fused, HybridConfig, fuse};
 pub use importance::{ImportanceConfig, ImportanceScorer};
 pub use ranking::{Candidate, Ranker, RankingConfig};
 

@@ -4,6 +4,7 @@ use std::cmp::Ordering;
 
 use chrono::{DateTime, Utc};
 
+use super::fusion::Fused;
 use super::{age_days, decay};
 use crate::domain::{Message, SearchHit};
 use crate::error::FieldError;
@@ -77,24 +78,54 @@ impl Ranker {
         &self.config
     }
 
-    /// Scores one candidate.
+    /// Scores one candidate: its similarity is its relevance (vector mode).
     pub fn hit(&self, candidate: Candidate, now: DateTime<Utc>) -> SearchHit {
+        self.fused_hit(
+            Fused {
+                relevance: candidate.similarity,
+                similarity: candidate.similarity,
+                lexical: None,
+                message: candidate.message,
+            },
+            now,
+        )
+    }
+
+    /// Scores one fused candidate: `w_sim*relevance + w_imp*importance + w_decay*decay`.
+    pub fn fused_hit(&self, fused: Fused, now: DateTime<Utc>) -> SearchHit {
         let c = &self.config;
-        let decay = decay(age_days(candidate.message.created_at, now), c.decay_days);
-        let importance = candidate.message.importance_score.value();
-        let similarity = candidate.similarity;
-        let score = c.similarity_weight * similarity
+        let decay = decay(age_days(fused.message.created_at, now), c.decay_days);
+        let importance = fused.message.importance_score.value();
+        let score = c.similarity_weight * fused.relevance
             + c.importance_weight * importance
             + c.decay_weight * decay;
-        let mut message = candidate.message;
+        let mut message = fused.message;
         message.embedding = None;
         SearchHit {
             message,
             score,
-            similarity,
+            similarity: fused.similarity,
             decay,
             importance,
+            lexical: fused.lexical,
+            relevance: fused.relevance,
         }
+    }
+
+    /// Scores fused candidates, sorts and truncates as [`Ranker::rank`].
+    pub fn rank_fused(
+        &self,
+        candidates: Vec<Fused>,
+        now: DateTime<Utc>,
+        top_k: usize,
+    ) -> Vec<SearchHit> {
+        let mut hits: Vec<SearchHit> = candidates
+            .into_iter()
+            .map(|c| self.fused_hit(c, now))
+            .collect();
+        hits.sort_by(compare_hits);
+        hits.truncate(top_k);
+        hits
     }
 
     /// Scores every candidate, sorts by score (best first; ties: more similar, then newer,
