@@ -110,17 +110,18 @@ impl Required {
     "content": "I love Python programming and machine learning",
     "metadata": {"source": "web", "user_id": "user-456"}}))]
 pub struct CreateMessageRequest {
-    /// Owner: 1-64 characters, no control characters.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 64)]
+    /// Owner: 1-64 characters, no control characters, not only white space (the pattern says
+    /// so for schema-driven clients).
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
     pub tenant_id: Option<String>,
-    /// Conversation: 1-128 characters, no control characters.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 128)]
+    /// Conversation: 1-128 characters, no control characters, not only white space.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 128, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
     pub conversation_id: Option<String>,
     /// `user`, `assistant` or `system`.
     #[schema(value_type = RoleDto, required = true)]
     pub role: Option<String>,
     /// The text: 1-100,000 characters, no NUL.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 100000)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 100000, pattern = r"^[^\u0000]*$")]
     pub content: Option<String>,
     /// Any JSON object (nesting up to 32 levels), echoed back exactly.
     #[schema(value_type = Option<Object>)]
@@ -222,13 +223,13 @@ impl From<Message> for MessageResponse {
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// Tenant to search (required).
-    #[param(value_type = String, required = true, min_length = 1, max_length = 64)]
+    #[param(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
     pub tenant_id: Option<String>,
     /// Text to search for (required, up to 10,000 characters).
-    #[param(value_type = String, required = true, min_length = 1, max_length = 10000)]
+    #[param(value_type = String, required = true, min_length = 1, max_length = 10000, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     pub query: Option<String>,
     /// Only this conversation.
-    #[param(value_type = Option<String>, min_length = 1, max_length = 128)]
+    #[param(value_type = Option<String>, min_length = 1, max_length = 128, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
     pub conversation_id: Option<String>,
     /// Number of results, 1-100 (default 5).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
@@ -372,7 +373,7 @@ pub enum RetentionActionDto {
 #[schema(example = json!({"tenant_id": "acme", "dry_run": false, "actions": ["archive", "delete"]}))]
 pub struct RetentionRunRequest {
     /// The tenant.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 64)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
     pub tenant_id: Option<String>,
     /// Count only, change nothing (default false).
     pub dry_run: Option<bool>,

@@ -97,3 +97,54 @@ async fn metrics_use_conventional_names_and_route_patterns() {
     assert!(!text.contains(id));
     assert!(!text.contains("/no/such/route"));
 }
+
+/// The decorator must forward every port method, the defaulted ones included: a default would
+/// otherwise answer in the store's place.
+#[tokio::test]
+async fn the_instrumented_store_forwards_every_method() {
+    use memory_core::domain::{ConversationId, TenantId};
+    use memory_core::ports::{LexicalQuery, MessageRepository};
+
+    let metrics = memory_http::Metrics::new();
+    let store = metrics.instrument_store(Arc::new(crate::in_memory::InMemoryStore::default()));
+    let acme = TenantId::parse("acme").expect("valid");
+    let conv = ConversationId::parse("c").expect("valid");
+    assert_eq!(
+        store
+            .count_pending(Some(acme.clone()), None)
+            .await
+            .expect("count"),
+        0
+    );
+    assert_eq!(
+        store
+            .delete_conversation(&acme, &conv)
+            .await
+            .expect("delete"),
+        0
+    );
+    assert_eq!(store.delete_tenant(&acme).await.expect("delete"), 0);
+    let lexical = store
+        .lexical_candidates(&LexicalQuery {
+            tenant_id: acme,
+            conversation_id: None,
+            importance_min: None,
+            terms: vec!["python".into()],
+            limit: 10,
+        })
+        .await
+        .expect("lexical");
+    assert!(lexical.documents.is_empty());
+    let text = metrics.render();
+    for op in [
+        "count_pending",
+        "delete_conversation",
+        "delete_tenant",
+        "lexical_candidates",
+    ] {
+        assert!(
+            text.contains(&format!(r#"operation="{op}",outcome="ok""#)),
+            "{op}"
+        );
+    }
+}
