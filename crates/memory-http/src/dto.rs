@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use memory_core::domain::{
-    EmbeddingStatus, Message, NewMessage, Role, SearchHit, SearchQuery, SearchResults,
+    EmbeddingStatus, Message, NewMessage, Role, SearchHit, SearchMode, SearchQuery, SearchResults,
 };
 use memory_core::error::{FieldError, ValidationErrors};
 use memory_core::retention::{RetentionReport, RetentionRequest};
@@ -240,6 +240,10 @@ pub struct SearchParams {
     /// Nearest neighbours considered for ranking, 1-1000 and at least top_k (default 200).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     pub candidate_limit: Option<String>,
+    /// `hybrid` (default: nearest neighbours plus lexical matches, fused) or `vector` (the
+    /// seed's nearest neighbours only).
+    #[param(value_type = Option<SearchModeDto>)]
+    pub mode: Option<String>,
 }
 
 fn parse_number<T: std::str::FromStr>(
@@ -278,6 +282,14 @@ impl SearchParams {
             &self.candidate_limit,
             "an integer",
         );
+        let mode = match self.mode.as_deref().map(SearchMode::parse) {
+            None => None,
+            Some(Ok(m)) => Some(m),
+            Some(Err(e)) => {
+                extra.push(e);
+                None
+            }
+        };
         let parsed = SearchQuery::parse(
             tenant,
             query,
@@ -287,7 +299,10 @@ impl SearchParams {
             candidate_limit,
         );
         match parsed {
-            Ok(q) if req.missing.is_empty() && extra.is_empty() => Ok(q),
+            Ok(q) if req.missing.is_empty() && extra.is_empty() => Ok(match mode {
+                Some(m) => q.with_mode(m),
+                None => q,
+            }),
             Ok(_) => Err(req.merge(extra, None).into()),
             Err(e) => Err(req.merge(extra, Some(e)).into()),
         }
@@ -318,6 +333,11 @@ pub struct SearchItem {
     pub importance: f64,
     /// The message's conversation.
     pub conversation_id: String,
+    /// Hybrid mode: the normalised lexical (BM25) score in [0, 1]; null in vector mode.
+    pub lexical: Option<f64>,
+    /// What the score's first term weighs: the similarity (vector mode) or the fused
+    /// relevance of similarity and lexical score (hybrid mode).
+    pub relevance: f64,
 }
 
 impl From<SearchHit> for SearchItem {
@@ -334,6 +354,27 @@ impl From<SearchHit> for SearchItem {
             created_at: m.created_at,
             importance: h.importance,
             conversation_id: m.conversation_id.into_inner(),
+            lexical: h.lexical,
+            relevance: h.relevance,
+        }
+    }
+}
+
+/// How candidates are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchModeDto {
+    /// Nearest neighbours by cosine similarity only (the seed's method).
+    Vector,
+    /// Nearest neighbours plus lexical (BM25) matches, fused (the default).
+    Hybrid,
+}
+
+impl From<SearchMode> for SearchModeDto {
+    fn from(m: SearchMode) -> Self {
+        match m {
+            SearchMode::Vector => SearchModeDto::Vector,
+            SearchMode::Hybrid => SearchModeDto::Hybrid,
         }
     }
 }
@@ -345,6 +386,11 @@ pub struct SearchResponse {
     pub total: usize,
     /// At most `top_k` results, best first.
     pub items: Vec<SearchItem>,
+    /// The mode that ran.
+    pub mode: SearchModeDto,
+    /// Messages of the scope not embedded yet: similarity could not consider them (hybrid
+    /// mode still finds them lexically). They are embedded in the background.
+    pub pending_embeddings: u64,
 }
 
 impl From<SearchResults> for SearchResponse {
@@ -353,6 +399,8 @@ impl From<SearchResults> for SearchResponse {
         Self {
             total: items.len(),
             items,
+            mode: r.mode.into(),
+            pending_embeddings: r.pending_embeddings,
         }
     }
 }
@@ -503,10 +551,11 @@ mod tests {
             top_k: Some("five".into()),
             importance_min: Some("2".into()),
             candidate_limit: None,
+            mode: Some("fuzzy".into()),
         };
         assert_eq!(
             fields(p.into_core().expect_err("invalid")),
-            ["query", "top_k", "importance_min"]
+            ["query", "top_k", "mode", "importance_min"]
         );
     }
 

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use crate::dto::{
     CreateMessageRequest, DatabaseStatus, EmbeddingStatusDto, HealthResponse, HealthStatus,
     MessageResponse, RetentionActionDto, RetentionRunRequest, RetentionRunResponse, RoleDto,
-    SearchItem, SearchResponse,
+    SearchItem, SearchModeDto, SearchResponse,
 };
 use crate::error::{ErrorBody, FieldErrorBody};
 use crate::routes;
@@ -33,6 +33,7 @@ use crate::routes;
         MessageResponse,
         SearchResponse,
         SearchItem,
+        SearchModeDto,
         RetentionRunRequest,
         RetentionRunResponse,
         RetentionActionDto,

@@ -47,7 +47,7 @@ async fn openapi_document_describes_every_endpoint_and_schema() {
     let params = paths["/v1/memory/search"]["get"]["parameters"]
         .as_array()
         .expect("params");
-    assert_eq!(params.len(), 6);
+    assert_eq!(params.len(), 7);
 }
 
 #[tokio::test]

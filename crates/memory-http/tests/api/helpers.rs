@@ -187,6 +187,25 @@ impl Embedder for SlowEmbedder {
     }
 }
 
+/// An embedder that fails on texts containing "poison", like a model choking on an input.
+pub struct PickyEmbedder;
+
+#[async_trait]
+impl Embedder for PickyEmbedder {
+    fn model_id(&self) -> String {
+        "picky".into()
+    }
+    fn dimension(&self) -> usize {
+        ToyEmbedder.dimension()
+    }
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, EmbedderError> {
+        if texts.iter().any(|t| t.contains("poison")) {
+            return Err(EmbedderError::Failed("cannot embed this".into()));
+        }
+        ToyEmbedder.embed(texts).await
+    }
+}
+
 /// An embedder whose queue is always full.
 pub struct OverloadedEmbedder;
 

@@ -3,7 +3,8 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Options, OverloadedEmbedder, assert_error, fields, message, spawn_app, spawn_with,
+    Options, OverloadedEmbedder, PickyEmbedder, assert_error, fields, message, spawn_app,
+    spawn_with,
 };
 use std::sync::Arc;
 
@@ -64,6 +65,69 @@ async fn search_finds_the_relevant_message_with_every_field() {
         .await
         .expect("json");
     assert_eq!(r["total"], 1);
+}
+
+#[tokio::test]
+async fn modes_and_pending_embeddings_are_reported() {
+    let app = spawn_with(Options {
+        embedder: Some(Arc::new(PickyEmbedder)),
+        ..Options::default()
+    })
+    .await;
+    let m: Value = app
+        .post_message(&message("acme", "poison pill about Python"), None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(m["embedding_status"], "failed");
+    app.post_message(&message("acme", "I love Python"), None)
+        .await;
+
+    let r: Value = app
+        .search(&[("tenant_id", "acme"), ("query", "Python")], None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(r["mode"], "hybrid", "hybrid is the default: {r}");
+    assert_eq!(r["pending_embeddings"], 1);
+    assert_eq!(
+        r["total"], 2,
+        "the unembedded message is found lexically: {r}"
+    );
+    assert!(r["items"][0]["lexical"].is_f64() && r["items"][0]["relevance"].is_f64());
+
+    let r: Value = app
+        .search(
+            &[
+                ("tenant_id", "acme"),
+                ("query", "Python"),
+                ("mode", "vector"),
+            ],
+            None,
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(r["mode"], "vector");
+    assert_eq!(r["pending_embeddings"], 1);
+    assert_eq!(r["total"], 1, "{r}");
+    assert!(r["items"][0]["lexical"].is_null());
+    assert_eq!(r["items"][0]["relevance"], r["items"][0]["similarity"]);
+
+    let err = assert_error(
+        app.search(
+            &[("tenant_id", "acme"), ("query", "x"), ("mode", "fuzzy")],
+            None,
+        )
+        .await,
+        422,
+        "validation_error",
+    )
+    .await;
+    assert_eq!(fields(&err), ["mode"]);
 }
 
 /// Query parameters, and the fields the 422 must name.
