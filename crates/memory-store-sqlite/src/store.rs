@@ -725,7 +725,7 @@ fn backfill_lexical(conn: &mut SqliteConnection) -> Result<u64, SqliteStoreError
     let mut done = 0u64;
     loop {
         let n = conn.immediate_transaction(|c| {
-            // Literal condition, so SQLite uses the partial index `messages_unanalyzed`.
+            // A seek on NULL in `messages_lexical_doc`.
             let rows: Vec<(Vec<u8>, String)> = messages::table
                 .filter(sql::<Bool>("lexical_doc IS NULL"))
                 .select((messages::id, messages::content))
@@ -801,6 +801,12 @@ fn hex(bytes: &[u8]) -> String {
 
 /// A matched message: its row, embedding and analyzed text.
 type LexicalRow = (MessageRow, Option<Vec<u8>>, Option<String>);
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
 
 #[derive(QueryableByName)]
 struct RankedId {
@@ -1380,12 +1386,22 @@ impl MessageRepository for SqliteStore {
             // `IN` rather than `<> 'completed'`: two seeks into the scope's index, which then
             // answers alone. Without a tenant, the partial index `messages_pending`.
             let n: i64 = match (&tenant, &conversation) {
-                (None, _) => messages::table
-                    .filter(sql::<Bool>(
-                        "archived = 0 AND embedding_status <> 'completed'",
-                    ))
-                    .count()
-                    .get_result(c)?,
+                (None, conv) => {
+                    // The partial index holds exactly the backlog (the planner would rather
+                    // walk a whole covering index).
+                    let mut sql = String::from(
+                        "SELECT count(*) AS n FROM messages INDEXED BY messages_pending \
+                         WHERE archived = 0 AND embedding_status <> 'completed'",
+                    );
+                    if conv.is_some() {
+                        sql.push_str(" AND conversation_id = ?");
+                    }
+                    let mut query = diesel::sql_query(sql).into_boxed::<Sqlite>();
+                    if let Some(conv) = conv {
+                        query = query.bind::<Text, _>(conv.as_str().to_owned());
+                    }
+                    query.get_result::<Count>(c)?.n
+                }
                 (Some(t), None) => messages::table
                     .filter(messages::tenant_id.eq(t.as_str()))
                     .filter(messages::archived.eq(false))

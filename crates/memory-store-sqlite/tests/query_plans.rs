@@ -87,6 +87,58 @@ fn every_query_uses_an_index() {
             "COVERING INDEX",
         ),
         (
+            "pending count, every tenant",
+            "SELECT count(*) FROM messages INDEXED BY messages_pending \
+             WHERE archived = 0 AND embedding_status <> 'completed'",
+            "messages_pending",
+        ),
+        (
+            "pending count, one tenant",
+            "SELECT count(*) FROM messages WHERE tenant_id = ? AND archived = ? \
+             AND embedding_status IN (?, ?)",
+            "COVERING INDEX messages_tenant_search",
+        ),
+        (
+            "pending count, one conversation",
+            "SELECT count(*) FROM messages WHERE tenant_id = ? AND conversation_id = ? \
+             AND archived = ? AND embedding_status IN (?, ?)",
+            "COVERING INDEX messages_tenant_conversation",
+        ),
+        (
+            "lexical scope statistics",
+            "SELECT coalesce(sum(documents), 0), coalesce(sum(terms), 0) FROM lexical_scopes \
+             WHERE tenant_id = ?",
+            "PRIMARY KEY",
+        ),
+        (
+            "lexical scope statistics under importance_min",
+            "SELECT count(*), coalesce(sum(lexical_length), 0) \
+             FROM messages INDEXED BY messages_lexical_scope \
+             WHERE tenant_id = ? AND archived = 0 AND conversation_id = ? \
+             AND importance_score >= ?",
+            "COVERING INDEX messages_lexical_scope",
+        ),
+        (
+            "next lexical doc number",
+            "SELECT max(lexical_doc) FROM messages",
+            "messages_lexical_doc",
+        ),
+        (
+            "rows to analyze",
+            "SELECT id, content FROM messages WHERE lexical_doc IS NULL LIMIT 1000",
+            "messages_lexical_doc",
+        ),
+        (
+            "erase a conversation",
+            "DELETE FROM messages WHERE tenant_id = ? AND conversation_id = ?",
+            "messages_",
+        ),
+        (
+            "erase a tenant",
+            "DELETE FROM messages WHERE tenant_id = ?",
+            "messages_",
+        ),
+        (
             "a tenant's policy",
             "SELECT * FROM retention_policies WHERE tenant_id = ?",
             "sqlite_autoindex_retention_policies_1",
@@ -102,4 +154,15 @@ fn every_query_uses_an_index() {
         );
         assert!(!p.contains("TEMP B-TREE"), "{what}: sorts: {p}");
     }
+
+    // Lexical search: the full-text index, then one lookup per match by lexical_doc. Ranking
+    // sorts the matches (bounded by the scope, whose token the index intersects first).
+    let p = plan(
+        &mut conn,
+        "SELECT m.id FROM messages_fts f JOIN messages m ON m.lexical_doc = f.rowid \
+         WHERE messages_fts MATCH ? AND m.tenant_id = ? AND m.archived = 0 \
+         ORDER BY bm25(messages_fts, 0.0, 1.0), f.rowid LIMIT ?",
+    );
+    assert!(p.contains("VIRTUAL TABLE"), "lexical: {p}");
+    assert!(p.contains("messages_lexical_doc"), "lexical: {p}");
 }

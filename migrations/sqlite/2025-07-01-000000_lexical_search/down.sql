@@ -4,7 +4,6 @@ DROP TRIGGER messages_lexical_insert;
 DROP TABLE lexical_scopes;
 DROP TABLE messages_fts;
 DROP INDEX messages_lexical_scope;
-DROP INDEX messages_unanalyzed;
 DROP INDEX messages_lexical_doc;
 ALTER TABLE messages DROP COLUMN lexical_doc;
 ALTER TABLE messages DROP COLUMN lexical_length;

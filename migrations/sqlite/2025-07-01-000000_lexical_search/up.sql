@@ -2,7 +2,7 @@
 --
 -- * lexical_terms: memory_core::text::Analyzer::english().index_text(content), space-separated
 --   stemmed terms, written by the store at insert (the analyzer is Rust: rows written before
---   this migration are analyzed by the store when it opens, see `lexical_doc IS NULL`);
+--   this migration are analyzed by the store when it opens: `lexical_doc IS NULL`);
 -- * lexical_length: the number of those terms (BM25's document length);
 -- * lexical_doc: the message's row number in the full-text index. An explicit column rather
 --   than the implicit rowid, which VACUUM may renumber on a table without INTEGER PRIMARY KEY.
@@ -10,10 +10,9 @@ ALTER TABLE messages ADD COLUMN lexical_terms TEXT;
 ALTER TABLE messages ADD COLUMN lexical_length INTEGER;
 ALTER TABLE messages ADD COLUMN lexical_doc INTEGER;
 
--- Full-text index -> message, and the next free number (max).
+-- Full-text index -> message, the next free number (max), and the rows still to analyze
+-- (lexical_doc IS NULL: none once the store has opened).
 CREATE UNIQUE INDEX messages_lexical_doc ON messages (lexical_doc);
--- Rows still to analyze (empty once the store has opened).
-CREATE INDEX messages_unanalyzed ON messages (id) WHERE lexical_doc IS NULL;
 -- The scope statistics (count, total length) under importance_min, from the index alone.
 CREATE INDEX messages_lexical_scope
     ON messages (tenant_id, conversation_id, archived, importance_score, lexical_length);
