@@ -105,8 +105,16 @@ async fn measure(
         embedding: Embedding::new(q.clone(), DIM).expect("embedding"),
         limit,
     };
-    for q in queries.iter().take(20) {
-        store.search_with_path(&mk(q)).await.expect("warm up");
+    // Warm the caches with other queries from the same distribution.
+    let mut rng = Rng::new(queries.len() as u64 + 17);
+    let mut warm = queries[0].clone();
+    for _ in 0..queries.len() {
+        let base = &queries[rng.below(queries.len())];
+        warm.iter_mut()
+            .zip(base)
+            .for_each(|(w, b)| *w = b + 0.05 * rng.gaussian() as f32);
+        memory_store_postgres::testkit::normalise(&mut warm);
+        store.search_with_path(&mk(&warm)).await.expect("warm up");
     }
     let mut lat = Vec::with_capacity(queries.len());
     let (mut rsum, mut index) = (0.0, 0usize);
@@ -287,7 +295,12 @@ async fn main() {
             (n + small_n) as f64 / load.as_secs_f64()
         ));
         drop(store);
-        drop(db);
+        if std::env::var_os("BENCH_KEEP").is_some() {
+            eprintln!("kept database {} (BENCH_KEEP)", db.url);
+            std::mem::forget(db);
+        } else {
+            drop(db);
+        }
     }
     println!();
     println!(
