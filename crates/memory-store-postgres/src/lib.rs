@@ -23,6 +23,7 @@
 
 mod config;
 mod error;
+mod lexical;
 mod migrate;
 mod rows;
 pub mod schema;

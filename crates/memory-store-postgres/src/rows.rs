@@ -50,11 +50,16 @@ pub(crate) struct NewMessageRow<'a> {
     pub archived_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub lexical_terms: String,
+    pub lexical_length: i32,
 }
 
 impl<'a> NewMessageRow<'a> {
     pub fn from_message(m: &'a Message) -> Self {
+        let terms = memory_core::text::Analyzer::english().terms(m.content.as_str());
         Self {
+            lexical_length: i32::try_from(terms.len()).unwrap_or(i32::MAX),
+            lexical_terms: terms.join(" "),
             id: m.id.as_uuid(),
             tenant_id: m.tenant_id.as_str(),
             conversation_id: m.conversation_id.as_str(),

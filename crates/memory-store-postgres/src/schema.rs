@@ -18,6 +18,8 @@ diesel::table! {
         archived_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        lexical_terms -> Nullable<Text>,
+        lexical_length -> Nullable<Integer>,
     }
 }
 

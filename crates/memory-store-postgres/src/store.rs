@@ -18,10 +18,11 @@ use diesel_async::pooled_connection::{
 };
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
 use futures::FutureExt as _;
-use memory_core::domain::{Message, MessageId, TenantId};
+use memory_core::domain::{ConversationId, Message, MessageId, TenantId};
 use memory_core::error::RepositoryError;
 use memory_core::ports::{
-    CandidateQuery, EmbeddingUpdate, MessageRepository, RetentionPolicyStore,
+    CandidateQuery, EmbeddingUpdate, LexicalMatches, LexicalQuery, MessageRepository,
+    RetentionPolicyStore,
 };
 use memory_core::retention::{ArchiveRule, RetentionPolicy};
 use memory_core::scoring::Candidate;
@@ -172,6 +173,13 @@ impl PostgresStore {
             }),
         };
         store.check_schema().await?;
+        let analyzed = store.backfill_lexical().await?;
+        if analyzed > 0 {
+            tracing::info!(
+                messages = analyzed,
+                "analyzed messages stored before lexical search"
+            );
+        }
         Ok(store)
     }
 
@@ -222,7 +230,7 @@ impl PostgresStore {
 
     /// Runs `f` on a pooled connection: waiting for it is bounded by the pool's timeouts, and
     /// `f` by the operation timeout (after which the connection is discarded, not reused).
-    async fn with_conn<T, F>(&self, what: &'static str, f: F) -> Result<T, PgStoreError>
+    pub(crate) async fn with_conn<T, F>(&self, what: &'static str, f: F) -> Result<T, PgStoreError>
     where
         T: Send,
         F: for<'r> ConnOp<'r, T> + Send,
@@ -695,6 +703,33 @@ impl MessageRepository for PostgresStore {
         })
         .await?;
         Ok(())
+    }
+
+    async fn lexical_candidates(
+        &self,
+        query: &LexicalQuery,
+    ) -> Result<LexicalMatches, RepositoryError> {
+        Ok(self.lexical(query).await?)
+    }
+
+    async fn count_pending(
+        &self,
+        tenant: Option<TenantId>,
+        conversation: Option<ConversationId>,
+    ) -> Result<u64, RepositoryError> {
+        Ok(self.pending_count(tenant, conversation).await?)
+    }
+
+    async fn delete_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<u64, RepositoryError> {
+        Ok(self.erase(tenant, Some(conversation)).await?)
+    }
+
+    async fn delete_tenant(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
+        Ok(self.erase(tenant, None).await?)
     }
 }
 
