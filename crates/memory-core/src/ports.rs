@@ -161,44 +161,24 @@ pub trait MessageRepository: Send + Sync + 'static {
     async fn lexical_candidates(
         &self,
         query: &LexicalQuery,
-    ) -> Result<LexicalMatches, RepositoryError> {
-        let _ = query;
-        Err(RepositoryError::Internal(
-            "lexical search is not implemented by this store".into(),
-        ))
-    }
+    ) -> Result<LexicalMatches, RepositoryError>;
     /// Non-archived messages whose embedding is not `completed`, in one tenant (and
     /// conversation), or in every tenant when `tenant` is `None` (for metrics only).
     async fn count_pending(
         &self,
         tenant: Option<TenantId>,
         conversation: Option<ConversationId>,
-    ) -> Result<u64, RepositoryError> {
-        let _ = (tenant, conversation);
-        Err(RepositoryError::Internal(
-            "count_pending is not implemented by this store".into(),
-        ))
-    }
+    ) -> Result<u64, RepositoryError>;
     /// Erases one conversation of one tenant: its messages and their archived copies.
     /// Returns how many messages were deleted; idempotent (0 the second time).
     async fn delete_conversation(
         &self,
         tenant: &TenantId,
         conversation: &ConversationId,
-    ) -> Result<u64, RepositoryError> {
-        let _ = (tenant, conversation);
-        Err(RepositoryError::Internal(
-            "delete_conversation is not implemented by this store".into(),
-        ))
-    }
+    ) -> Result<u64, RepositoryError>;
     /// Erases everything of one tenant: messages, archived copies and its retention policy.
     /// Returns how many messages were deleted; idempotent.
-    async fn delete_tenant(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
-        let _ = tenant;
-        Err(RepositoryError::Internal(
-            "delete_tenant is not implemented by this store".into(),
-        ))
-    }
+    async fn delete_tenant(&self, tenant: &TenantId) -> Result<u64, RepositoryError>;
 }
 
 /// Per-tenant retention policies. A tenant without one gets the configured default.
