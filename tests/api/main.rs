@@ -7,6 +7,7 @@
 mod helpers;
 
 mod auth;
+mod erasure;
 mod lifecycle;
 mod messages;
 mod retention;

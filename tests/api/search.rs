@@ -39,15 +39,40 @@ async fn seed_flow_finds_what_the_user_said(kind: StoreKind) {
         assert!(top[f].is_string(), "{f} in {top}");
     }
     assert!(top["metadata"].is_object());
-    let (score, sim, decay, imp) = (
+    let (score, relevance, decay, imp) = (
         top["score"].as_f64().expect("score"),
-        top["similarity"].as_f64().expect("sim"),
+        top["relevance"].as_f64().expect("relevance"),
         top["decay"].as_f64().expect("decay"),
         top["importance"].as_f64().expect("importance"),
     );
     assert!(
-        (score - (0.6 * sim + 0.3 * imp + 0.1 * decay)).abs() < 1e-6,
-        "the seed's formula: {top}"
+        (score - (0.6 * relevance + 0.3 * imp + 0.1 * decay)).abs() < 1e-6,
+        "the seed's formula, relevance in similarity's place: {top}"
+    );
+    assert_eq!(body["mode"], "hybrid", "hybrid is the default");
+    assert!(
+        top["similarity"].as_f64().expect("similarity") > 0.3 && top["lexical"].as_f64().is_some()
+    );
+    // Vector mode is the seed's ranking exactly: similarity is the relevance.
+    let r = app
+        .search(&[
+            ("tenant_id", "acme"),
+            ("query", "What programming languages do I like?"),
+            ("mode", "vector"),
+        ])
+        .await;
+    let vector: Value = r.json().await.expect("json");
+    let v = &vector["items"][0];
+    assert_eq!(v["content"], "I love Python programming");
+    let (vs, vsim, vdec, vimp) = (
+        v["score"].as_f64().expect("score"),
+        v["similarity"].as_f64().expect("sim"),
+        v["decay"].as_f64().expect("decay"),
+        v["importance"].as_f64().expect("imp"),
+    );
+    assert!(
+        (vs - (0.6 * vsim + 0.3 * vimp + 0.1 * vdec)).abs() < 1e-6,
+        "{v}"
     );
     assert!(decay > 0.99, "just stored");
     let scores: Vec<f64> = items

@@ -314,6 +314,39 @@ impl<S: Store, E: Embedder, C: Clock> MemoryService<S, E, C> {
         Ok(done)
     }
 
+    /// Erases one conversation of one tenant (messages and archived copies), for privacy
+    /// requests. Admin callers only ([`TenantAccess::All`]). Idempotent: returns how many
+    /// messages were deleted, 0 the second time.
+    pub async fn erase_conversation(
+        &self,
+        tenant: &crate::domain::TenantId,
+        conversation: &crate::domain::ConversationId,
+        access: &TenantAccess,
+    ) -> Result<u64> {
+        Self::check_admin(access)?;
+        Ok(self.store.delete_conversation(tenant, conversation).await?)
+    }
+
+    /// Erases everything of one tenant: messages, archived copies, retention policy. Admin
+    /// callers only. Idempotent.
+    pub async fn erase_tenant(
+        &self,
+        tenant: &crate::domain::TenantId,
+        access: &TenantAccess,
+    ) -> Result<u64> {
+        Self::check_admin(access)?;
+        Ok(self.store.delete_tenant(tenant).await?)
+    }
+
+    fn check_admin(access: &TenantAccess) -> Result<()> {
+        match access {
+            TenantAccess::All => Ok(()),
+            TenantAccess::Only(_) => Err(CoreError::Forbidden(
+                "erasure needs an admin key (one not bound to tenants)".into(),
+            )),
+        }
+    }
+
     /// Checks the store.
     pub async fn health(&self) -> Result<()> {
         Ok(self.store.health().await?)

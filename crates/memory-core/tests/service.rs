@@ -598,3 +598,43 @@ fn hybrid_search_with_only_stopwords_skips_the_lexical_query() {
     let results = run(svc.search(q, &TenantAccess::All)).expect("search");
     assert_eq!(results.items.len(), 1);
 }
+
+#[test]
+fn erasure_is_for_admin_keys_and_scoped_to_the_tenant() {
+    let mut store = MockStore::default();
+    store
+        .repo
+        .expect_delete_conversation()
+        .times(1)
+        .withf(|t, c| t.as_str() == "acme" && c.as_str() == "c1")
+        .returning(|_, _| Ok(4));
+    store
+        .repo
+        .expect_delete_tenant()
+        .times(1)
+        .withf(|t| t.as_str() == "acme")
+        .returning(|_| Ok(9));
+    let svc = service(store, embedder_returning(basis(DIM, 0)));
+    let acme = TenantId::parse("acme").expect("valid");
+    let c1 = ConversationId::parse("c1").expect("valid");
+    assert_eq!(
+        run(svc.erase_conversation(&acme, &c1, &TenantAccess::All)).expect("erased"),
+        4
+    );
+    assert_eq!(
+        run(svc.erase_tenant(&acme, &TenantAccess::All)).expect("erased"),
+        9
+    );
+    let bound = TenantAccess::Only([acme.clone()].into());
+    assert!(
+        matches!(
+            run(svc.erase_conversation(&acme, &c1, &bound)),
+            Err(CoreError::Forbidden(_))
+        ),
+        "even its own tenant: admin only"
+    );
+    assert!(matches!(
+        run(svc.erase_tenant(&acme, &bound)),
+        Err(CoreError::Forbidden(_))
+    ));
+}

@@ -8,7 +8,8 @@
 
 use chrono::{DateTime, Utc};
 use memory_core::domain::{
-    EmbeddingStatus, Message, NewMessage, Role, SearchHit, SearchMode, SearchQuery, SearchResults,
+    ConversationId, EmbeddingStatus, Message, NewMessage, Role, SearchHit, SearchMode, SearchQuery,
+    SearchResults, TenantId,
 };
 use memory_core::error::{FieldError, ValidationErrors};
 use memory_core::retention::{RetentionReport, RetentionRequest};
@@ -568,4 +569,46 @@ mod tests {
         };
         assert_eq!(fields(r.into_core().expect_err("invalid")), ["actions"]);
     }
+}
+
+/// `DELETE /v1/conversations/{conversation_id}` parameters.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ErasureParams {
+    /// The tenant that owns the conversation (required).
+    #[param(value_type = String, required = true, min_length = 1, max_length = 64)]
+    pub tenant_id: Option<String>,
+}
+
+impl ErasureParams {
+    /// Validates the tenant and the conversation from the path, collecting every error.
+    pub fn into_core(self, conversation: &str) -> Result<(TenantId, ConversationId), ApiError> {
+        let mut req = Required::new();
+        let tenant = req.take("tenant_id", &self.tenant_id);
+        let mut errors = ValidationErrors::new();
+        let tenant = if self.tenant_id.is_some() {
+            errors.check(TenantId::parse(tenant))
+        } else {
+            None
+        };
+        let conversation = errors.check(ConversationId::parse(conversation));
+        let all = req.merge(Vec::new(), (!errors.is_empty()).then_some(errors));
+        match (tenant, conversation) {
+            (Some(t), Some(c)) if all.is_empty() => Ok((t, c)),
+            _ => Err(ApiError::Validation(all)),
+        }
+    }
+}
+
+/// What an erasure deleted.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErasureResponse {
+    /// The tenant.
+    pub tenant_id: String,
+    /// The conversation, when one conversation was erased.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    /// Messages deleted (archived copies go with them); 0 when there was nothing left.
+    pub deleted: u64,
 }

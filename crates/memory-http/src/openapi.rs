@@ -5,9 +5,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::dto::{
-    CreateMessageRequest, DatabaseStatus, EmbeddingStatusDto, HealthResponse, HealthStatus,
-    MessageResponse, RetentionActionDto, RetentionRunRequest, RetentionRunResponse, RoleDto,
-    SearchItem, SearchModeDto, SearchResponse,
+    CreateMessageRequest, DatabaseStatus, EmbeddingStatusDto, ErasureResponse, HealthResponse,
+    HealthStatus, MessageResponse, RetentionActionDto, RetentionRunRequest, RetentionRunResponse,
+    RoleDto, SearchItem, SearchModeDto, SearchResponse,
 };
 use crate::error::{ErrorBody, FieldErrorBody};
 use crate::routes;
@@ -25,10 +25,13 @@ use crate::routes;
         routes::get_message,
         routes::search,
         routes::run_retention,
+        routes::erase_conversation,
+        routes::erase_tenant,
         routes::health,
         routes::metrics,
     ),
     components(schemas(
+        ErasureResponse,
         CreateMessageRequest,
         MessageResponse,
         SearchResponse,

@@ -5,11 +5,12 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError, web};
-use memory_core::domain::MessageId;
+use memory_core::domain::{MessageId, TenantId};
 
 use crate::dto::{
-    CreateMessageRequest, DatabaseStatus, HealthResponse, HealthStatus, MessageResponse,
-    RetentionRunRequest, RetentionRunResponse, SearchParams, SearchResponse,
+    CreateMessageRequest, DatabaseStatus, ErasureParams, ErasureResponse, HealthResponse,
+    HealthStatus, MessageResponse, RetentionRunRequest, RetentionRunResponse, SearchParams,
+    SearchResponse,
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::JsonBody;
@@ -132,6 +133,76 @@ pub async fn run_retention(
         .metrics
         .record_retention(&report, start.elapsed().as_secs_f64());
     Ok(HttpResponse::Ok().json(RetentionRunResponse::from(report)))
+}
+
+/// Erase one conversation of a tenant (a privacy request): its messages and their archived
+/// copies. Admin keys only (keys not bound to tenants). Idempotent: 200 with `deleted: 0`
+/// when nothing is left.
+#[utoipa::path(
+    delete,
+    path = "/v1/conversations/{conversation_id}",
+    tag = "admin",
+    params(("conversation_id" = String, Path, description = "The conversation to erase"), ErasureParams),
+    responses(
+        (status = 200, description = "Erased", body = ErasureResponse),
+        (status = 401, description = "Missing or wrong x-api-key", body = ErrorBody),
+        (status = 403, description = "Not an admin key", body = ErrorBody),
+        (status = 422, description = "Invalid tenant or conversation", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn erase_conversation(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    params: web::Query<ErasureParams>,
+) -> ApiResult<HttpResponse> {
+    let (tenant, conversation) = params.into_inner().into_core(&path.into_inner())?;
+    let deleted = state
+        .service
+        .erase_conversation(&tenant, &conversation, &caller.0)
+        .await?;
+    tracing::info!(tenant = %tenant, conversation = %conversation, deleted, "erased a conversation");
+    Ok(HttpResponse::Ok().json(ErasureResponse {
+        tenant_id: tenant.into_inner(),
+        conversation_id: Some(conversation.into_inner()),
+        deleted,
+    }))
+}
+
+/// Erase everything of a tenant: messages, archived copies, retention policy. Admin keys
+/// only. Idempotent.
+#[utoipa::path(
+    delete,
+    path = "/v1/tenants/{tenant_id}/messages",
+    tag = "admin",
+    params(("tenant_id" = String, Path, description = "The tenant to erase")),
+    responses(
+        (status = 200, description = "Erased", body = ErasureResponse),
+        (status = 401, description = "Missing or wrong x-api-key", body = ErrorBody),
+        (status = 403, description = "Not an admin key", body = ErrorBody),
+        (status = 422, description = "Invalid tenant", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn erase_tenant(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let tenant =
+        TenantId::parse(path.into_inner()).map_err(|e| ApiError::field(e.field, e.rule))?;
+    let deleted = state.service.erase_tenant(&tenant, &caller.0).await?;
+    tracing::info!(tenant = %tenant, deleted, "erased a tenant");
+    Ok(HttpResponse::Ok().json(ErasureResponse {
+        tenant_id: tenant.into_inner(),
+        conversation_id: None,
+        deleted,
+    }))
 }
 
 /// Health: the database's status and latency. 503 with `degraded` when the database is down.

@@ -122,6 +122,14 @@ pub fn serve(
             .service(
                 guarded!("/v1/admin/retention/run").route(web::post().to(routes::run_retention)),
             )
+            .service(
+                guarded!("/v1/conversations/{conversation_id}")
+                    .route(web::delete().to(routes::erase_conversation)),
+            )
+            .service(
+                guarded!("/v1/tenants/{tenant_id}/messages")
+                    .route(web::delete().to(routes::erase_tenant)),
+            )
             .service(guarded!("/v1/admin/health").route(web::get().to(routes::health)))
             .service(guarded!("/metrics").route(web::get().to(routes::metrics)))
             .service(guarded!("/docs").route(web::get().to(routes::docs_redirect)))
