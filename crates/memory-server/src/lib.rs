@@ -2,11 +2,11 @@
 //!
 //! The binary's library half: reads configuration and wires memory-core to its adapters.
 //!
-//! - [`config`]: `MEMORY_*` settings, validated at startup.
-//! - [`adapters`]: builds the embedder and the store the settings name.
-//! - [`startup`]: [`startup::Application`], the running server plus its workers.
-//! - [`workers`]: the retention scheduler and the embedding catch-up worker.
-//! - [`telemetry`]: logging.
+//! - [`config`] — `MEMORY_*` settings, validated at startup.
+//! - [`adapters`] — builds the embedder and the store the settings name.
+//! - [`startup`] — [`startup::Application`], the running server plus its workers.
+//! - [`workers`] — the retention scheduler and the embedding catch-up worker.
+//! - [`telemetry`] — logging.
 
 pub mod adapters;
 pub mod config;
