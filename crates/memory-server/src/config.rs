@@ -59,6 +59,24 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// Search mode setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SearchModeSetting {
+    /// Dense nearest neighbours plus lexical matches, fused.
+    Hybrid,
+    /// Dense nearest neighbours only (the seed's method).
+    Vector,
+}
+
+impl From<SearchModeSetting> for memory_core::domain::SearchMode {
+    fn from(s: SearchModeSetting) -> Self {
+        match s {
+            SearchModeSetting::Hybrid => Self::Hybrid,
+            SearchModeSetting::Vector => Self::Vector,
+        }
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -165,6 +183,17 @@ pub struct Settings {
     /// Ranking: time constant of exp(-age_days / decay_days).
     #[arg(long, env = "MEMORY_RANKING_DECAY_DAYS", default_value_t = 7.0)]
     pub ranking_decay_days: f64,
+    /// Search mode when a request names none: hybrid (dense + lexical, fused) or vector.
+    #[arg(
+        long,
+        env = "MEMORY_SEARCH_DEFAULT_MODE",
+        value_enum,
+        default_value = "hybrid"
+    )]
+    pub search_default_mode: SearchModeSetting,
+    /// Hybrid search: weight of the lexical (BM25) score in the fused relevance, 0-1.
+    #[arg(long, env = "MEMORY_HYBRID_LEXICAL_WEIGHT", default_value_t = memory_core::scoring::HybridConfig::default().lexical_weight)]
+    pub hybrid_lexical_weight: f64,
     /// Name of this deployment, shown by the health check.
     #[arg(long, env = "MEMORY_ENVIRONMENT", default_value = "local")]
     pub environment: String,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use memory_core::ports::{Embedder, Store, SystemClock};
 use memory_core::retention::RetentionPolicy;
-use memory_core::scoring::RankingConfig;
+use memory_core::scoring::{HybridConfig, RankingConfig};
 use memory_core::{MemoryService, ServiceConfig};
 use memory_http::{ApiKeys, DynService, HttpConfig, Metrics, RateLimit};
 use tokio::sync::watch;
@@ -37,6 +37,11 @@ pub fn service_config(settings: &Settings) -> anyhow::Result<ServiceConfig> {
             decay_days: settings.ranking_decay_days,
         },
         default_retention,
+        hybrid: HybridConfig {
+            lexical_weight: settings.hybrid_lexical_weight,
+            ..HybridConfig::default()
+        },
+        default_mode: settings.search_default_mode.into(),
         ..ServiceConfig::default()
     })
 }
@@ -96,7 +101,9 @@ impl Application {
                 SystemClock,
                 service_config(&settings)?,
             )
-            .map_err(|e| anyhow::anyhow!("invalid MEMORY_RANKING_* setting: {e}"))?,
+            .map_err(|e| {
+                anyhow::anyhow!("invalid MEMORY_RANKING_* or MEMORY_HYBRID_* setting: {e}")
+            })?,
         );
         let listener = TcpListener::bind((settings.host, settings.port))
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;

@@ -59,7 +59,10 @@ const MIGRATION_COUNT: usize = 2;
 async fn migrations_up_down_up() {
     let db = TestDatabase::create().await.expect("database");
     let all = MIGRATION_COUNT;
-    assert_eq!(pending_migrations(&db.url).await.expect("pending").len(), all);
+    assert_eq!(
+        pending_migrations(&db.url).await.expect("pending").len(),
+        all
+    );
     let applied = run_migrations(&db.url).await.expect("up");
     assert_eq!(applied.len(), all, "every migration applied: {applied:?}");
     assert!(
