@@ -809,9 +809,9 @@ struct Count {
 }
 
 #[derive(QueryableByName)]
-struct RankedId {
-    #[diesel(sql_type = diesel::sql_types::Binary)]
-    id: Vec<u8>,
+struct Doc {
+    #[diesel(sql_type = BigInt)]
+    doc: i64,
 }
 
 #[derive(QueryableByName)]
@@ -842,56 +842,67 @@ fn lexical_blocking(
         let Some(fts) = fts_query(q).filter(|_| q.limit > 0 && stats.documents > 0) else {
             return Ok(out);
         };
-        // The best `limit` by bm25 (the scope column weighs nothing), ids only: the rows are
-        // read afterwards, so the sorter never holds embeddings.
-        let mut sql = String::from(
-            "SELECT m.id AS id FROM messages_fts f \
-             JOIN messages m ON m.lexical_doc = f.rowid \
-             WHERE messages_fts MATCH ? AND m.tenant_id = ? AND m.archived = 0",
-        );
-        if q.conversation_id.is_some() {
-            sql.push_str(" AND m.conversation_id = ?");
-        }
-        if q.importance_min.is_some() {
-            sql.push_str(" AND m.importance_score >= ?");
-        }
-        sql.push_str(" ORDER BY bm25(messages_fts, 0.0, 1.0), f.rowid LIMIT ?");
-        let mut query = diesel::sql_query(sql)
-            .into_boxed::<Sqlite>()
-            .bind::<Text, _>(fts)
-            .bind::<Text, _>(q.tenant_id.as_str().to_owned());
-        if let Some(conv) = &q.conversation_id {
-            query = query.bind::<Text, _>(conv.as_str().to_owned());
-        }
-        if let Some(min) = q.importance_min {
-            query = query.bind::<diesel::sql_types::Double, _>(min.value());
-        }
-        let ranked: Vec<RankedId> = query.bind::<BigInt, _>(limit_i64(q.limit)).load(c)?;
-
-        let mut rows: HashMap<Vec<u8>, LexicalRow> = HashMap::with_capacity(ranked.len());
-        for chunk in ranked.chunks(IDS_PER_QUERY) {
-            let ids: Vec<&[u8]> = chunk.iter().map(|r| r.id.as_slice()).collect();
-            let found: Vec<LexicalRow> = messages::table
-                .filter(messages::id.eq_any(ids))
-                .select((
-                    MessageRow::as_select(),
-                    messages::embedding,
-                    messages::lexical_terms,
-                ))
-                .load(c)?;
-            for r in found {
-                rows.insert(r.0.id.clone(), r);
+        // The full-text index alone ranks (its scope token restricts it to the tenant or
+        // conversation, and it holds no archived message), then the winners' rows are read
+        // by lexical_doc. Under importance_min some winners may fail the filter: rank more
+        // and read again until `limit` pass or the matches run out.
+        let mut want = q.limit;
+        loop {
+            let docs: Vec<i64> = diesel::sql_query(
+                "SELECT rowid AS doc FROM messages_fts WHERE messages_fts MATCH ? \
+                 ORDER BY bm25(messages_fts, 0.0, 1.0), rowid LIMIT ?",
+            )
+            .bind::<Text, _>(&fts)
+            .bind::<BigInt, _>(limit_i64(want))
+            .load::<Doc>(c)?
+            .into_iter()
+            .map(|d| d.doc)
+            .collect();
+            let mut rows: HashMap<i64, LexicalRow> = HashMap::with_capacity(docs.len());
+            for chunk in docs.chunks(IDS_PER_QUERY) {
+                let mut query = messages::table
+                    .filter(messages::lexical_doc.eq_any(chunk.iter().map(|d| Some(*d))))
+                    .filter(messages::tenant_id.eq(q.tenant_id.as_str()))
+                    .filter(messages::archived.eq(false))
+                    .select((
+                        MessageRow::as_select(),
+                        messages::embedding,
+                        messages::lexical_terms,
+                        messages::lexical_doc,
+                    ))
+                    .into_boxed();
+                if let Some(conv) = &q.conversation_id {
+                    query = query.filter(messages::conversation_id.eq(conv.as_str()));
+                }
+                if let Some(min) = q.importance_min {
+                    query = query.filter(messages::importance_score.ge(min.value()));
+                }
+                for (row, embedding, terms, doc) in
+                    query.load::<(MessageRow, Option<Vec<u8>>, Option<String>, Option<i64>)>(c)?
+                {
+                    if let Some(doc) = doc {
+                        rows.insert(doc, (row, embedding, terms));
+                    }
+                }
             }
-        }
-        for r in ranked {
-            let Some((row, embedding, terms)) = rows.remove(&r.id) else {
-                continue;
-            };
-            let embedding = embedding.map(|b| decode_embedding(&b, dim)).transpose()?;
-            out.documents.push(LexicalDocument {
-                message: row.into_message(embedding)?,
-                terms: terms.unwrap_or_default(),
-            });
+            let exhausted = docs.len() < want;
+            if rows.len() >= q.limit || exhausted {
+                for doc in docs {
+                    if out.documents.len() == q.limit {
+                        break;
+                    }
+                    let Some((row, embedding, terms)) = rows.remove(&doc) else {
+                        continue;
+                    };
+                    let embedding = embedding.map(|b| decode_embedding(&b, dim)).transpose()?;
+                    out.documents.push(LexicalDocument {
+                        message: row.into_message(embedding)?,
+                        terms: terms.unwrap_or_default(),
+                    });
+                }
+                break;
+            }
+            want = want.saturating_mul(4);
         }
         Ok(out)
     })

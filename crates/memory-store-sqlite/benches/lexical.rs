@@ -1,0 +1,195 @@
+//! Lexical search latency of the SQLite store, on synthetic chat text.
+//!
+//! ```text
+//! cargo bench -p memory-store-sqlite --bench lexical
+//! BENCH_SIZE=100000 BENCH_QUERIES=300 cargo bench -p memory-store-sqlite --bench lexical
+//! ```
+//!
+//! Loads `BENCH_SIZE` messages (default 100k) into one tenant, in conversations of 700, each
+//! 8-30 words drawn from a Zipf-distributed vocabulary of 5,000 words (so some words are in
+//! most messages, most in few). Then measures `lexical_candidates` with `limit = 200` and
+//! 3-word queries: within one conversation, over the whole tenant, and over the tenant with
+//! `importance_min`.
+
+use std::time::{Duration, Instant};
+
+use chrono::{Duration as ChronoDuration, Utc};
+use memory_core::domain::{
+    Content, ConversationId, EmbeddingStatus, Importance, Message, MessageId, Metadata, Role,
+    TenantId,
+};
+use memory_core::ports::{LexicalQuery, MessageRepository};
+use memory_core::text::Analyzer;
+use memory_store_sqlite::SqliteStore;
+
+const DIM: usize = 384;
+const LIMIT: usize = 200;
+const CONVERSATION: usize = 700;
+const VOCABULARY: usize = 5_000;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A word rank with probability roughly proportional to 1 / rank.
+    fn zipf(&mut self) -> usize {
+        let r = (VOCABULARY as f64).powf(self.unit());
+        (r as usize).clamp(1, VOCABULARY) - 1
+    }
+}
+
+/// A pronounceable, stopword-free word for each rank.
+fn word(rank: usize) -> String {
+    const SYLLABLES: [&str; 16] = [
+        "ka", "lo", "mi", "ter", "su", "van", "dro", "pel", "qui", "zor", "bex", "nal", "fio",
+        "gru", "hes", "jup",
+    ];
+    let mut w = String::from("w");
+    let mut r = rank + 1;
+    while r > 0 {
+        w.push_str(SYLLABLES[r % 16]);
+        r /= 16;
+    }
+    w
+}
+
+fn message(rng: &mut Rng, i: usize) -> Message {
+    let at = Utc::now() - ChronoDuration::seconds(i as i64);
+    let words = 8 + (rng.next_u64() % 23) as usize;
+    let text: Vec<String> = (0..words).map(|_| word(rng.zipf())).collect();
+    Message {
+        id: MessageId::new(),
+        tenant_id: TenantId::parse("bench").expect("valid"),
+        conversation_id: ConversationId::parse(format!("conv-{}", i / CONVERSATION))
+            .expect("valid"),
+        role: Role::User,
+        content: Content::parse(text.join(" ")).expect("valid"),
+        metadata: Metadata::default(),
+        importance_score: Importance::saturating(rng.unit()),
+        embedding: None,
+        embedding_status: EmbeddingStatus::Pending,
+        archived: false,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1e3)
+}
+
+async fn measure(store: &SqliteStore, label: &str, queries: &[LexicalQuery]) {
+    let mut times = Vec::with_capacity(queries.len());
+    let mut docs = 0;
+    for q in queries {
+        let t = Instant::now();
+        let got = store.lexical_candidates(q).await.expect("lexical");
+        times.push(t.elapsed());
+        docs += got.documents.len();
+    }
+    times.sort();
+    let at = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    println!(
+        "{label:<42} p50 {:>7} ms  p99 {:>7} ms  max {:>7} ms  ({:.0} docs/query)",
+        ms(at(0.5)),
+        ms(at(0.99)),
+        ms(at(1.0)),
+        docs as f64 / queries.len() as f64
+    );
+}
+
+fn main() {
+    let size: usize = std::env::var("BENCH_SIZE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    let rounds: usize = std::env::var("BENCH_QUERIES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("lexical.db");
+        let store = SqliteStore::open(path.to_str().expect("utf-8"), DIM).expect("open");
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let started = Instant::now();
+        let mut batch = Vec::with_capacity(5_000);
+        for i in 0..size {
+            batch.push(message(&mut rng, i));
+            if batch.len() == 5_000 || i + 1 == size {
+                store.insert_many(&batch).await.expect("insert");
+                batch.clear();
+            }
+        }
+        let load = started.elapsed();
+        println!(
+            "{size} messages loaded in {:.1} s ({:.0}/s)",
+            load.as_secs_f64(),
+            size as f64 / load.as_secs_f64()
+        );
+        let analyzer = Analyzer::english();
+        let conversations = size.div_ceil(CONVERSATION);
+        let queries: Vec<LexicalQuery> = (0..rounds)
+            .map(|i| {
+                let text: Vec<String> = (0..3).map(|_| word(rng.zipf())).collect();
+                LexicalQuery {
+                    tenant_id: TenantId::parse("bench").expect("valid"),
+                    conversation_id: Some(
+                        ConversationId::parse(format!("conv-{}", i % conversations))
+                            .expect("valid"),
+                    ),
+                    importance_min: None,
+                    terms: analyzer.query_terms(&text.join(" ")),
+                    limit: LIMIT,
+                }
+            })
+            .collect();
+        measure(&store, "conversation (700 messages)", &queries).await;
+        let tenant: Vec<LexicalQuery> = queries
+            .iter()
+            .map(|q| LexicalQuery {
+                conversation_id: None,
+                ..q.clone()
+            })
+            .collect();
+        measure(&store, &format!("tenant ({size} messages)"), &tenant).await;
+        let rare: Vec<LexicalQuery> = tenant
+            .iter()
+            .map(|q| LexicalQuery {
+                terms: vec![analyzer.index_text(&word(VOCABULARY - 1 - q.terms.len()))],
+                ..q.clone()
+            })
+            .collect();
+        measure(&store, "tenant, one rare term", &rare).await;
+        let important: Vec<LexicalQuery> = tenant
+            .iter()
+            .map(|q| LexicalQuery {
+                importance_min: Some(Importance::saturating(0.5)),
+                ..q.clone()
+            })
+            .collect();
+        measure(&store, "tenant, importance_min 0.5", &important).await;
+        let conv_important: Vec<LexicalQuery> = queries
+            .iter()
+            .map(|q| LexicalQuery {
+                importance_min: Some(Importance::saturating(0.5)),
+                ..q.clone()
+            })
+            .collect();
+        measure(&store, "conversation, importance_min 0.5", &conv_important).await;
+    });
+}
