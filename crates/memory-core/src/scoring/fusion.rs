@@ -8,14 +8,21 @@ use crate::ports::LexicalMatches;
 use crate::scoring::Candidate;
 use crate::text::Bm25;
 
-/// Tunables of hybrid search. Defaults were chosen on the LoCoMo dev split (docs/scoring.md).
+/// Tunables of hybrid search. Defaults were chosen on the LoCoMo dev split, with a
+/// leave-one-conversation-out check (docs/scoring.md).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HybridConfig {
-    /// Weight of the lexical score in the relevance; the dense part gets `1 - lexical_weight`.
+    /// Weight of the lexical score in the fused score; the dense part gets the rest (0.5).
     pub lexical_weight: f64,
-    /// BM25 parameters.
+    /// BM25 parameters (k1 1.2, b 0.3: chat turns vary in length less than documents do).
     pub bm25: Bm25,
-    /// Most lexical matches fetched per query.
+    /// Each candidate gains this share of the fused scores of its neighbours (0.2): turns
+    /// next to a relevant turn are often the answer, or part of it.
+    pub neighbour_weight: f64,
+    /// How many candidates on each side, in the conversation's time order, count as
+    /// neighbours (2).
+    pub neighbour_window: usize,
+    /// Most lexical matches fetched per query (1000).
     pub lexical_limit: usize,
 }
 
@@ -23,17 +30,25 @@ impl Default for HybridConfig {
     fn default() -> Self {
         Self {
             lexical_weight: 0.5,
-            bm25: Bm25::default(),
+            bm25: Bm25 { k1: 1.2, b: 0.3 },
+            neighbour_weight: 0.2,
+            neighbour_window: 2,
             lexical_limit: 1000,
         }
     }
 }
 
 impl HybridConfig {
-    /// `lexical_weight` in [0, 1], BM25 parameters finite and non-negative, a positive limit.
+    /// Weights in [0, 1], BM25 parameters in range, a positive limit.
     pub fn validate(&self) -> Result<(), FieldError> {
         if !(0.0..=1.0).contains(&self.lexical_weight) {
             return Err(FieldError::new("lexical_weight", "must be between 0 and 1"));
+        }
+        if !(0.0..=1.0).contains(&self.neighbour_weight) {
+            return Err(FieldError::new(
+                "neighbour_weight",
+                "must be between 0 and 1",
+            ));
         }
         if !self.bm25.k1.is_finite() || self.bm25.k1 < 0.0 || !(0.0..=1.0).contains(&self.bm25.b) {
             return Err(FieldError::new(
@@ -55,22 +70,37 @@ pub struct Fused {
     pub message: Message,
     /// Cosine similarity to the query (0 for a message without an embedding yet).
     pub similarity: f64,
-    /// Normalised BM25 score in [0, 1] (0 when the message matched no query term).
+    /// Min-max normalised BM25 score in [0, 1]; `None` in vector mode.
     pub lexical: Option<f64>,
     /// The fused relevance in [0, 1].
     pub relevance: f64,
 }
 
-/// Fuses dense candidates and lexical matches over their union:
+/// `(x - min) / (max - min)` over all values; 0 for every value when they are all equal.
+fn min_max(values: &[f64]) -> Vec<f64> {
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        });
+    let span = hi - lo;
+    values
+        .iter()
+        .map(|v| if span > 1e-12 { (v - lo) / span } else { 0.0 })
+        .collect()
+}
+
+/// Fuses dense candidates and lexical matches over their union C:
 ///
 /// ```text
-/// lexical   = bm25 / max bm25 over the union                  (0 without a term match)
-/// dense     = (cos - min cos) / (max cos - min cos) over the union
-/// relevance = w * lexical + (1 - w) * dense
+/// bm25(d)   BM25 of d for the query terms; N and the average length are the scope's,
+///           document frequencies are counted over the matches (0 without a match)
+/// L, V      min-max of bm25 and of the cosine similarity over C
+/// f(d)      = w * L(d) + (1 - w) * V(d)
+/// g(d)      = f(d) + s * sum of f(e) for the candidates e of d's conversation at most
+///             `window` places from d in time order
+/// relevance = g(d) / max g
 /// ```
-///
-/// BM25 uses the scope's size and average length from the store and document frequencies
-/// counted over the matches (exact while the matches are not truncated by the limit).
 pub fn fuse(
     dense: Vec<Candidate>,
     lexical: LexicalMatches,
@@ -79,78 +109,241 @@ pub fn fuse(
     config: &HybridConfig,
 ) -> Vec<Fused> {
     let n = lexical.scope_size.max(lexical.documents.len() as u64) as f64;
-    let split: Vec<Vec<String>> = lexical
+    let split: Vec<Vec<&str>> = lexical
         .documents
         .iter()
-        .map(|d| {
-            d.terms
-                .split(' ')
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
+        .map(|d| d.terms.split(' ').filter(|t| !t.is_empty()).collect())
         .collect();
     let idf: Vec<(String, f64)> = query_terms
         .iter()
         .map(|t| {
-            let df = split.iter().filter(|d| d.contains(t)).count() as f64;
+            let df = split.iter().filter(|d| d.contains(&t.as_str())).count() as f64;
             (t.clone(), Bm25::idf(n, df))
         })
         .collect();
-    let mut by_id: HashMap<MessageId, Fused> = HashMap::new();
+    let bm25: HashMap<MessageId, f64> = lexical
+        .documents
+        .iter()
+        .zip(&split)
+        .map(|(d, terms)| {
+            (
+                d.message.id,
+                config.bm25.score(&idf, terms, lexical.average_length),
+            )
+        })
+        .collect();
+
+    let mut union: Vec<(Message, f64)> = Vec::with_capacity(dense.len() + lexical.documents.len());
+    let mut seen: HashMap<MessageId, ()> = HashMap::new();
     for c in dense {
-        by_id.insert(
-            c.message.id,
-            Fused {
-                similarity: c.similarity,
-                lexical: None,
-                relevance: 0.0,
-                message: c.message,
-            },
-        );
+        if seen.insert(c.message.id, ()).is_none() {
+            union.push((c.message, c.similarity));
+        }
     }
-    let mut bm25: HashMap<MessageId, f64> = HashMap::new();
-    for (doc, terms) in lexical.documents.into_iter().zip(&split) {
-        let terms: Vec<&str> = terms.iter().map(String::as_str).collect();
-        let score = config.bm25.score(&idf, &terms, lexical.average_length);
-        bm25.insert(doc.message.id, score);
-        by_id.entry(doc.message.id).or_insert_with(|| {
-            let similarity = doc
+    for d in lexical.documents {
+        if seen.insert(d.message.id, ()).is_none() {
+            let similarity = d
                 .message
                 .embedding
                 .as_ref()
                 .map_or(0.0, |e| f64::from(e.cosine(query_embedding)));
-            Fused {
-                similarity,
-                lexical: None,
-                relevance: 0.0,
-                message: doc.message,
-            }
-        });
+            union.push((d.message, similarity));
+        }
     }
-    let max_bm25 = bm25.values().copied().fold(0.0, f64::max);
-    let (min_cos, max_cos) = by_id
-        .values()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), f| {
-            (lo.min(f.similarity), hi.max(f.similarity))
-        });
-    let span = max_cos - min_cos;
+    if union.is_empty() {
+        return Vec::new();
+    }
+
+    let lex: Vec<f64> = min_max(
+        &union
+            .iter()
+            .map(|(m, _)| bm25.get(&m.id).copied().unwrap_or(0.0))
+            .collect::<Vec<_>>(),
+    );
+    let dense: Vec<f64> = min_max(&union.iter().map(|(_, s)| *s).collect::<Vec<_>>());
     let w = config.lexical_weight;
-    by_id
-        .into_values()
-        .map(|mut f| {
-            let lex = match bm25.get(&f.message.id) {
-                Some(s) if max_bm25 > 0.0 => s / max_bm25,
-                _ => 0.0,
-            };
-            let dense = if span > 1e-12 {
-                (f.similarity - min_cos) / span
-            } else {
-                1.0
-            };
-            f.lexical = Some(lex);
-            f.relevance = w * lex + (1.0 - w) * dense;
-            f
+    let f: Vec<f64> = lex
+        .iter()
+        .zip(&dense)
+        .map(|(l, v)| w * l + (1.0 - w) * v)
+        .collect();
+
+    // Neighbours: candidates of the same conversation, in time order.
+    let mut order: Vec<usize> = (0..union.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ma, mb) = (&union[a].0, &union[b].0);
+        (ma.conversation_id.as_str(), ma.created_at, ma.id).cmp(&(
+            mb.conversation_id.as_str(),
+            mb.created_at,
+            mb.id,
+        ))
+    });
+    let mut g = f.clone();
+    for (pos, &i) in order.iter().enumerate() {
+        let conv = &union[i].0.conversation_id;
+        let lo = pos.saturating_sub(config.neighbour_window);
+        let hi = (pos + config.neighbour_window).min(order.len() - 1);
+        let bonus: f64 = (lo..=hi)
+            .filter(|&p| p != pos && union[order[p]].0.conversation_id == *conv)
+            .map(|p| f[order[p]])
+            .sum();
+        g[i] += config.neighbour_weight * bonus;
+    }
+    let max_g = g.iter().copied().fold(0.0, f64::max);
+    union
+        .into_iter()
+        .zip(lex)
+        .zip(g)
+        .map(|(((message, similarity), l), g)| Fused {
+            message,
+            similarity,
+            lexical: Some(l),
+            relevance: if max_g > 0.0 { g / max_g } else { 0.0 },
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::LexicalDocument;
+    use crate::testkit::{Fixture, basis, t0, tilted};
+    use crate::text::Analyzer;
+    use chrono::Duration;
+
+    fn doc(m: &Message) -> LexicalDocument {
+        LexicalDocument {
+            message: m.clone(),
+            terms: Analyzer::english().index_text(m.content.as_str()),
+        }
+    }
+
+    #[test]
+    fn lexical_and_dense_evidence_add_up_and_neighbours_share() {
+        let q = basis(4, 0);
+        let at = |s: i64| t0() + Duration::seconds(s);
+        // Time order in c1: a, b, c, far (far is 3 places from a).
+        let a = Fixture::new("t", "c1", 4)
+            .content("we adopted a puppy named Rex")
+            .embedded(tilted(4, 0.2))
+            .created(at(0))
+            .build();
+        let b = Fixture::new("t", "c1", 4)
+            .content("how lovely")
+            .embedded(tilted(4, 1.0))
+            .created(at(1))
+            .build();
+        let c = Fixture::new("t", "c1", 4)
+            .content("what breed")
+            .embedded(tilted(4, 1.4))
+            .created(at(2))
+            .build();
+        let far = Fixture::new("t", "c1", 4)
+            .content("unrelated")
+            .embedded(tilted(4, 1.4))
+            .created(at(3))
+            .build();
+        let dense: Vec<Candidate> = [&a, &b, &c, &far]
+            .iter()
+            .map(|m| Candidate {
+                similarity: f64::from(m.embedding.as_ref().expect("embedded").cosine(&q)),
+                message: (*m).clone(),
+            })
+            .collect();
+        let lexical = LexicalMatches {
+            scope_size: 4,
+            average_length: 2.0,
+            documents: vec![doc(&a)],
+        };
+        let terms = Analyzer::english().query_terms("puppy Rex");
+        let fused = fuse(dense, lexical, &terms, &q, &HybridConfig::default());
+        let get = |m: &Message| {
+            fused
+                .iter()
+                .find(|f| f.message.id == m.id)
+                .expect("present")
+        };
+        assert_eq!(get(&a).relevance, 1.0, "best on both sides");
+        assert_eq!(get(&a).lexical, Some(1.0));
+        assert_eq!(get(&b).lexical, Some(0.0));
+        // c and far have the same similarity (dense 0); c is within two places of a, far is not.
+        assert!(
+            get(&c).relevance > get(&far).relevance,
+            "neighbours of a relevant turn gain"
+        );
+        assert!(fused.iter().all(|f| (0.0..=1.0).contains(&f.relevance)));
+    }
+
+    #[test]
+    fn lexical_only_matches_join_the_candidates() {
+        let q = basis(4, 0);
+        let pending = Fixture::new("t", "c1", 4)
+            .content("the wedding is in Porto")
+            .build();
+        let dense = vec![Candidate {
+            message: Fixture::new("t", "c2", 4).embedded(basis(4, 1)).build(),
+            similarity: 0.0,
+        }];
+        let lexical = LexicalMatches {
+            scope_size: 2,
+            average_length: 3.0,
+            documents: vec![doc(&pending)],
+        };
+        let fused = fuse(
+            dense,
+            lexical,
+            &Analyzer::english().query_terms("Porto wedding"),
+            &q,
+            &HybridConfig::default(),
+        );
+        assert_eq!(fused.len(), 2);
+        let p = fused
+            .iter()
+            .find(|f| f.message.id == pending.id)
+            .expect("joined");
+        assert_eq!((p.similarity, p.relevance), (0.0, 1.0));
+    }
+
+    #[test]
+    fn empty_inputs_give_nothing() {
+        assert!(
+            fuse(
+                vec![],
+                LexicalMatches::default(),
+                &[],
+                &basis(4, 0),
+                &HybridConfig::default()
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn config_validation() {
+        assert!(HybridConfig::default().validate().is_ok());
+        assert!(
+            HybridConfig {
+                lexical_weight: 1.5,
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            HybridConfig {
+                neighbour_weight: -0.1,
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            HybridConfig {
+                lexical_limit: 0,
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+    }
 }
