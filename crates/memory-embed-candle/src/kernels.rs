@@ -17,7 +17,8 @@ pub fn exp(x: f32) -> f32 {
     // 1.5 * 2^23: adding and subtracting it rounds to the nearest integer without a call.
     const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    let shifted = x * LOG2E + ROUND;
+    let n = shifted - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = 1.987_569_1e-4_f32;
     let p = p * r + 1.398_199_9e-3;
@@ -26,8 +27,11 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 5e-1;
     let er = p * r * r + r + 1.0;
-    // n is in [-126, 127] after the clamp, so this is a normal power of two.
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n from the bits of `shifted` (ROUND + n, n in its low mantissa bits): adding the
+    // exponent bias and shifting into the exponent field leaves exactly (n + 127) << 23,
+    // as the higher bits shift out. n is in [-126, 127] after the clamp, so 2^n is normal.
+    // (A float-to-int `as` cast would saturate, which compilers do not vectorise.)
+    let scale = f32::from_bits(shifted.to_bits().wrapping_add(127) << 23);
     er * scale
 }
 
