@@ -80,3 +80,49 @@ async fn retention_dry_run_counts_then_archives(kind: StoreKind) {
         assert!(r.status().is_client_error(), "{body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_applies_retention_to_every_tenant() {
+    let app =
+        crate::helpers::spawn_app_with(StoreKind::Sqlite, |s| s.retention_schedule_seconds = 1)
+            .await;
+    let old = (chrono::Utc::now() - chrono::Duration::days(45)).to_rfc3339();
+    for tenant in ["acme", "globex"] {
+        let r = app.post_message(&json!({"tenant_id": tenant, "conversation_id": "c", "role": "user", "content": "an old memory about kayaks", "created_at": old, "importance_override": 1.0})).await;
+        assert_eq!(r.status().as_u16(), 202);
+        app.store(tenant, "c", "a fresh memory about kayaks").await;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let acme = app
+            .search_contents(&[("tenant_id", "acme"), ("query", "kayaks")])
+            .await;
+        let globex = app
+            .search_contents(&[("tenant_id", "globex"), ("query", "kayaks")])
+            .await;
+        if acme.len() == 1 && globex.len() == 1 {
+            assert_eq!(acme, ["a fresh memory about kayaks"]);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the scheduler archived nothing within 20 s: {acme:?} {globex:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("retention_") && l.contains("archived") && !l.ends_with(" 0")),
+        "retention metrics count the runs"
+    );
+}
