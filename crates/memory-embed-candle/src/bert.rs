@@ -10,8 +10,10 @@
 //!   one pass over memory, vectorised for the CPU at run time.
 //!
 //! The matmuls are candle's (the `gemm` crate, with its AVX-512 kernels enabled by the
-//! `x86-v4` feature); everything between them is a [`CustomOp1`]/[`CustomOp2`] over
-//! candle's CPU storage, so tensors are never copied in and out.
+//! `x86-v4` feature), on weights stored transposed (`[in, out]` row-major), which spares
+//! gemm repacking the weights on every call (+65% at batch 1). Everything between them is a
+//! [`CustomOp1`]/[`CustomOp2`] over candle's CPU storage, so tensors are never copied in
+//! and out.
 
 use std::collections::HashMap;
 
@@ -99,15 +101,17 @@ impl PackedBert {
             let mut qkv_bias = vec(&format!("{attn}.query.bias"))?;
             qkv_bias.extend(vec(&format!("{attn}.key.bias"))?);
             qkv_bias.extend(vec(&format!("{attn}.value.bias"))?);
+            // Stored transposed, `[in, out]` row-major: x · W is then a plain matmul.
+            let t = |w: Tensor| w.t()?.contiguous();
             layers.push(Layer {
-                qkv_weight,
+                qkv_weight: t(qkv_weight)?,
                 qkv_bias,
-                out_weight: get(&format!("{p}.attention.output.dense.weight"))?,
+                out_weight: t(get(&format!("{p}.attention.output.dense.weight"))?)?,
                 out_bias: vec(&format!("{p}.attention.output.dense.bias"))?,
                 attention_norm: norm(&format!("{p}.attention.output.LayerNorm"))?,
-                up_weight: get(&format!("{p}.intermediate.dense.weight"))?,
+                up_weight: t(get(&format!("{p}.intermediate.dense.weight"))?)?,
                 up_bias: vec(&format!("{p}.intermediate.dense.bias"))?,
-                down_weight: get(&format!("{p}.output.dense.weight"))?,
+                down_weight: t(get(&format!("{p}.output.dense.weight"))?)?,
                 down_bias: vec(&format!("{p}.output.dense.bias"))?,
                 output_norm: norm(&format!("{p}.output.LayerNorm"))?,
             });
@@ -138,13 +142,13 @@ impl PackedBert {
             &self.device,
         )?;
         for layer in &self.layers {
-            let qkv = x.matmul(&layer.qkv_weight.t()?)?;
+            let qkv = x.matmul(&layer.qkv_weight)?;
             let context = qkv.apply_op1_no_bwd(&Attention {
                 bias: &layer.qkv_bias,
                 heads: self.heads,
                 lengths: &lengths,
             })?;
-            let attended = context.matmul(&layer.out_weight.t()?)?;
+            let attended = context.matmul(&layer.out_weight)?;
             x = attended.apply_op2_no_bwd(
                 &x,
                 &BiasResidualNorm {
@@ -152,11 +156,11 @@ impl PackedBert {
                     norm: &layer.attention_norm,
                 },
             )?;
-            let up = x.matmul(&layer.up_weight.t()?)?;
+            let up = x.matmul(&layer.up_weight)?;
             let up = up.apply_op1_no_bwd(&BiasGelu {
                 bias: &layer.up_bias,
             })?;
-            let down = up.matmul(&layer.down_weight.t()?)?;
+            let down = up.matmul(&layer.down_weight)?;
             x = down.apply_op2_no_bwd(
                 &x,
                 &BiasResidualNorm {
