@@ -500,16 +500,33 @@ async fn main() -> anyhow::Result<()> {
         "results": results,
     });
     println!("{}", serde_json::to_string_pretty(&summary)?);
-    println!("\n| ranking | R@1 | R@5 | R@10 | MRR@10 |\n|---|---|---|---|---|");
+    println!(
+        "\n| ranking | subset | n | R@1 | R@5 | R@10 | MRR@10 | search p50 / p99 (ms) |\n|---|---|---|---|---|---|---|---|"
+    );
     for (name, r) in &results {
-        let s = &r["scores"]["all"];
-        println!(
-            "| {name} | {:.3} | {:.3} | {:.3} | {:.3} |",
-            s["r@1"].as_f64().unwrap_or(0.0),
-            s["r@5"].as_f64().unwrap_or(0.0),
-            s["r@10"].as_f64().unwrap_or(0.0),
-            s["mrr@10"].as_f64().unwrap_or(0.0)
-        );
+        let latency = match (r["search_ms_p50"].as_f64(), r["search_ms_p99"].as_f64()) {
+            (Some(p50), Some(p99)) => format!("{p50:.1} / {p99:.1}"),
+            _ => String::new(),
+        };
+        if let Some(scores) = r["scores"].as_object() {
+            for (subset, s) in scores {
+                let f = |k: &str| s[k].as_f64().unwrap_or(0.0);
+                let label = if subset == "all" { name.as_str() } else { "" };
+                let lat = if subset == "all" {
+                    latency.as_str()
+                } else {
+                    ""
+                };
+                println!(
+                    "| {label} | {subset} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {lat} |",
+                    s["n"],
+                    f("r@1"),
+                    f("r@5"),
+                    f("r@10"),
+                    f("mrr@10")
+                );
+            }
+        }
     }
     if let Some(out) = out {
         std::fs::write(&out, serde_json::to_string_pretty(&summary)?)?;
