@@ -12,19 +12,22 @@ use memory_store_sqlite::{SqliteStore, SqliteStoreOptions};
 
 use crate::config::{DatabaseUrl, Settings};
 
-/// The embedder configuration the settings describe.
-pub fn embedder_config(settings: &Settings) -> EmbedderConfig {
-    EmbedderConfig {
+/// The embedder configuration: the model from the settings, the batching knobs from
+/// `MEMORY_EMBEDDING_{MAX_BATCH_SIZE, QUEUE_CAPACITY, MAX_WAIT_MS, THREADS, ALLOW_DOWNLOAD}`
+/// (docs/embedder.md).
+pub fn embedder_config(settings: &Settings) -> anyhow::Result<EmbedderConfig> {
+    let base = EmbedderConfig::from_env().context("invalid MEMORY_EMBEDDING_* setting")?;
+    Ok(EmbedderConfig {
         model_name: settings.embedding_model_name.clone(),
         model_path: settings.embedding_model_path.clone(),
-        ..EmbedderConfig::default()
-    }
+        ..base
+    })
 }
 
 /// The embedder: the candle BERT model, found in MEMORY_EMBEDDING_MODEL_PATH, the Hugging
 /// Face cache, or the hub. Loading reads ~90 MB, so it runs on the blocking pool.
 pub async fn embedder(settings: &Settings) -> anyhow::Result<Arc<dyn Embedder>> {
-    let config = embedder_config(settings);
+    let config = embedder_config(settings)?;
     let embedder = tokio::task::spawn_blocking(move || CandleEmbedder::new(config))
         .await
         .context("the model loader panicked")?
@@ -107,7 +110,7 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 
 /// `memory-server embed`: texts on stdin, JSON lines on stdout, batched as the server does.
 pub async fn embed_stdin(settings: &Settings) -> anyhow::Result<()> {
-    let config = embedder_config(settings);
+    let config = embedder_config(settings)?;
     let n = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
         let encoder = SentenceEncoder::load(&config).context("cannot load the embedding model")?;
         let stdin = std::io::stdin().lock();
