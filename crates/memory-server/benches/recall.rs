@@ -343,10 +343,17 @@ async fn main() -> anyhow::Result<()> {
     settings.retention_schedule_seconds = 0;
     settings.log_level = "warn".into();
     let dir = std::env::temp_dir().join(format!("memory-recall-{}", std::process::id()));
+    // Postgres: a fresh database on the server at MEMORY_TEST_DATABASE_URL (or the project's
+    // own, started by scripts/pg.sh), dropped at the end.
+    let mut pg_database = None;
     settings.database_url = match store.as_str() {
         "sqlite" => format!("sqlite://{}/bench.db", dir.display()),
-        "postgres" => std::env::var("MEMORY_TEST_DATABASE_URL")
-            .context("--store postgres needs MEMORY_TEST_DATABASE_URL (scripts/pg.sh url)")?,
+        "postgres" => {
+            let db = memory_store_postgres::testkit::TestDatabase::create().await?;
+            let url = db.url.clone();
+            pg_database = Some(db);
+            url
+        }
         other => bail!("unknown store {other}"),
     };
     let embedder: Arc<dyn Embedder> = memory_server::adapters::embedder(&settings).await?;
@@ -532,6 +539,7 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(&out, serde_json::to_string_pretty(&summary)?)?;
     }
     server.abort();
+    drop(pg_database);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

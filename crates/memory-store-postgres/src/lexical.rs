@@ -89,8 +89,8 @@ impl PostgresStore {
         let (match_filter, next2) = scope_where(q, 2);
         let match_sql = format!(
             "SELECT {LEXICAL_COLUMNS} FROM messages WHERE {match_filter} \
-             AND to_tsvector('simple', lexical_terms) @@ to_tsquery('simple', $1) \
-             ORDER BY ts_rank(to_tsvector('simple', lexical_terms), to_tsquery('simple', $1)) DESC, id \
+             AND lexical_tsv @@ to_tsquery('simple', $1) \
+             ORDER BY ts_rank(lexical_tsv, to_tsquery('simple', $1)) DESC, id \
              LIMIT ${next2}"
         );
         let _ = next;
