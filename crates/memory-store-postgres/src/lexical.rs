@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::error::PgStoreError;
 use crate::rows::{CountRow, MessageRow};
-use crate::search::Query;
+use crate::search::{Query, Scope};
 use crate::store::PostgresStore;
 
 /// The message columns, then the analyzed text.
@@ -42,31 +42,21 @@ struct BackfillRow {
     content: String,
 }
 
-/// `tenant_id = $first AND NOT archived [AND conversation_id = ..] [AND importance_score >= ..]`.
-fn scope_where(q: &LexicalQuery, first: usize) -> (String, usize) {
-    let mut n = first;
-    let mut sql = format!("tenant_id = ${n} AND NOT archived");
-    n += 1;
-    if q.conversation_id.is_some() {
-        sql.push_str(&format!(" AND conversation_id = ${n}"));
-        n += 1;
+/// The scope of a lexical query: every non-archived row, whatever its embedding status.
+fn scope_of(q: &LexicalQuery) -> Scope<'_> {
+    Scope {
+        tenant: &q.tenant_id,
+        conversation: q.conversation_id.as_ref(),
+        importance_min: q.importance_min,
     }
-    if q.importance_min.is_some() {
-        sql.push_str(&format!(" AND importance_score >= ${n}"));
-        n += 1;
-    }
-    (sql, n)
 }
 
-fn bind_scope<'a>(mut query: Query<'a>, q: &'a LexicalQuery) -> Query<'a> {
-    query = query.bind::<Text, _>(q.tenant_id.as_str());
-    if let Some(c) = &q.conversation_id {
-        query = query.bind::<Text, _>(c.as_str());
-    }
-    if let Some(min) = q.importance_min {
-        query = query.bind::<Double, _>(min.value());
-    }
-    query
+fn scope_where(q: &LexicalQuery, first: usize) -> (String, usize) {
+    scope_of(q).where_clause(first, "NOT archived")
+}
+
+fn bind_scope<'a>(query: Query<'a>, q: &'a LexicalQuery) -> Query<'a> {
+    scope_of(q).bind(query)
 }
 
 /// The query terms as a tsquery matching any of them. Analyzer terms are alphanumeric, so

@@ -4,6 +4,7 @@
 use diesel::pg::Pg;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{BigInt, Double, Text};
+use memory_core::domain::{ConversationId, Importance, TenantId};
 use memory_core::ports::CandidateQuery;
 
 /// The columns a search returns: everything but the embedding (the ranker does not need it).
@@ -12,34 +13,63 @@ const SEARCH_COLUMNS: &str = "id, tenant_id, conversation_id, role, content, met
 
 pub(crate) type Query<'a> = BoxedSqlQuery<'a, Pg, SqlQuery>;
 
-/// Which rows a search may return, as a WHERE clause starting at bind parameter `$first`.
-/// The literal `NOT archived AND embedding_status = 'completed'` matches the partial indexes'
-/// predicates (a bind parameter there would hide them from the planner).
+/// A query's scope: mandatory tenant, optional conversation and importance floor. Shared by
+/// the vector and the lexical queries, which differ only in their fixed predicate.
+#[derive(Clone, Copy)]
+pub(crate) struct Scope<'a> {
+    pub tenant: &'a TenantId,
+    pub conversation: Option<&'a ConversationId>,
+    pub importance_min: Option<Importance>,
+}
+
+impl<'a> Scope<'a> {
+    /// `tenant_id = $first AND <fixed> [AND conversation_id = ..] [AND importance_score >= ..]`,
+    /// and the next free parameter number. `fixed` is literal SQL so that it matches the
+    /// partial indexes' predicates (a bind parameter there would hide them from the planner).
+    pub(crate) fn where_clause(&self, first: usize, fixed: &str) -> (String, usize) {
+        let mut n = first;
+        let mut sql = format!("tenant_id = ${n} AND {fixed}");
+        n += 1;
+        if self.conversation.is_some() {
+            sql.push_str(&format!(" AND conversation_id = ${n}"));
+            n += 1;
+        }
+        if self.importance_min.is_some() {
+            sql.push_str(&format!(" AND importance_score >= ${n}"));
+            n += 1;
+        }
+        (sql, n)
+    }
+
+    /// Binds the parameters of [`Scope::where_clause`], in its order.
+    pub(crate) fn bind(&self, mut query: Query<'a>) -> Query<'a> {
+        query = query.bind::<Text, _>(self.tenant.as_str());
+        if let Some(c) = self.conversation {
+            query = query.bind::<Text, _>(c.as_str());
+        }
+        if let Some(min) = self.importance_min {
+            query = query.bind::<Double, _>(min.value());
+        }
+        query
+    }
+}
+
+/// The scope of a vector search: only embedded, non-archived rows.
 fn scope_where(q: &CandidateQuery, first: usize) -> (String, usize) {
-    let mut n = first;
-    let mut sql = format!("tenant_id = ${n} AND NOT archived AND embedding_status = 'completed'");
-    n += 1;
-    if q.conversation_id.is_some() {
-        sql.push_str(&format!(" AND conversation_id = ${n}"));
-        n += 1;
+    scope_of(q).where_clause(first, "NOT archived AND embedding_status = 'completed'")
+}
+
+fn scope_of(q: &CandidateQuery) -> Scope<'_> {
+    Scope {
+        tenant: &q.tenant_id,
+        conversation: q.conversation_id.as_ref(),
+        importance_min: q.importance_min,
     }
-    if q.importance_min.is_some() {
-        sql.push_str(&format!(" AND importance_score >= ${n}"));
-        n += 1;
-    }
-    (sql, n)
 }
 
 /// Binds the parameters of [`scope_where`], in its order.
-fn bind_scope<'a>(mut query: Query<'a>, q: &'a CandidateQuery) -> Query<'a> {
-    query = query.bind::<Text, _>(q.tenant_id.as_str());
-    if let Some(c) = &q.conversation_id {
-        query = query.bind::<Text, _>(c.as_str());
-    }
-    if let Some(min) = q.importance_min {
-        query = query.bind::<Double, _>(min.value());
-    }
-    query
+fn bind_scope<'a>(query: Query<'a>, q: &'a CandidateQuery) -> Query<'a> {
+    scope_of(q).bind(query)
 }
 
 fn explain_prefix(explain: bool) -> &'static str {
