@@ -226,7 +226,8 @@ pub struct SearchParams {
     /// Tenant to search (required).
     #[param(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
     pub tenant_id: Option<String>,
-    /// Text to search for (required, up to 10,000 characters).
+    /// Text to search for (required, up to 10,000 characters). The whole URL, percent-encoded,
+    /// must stay under 64 KiB: 10,000 characters outside ASCII may not fit (see the 400).
     #[param(value_type = String, required = true, min_length = 1, max_length = 10000, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     pub query: Option<String>,
     /// Only this conversation.
@@ -577,7 +578,7 @@ mod tests {
 #[into_params(parameter_in = Query)]
 pub struct ErasureParams {
     /// The tenant that owns the conversation (required).
-    #[param(value_type = String, required = true, min_length = 1, max_length = 64)]
+    #[param(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
     pub tenant_id: Option<String>,
 }
 

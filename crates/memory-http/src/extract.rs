@@ -110,13 +110,105 @@ fn backticked(msg: &str) -> Option<&str> {
     Some(&msg[start..start + len])
 }
 
-fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+fn query_api_error(err: QueryPayloadError) -> ApiError {
     let msg = match &err {
         QueryPayloadError::Deserialize(e) => e.to_string(),
         other => other.to_string(),
     };
     let field = backticked(&msg).unwrap_or("query string").to_owned();
-    ApiError::Validation(ValidationErrors(vec![FieldError::new(field, msg)])).into()
+    ApiError::Validation(ValidationErrors(vec![FieldError::new(field, msg)]))
+}
+
+fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    query_api_error(err).into()
+}
+
+/// The rule broken by a percent-encoded parameter that is not UTF-8.
+const NOT_UTF8: &str = "must be valid UTF-8 once percent-decoded";
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Percent-decodes `raw` (and `+` as a space in query strings); `None` when the bytes are not
+/// UTF-8. actix decodes lossily instead, turning `%FF` into U+FFFD: a tenant named `%FF` would
+/// silently become the tenant named `\u{FFFD}`, which matters on the erasure endpoints.
+/// A `%` not followed by two hex digits is kept as it is, as actix does.
+pub fn percent_decode_strict(raw: &str, plus_as_space: bool) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' if plus_as_space => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A path parameter of the matched route (`name` as in `{name}`), percent-decoded strictly:
+/// not UTF-8 is a 422 naming the parameter, never a lossy replacement.
+pub fn path_param(req: &HttpRequest, name: &str) -> Result<String, ApiError> {
+    let placeholder = format!("{{{name}}}");
+    let index = req
+        .match_pattern()
+        .and_then(|p| p.split('/').position(|segment| segment == placeholder))
+        .ok_or_else(|| ApiError::Internal(format!("the route has no parameter {name}")))?;
+    let raw = req.uri().path().split('/').nth(index).unwrap_or_default();
+    percent_decode_strict(raw, false).ok_or_else(|| ApiError::field(name, NOT_UTF8))
+}
+
+/// Query parameters, deserialized like `web::Query` but percent-decoded strictly (see
+/// [`percent_decode_strict`]): a value that is not UTF-8 is a 422 naming its parameter.
+#[derive(Debug)]
+pub struct StrictQuery<T>(pub T);
+
+fn check_query_encoding(query: &str) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match percent_decode_strict(key, true) {
+            None => errors.push(FieldError::new("query string", NOT_UTF8)),
+            Some(key) if percent_decode_strict(value, true).is_none() => {
+                errors.push(FieldError::new(key, NOT_UTF8));
+            }
+            Some(_) => {}
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(ValidationErrors(errors)))
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest for StrictQuery<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let query = req.query_string();
+        std::future::ready(check_query_encoding(query).and_then(|()| {
+            web::Query::<T>::from_query(query)
+                .map(|q| StrictQuery(q.into_inner()))
+                .map_err(query_api_error)
+        }))
+    }
 }
 
 fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
@@ -193,6 +285,18 @@ mod tests {
         assert!(r.contains("unknown field `c`"), "{f}: {r}");
         let (f, _) = details(parse_json::<Shape>(b"[1]").expect_err("array"));
         assert_eq!(f, "body");
+    }
+
+    #[test]
+    fn strict_percent_decoding() {
+        let d = |s, plus| percent_decode_strict(s, plus);
+        assert_eq!(d("a%2Fb%20c+d", false).as_deref(), Some("a/b c+d"));
+        assert_eq!(d("a+b", true).as_deref(), Some("a b"));
+        assert_eq!(d("%E2%9c%93", false).as_deref(), Some("\u{2713}"));
+        assert_eq!(d("100%", false).as_deref(), Some("100%"));
+        assert_eq!(d("%zz%4", false).as_deref(), Some("%zz%4"));
+        assert_eq!(d("%FF", false), None);
+        assert_eq!(d("ok%C3", true), None);
     }
 
     #[test]

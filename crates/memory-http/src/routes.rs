@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use memory_core::domain::{MessageId, TenantId};
 
 use crate::dto::{
@@ -13,7 +13,7 @@ use crate::dto::{
     SearchResponse,
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, StrictQuery, path_param};
 use crate::middleware::Caller;
 use crate::startup::AppState;
 
@@ -62,15 +62,17 @@ pub async fn create_message(
         (status = 422, description = "Not a UUID", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
+        (status = 504, description = "Timed out", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
 pub async fn get_message(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let id = MessageId::parse(&path.into_inner()).map_err(|e| ApiError::field(e.field, e.rule))?;
+    let id = MessageId::parse(&path_param(&req, "message_id")?)
+        .map_err(|e| ApiError::field(e.field, e.rule))?;
     let message = state.service.get(id, &caller.0).await?;
     Ok(HttpResponse::Ok().json(MessageResponse::from(message)))
 }
@@ -83,6 +85,9 @@ pub async fn get_message(
     params(SearchParams),
     responses(
         (status = 200, description = "Ranked results", body = SearchResponse),
+        (status = 400, description = "The URL is longer than 64 KiB: refused by the HTTP layer \
+            before the API sees it, with an empty body. Percent-encoded, 10,000 characters \
+            outside ASCII can exceed it."),
         (status = 401, description = "Missing or wrong x-api-key", body = ErrorBody),
         (status = 403, description = "The key may not act on this tenant", body = ErrorBody),
         (status = 422, description = "Invalid parameters", body = ErrorBody),
@@ -95,9 +100,9 @@ pub async fn get_message(
 pub async fn search(
     state: web::Data<AppState>,
     caller: Caller,
-    params: web::Query<SearchParams>,
+    params: StrictQuery<SearchParams>,
 ) -> ApiResult<HttpResponse> {
-    let query = params.into_inner().into_core()?;
+    let query = params.0.into_core()?;
     let results = state.service.search(query, &caller.0).await?;
     Ok(HttpResponse::Ok().json(SearchResponse::from(results)))
 }
@@ -113,6 +118,7 @@ pub async fn search(
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong x-api-key", body = ErrorBody),
         (status = 403, description = "The key may not act on this tenant", body = ErrorBody),
+        (status = 413, description = "Body over 2 MiB", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 422, description = "Invalid fields", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
@@ -142,7 +148,11 @@ pub async fn run_retention(
     delete,
     path = "/v1/conversations/{conversation_id}",
     tag = "admin",
-    params(("conversation_id" = String, Path, description = "The conversation to erase"), ErasureParams),
+    params(
+        ("conversation_id" = String, Path, description = "The conversation to erase",
+            min_length = 1, max_length = 128, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"),
+        ErasureParams
+    ),
     responses(
         (status = 200, description = "Erased", body = ErasureResponse),
         (status = 401, description = "Missing or wrong x-api-key", body = ErrorBody),
@@ -150,16 +160,17 @@ pub async fn run_retention(
         (status = 422, description = "Invalid tenant or conversation", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
+        (status = 504, description = "Timed out", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
 pub async fn erase_conversation(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
-    params: web::Query<ErasureParams>,
+    req: HttpRequest,
+    params: StrictQuery<ErasureParams>,
 ) -> ApiResult<HttpResponse> {
-    let (tenant, conversation) = params.into_inner().into_core(&path.into_inner())?;
+    let (tenant, conversation) = params.0.into_core(&path_param(&req, "conversation_id")?)?;
     let deleted = state
         .service
         .erase_conversation(&tenant, &conversation, &caller.0)
@@ -178,7 +189,8 @@ pub async fn erase_conversation(
     delete,
     path = "/v1/tenants/{tenant_id}/messages",
     tag = "admin",
-    params(("tenant_id" = String, Path, description = "The tenant to erase")),
+    params(("tenant_id" = String, Path, description = "The tenant to erase",
+        min_length = 1, max_length = 64, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")),
     responses(
         (status = 200, description = "Erased", body = ErasureResponse),
         (status = 401, description = "Missing or wrong x-api-key", body = ErrorBody),
@@ -186,16 +198,17 @@ pub async fn erase_conversation(
         (status = 422, description = "Invalid tenant", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
+        (status = 504, description = "Timed out", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
 pub async fn erase_tenant(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let tenant =
-        TenantId::parse(path.into_inner()).map_err(|e| ApiError::field(e.field, e.rule))?;
+    let tenant = TenantId::parse(path_param(&req, "tenant_id")?)
+        .map_err(|e| ApiError::field(e.field, e.rule))?;
     let deleted = state.service.erase_tenant(&tenant, &caller.0).await?;
     tracing::info!(tenant = %tenant, deleted, "erased a tenant");
     Ok(HttpResponse::Ok().json(ErasureResponse {

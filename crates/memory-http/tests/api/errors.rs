@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{
     Options, SwitchableStore, assert_error, fields, message, spawn_app, spawn_with,
@@ -222,4 +223,139 @@ async fn every_response_has_a_request_id_and_a_sane_incoming_one_is_kept() {
         .await
         .expect("request");
     assert_ne!(res.headers()["x-request-id"], "bad id with spaces");
+}
+
+/// Found while fuzzing (docs/reliability.md, section 3): actix percent-decodes path and query
+/// parameters lossily, so `DELETE /v1/tenants/%FF/messages` erased the tenant named U+FFFD and
+/// answered 200. Parameters that are not UTF-8 once decoded are now a 422 naming them.
+#[tokio::test]
+async fn parameters_that_are_not_utf8_once_decoded_are_422_never_replaced() {
+    let app = spawn_app().await;
+    let res = app.post_message(&message("\u{FFFD}", "kept"), None).await;
+    assert_eq!(res.status().as_u16(), 202);
+    let id = res.json::<Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let delete = |path: &str| app.client.delete(app.url(path)).send();
+    let cases = [
+        ("DELETE", "/v1/tenants/%FF/messages", "tenant_id"),
+        ("DELETE", "/v1/tenants/ok%C3/messages", "tenant_id"),
+        (
+            "DELETE",
+            "/v1/conversations/%FE?tenant_id=acme",
+            "conversation_id",
+        ),
+        (
+            "DELETE",
+            "/v1/conversations/conv-1?tenant_id=%FF",
+            "tenant_id",
+        ),
+        (
+            "GET",
+            "/v1/memory/search?tenant_id=%FF&query=kept",
+            "tenant_id",
+        ),
+        (
+            "GET",
+            "/v1/memory/search?tenant_id=acme&query=%E2%9C",
+            "query",
+        ),
+        ("GET", "/v1/messages/%FF", "message_id"),
+    ];
+    for (method, path, field) in cases {
+        let res = if method == "GET" {
+            app.get(path, None).await
+        } else {
+            delete(path).await.expect("request")
+        };
+        let body = assert_error(res, 422, "validation_error").await;
+        assert_eq!(fields(&body), [field], "{path}: {body}");
+    }
+    // Nothing was erased; the tenant's real name, percent-encoded, still works.
+    let res = app.get(&format!("/v1/messages/{id}"), None).await;
+    assert_eq!(res.status().as_u16(), 200);
+    let res = delete("/v1/tenants/%EF%BF%BD/messages")
+        .await
+        .expect("request");
+    assert_eq!(res.status().as_u16(), 200);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body, json!({"tenant_id": "\u{FFFD}", "deleted": 1}));
+    // Encoded slashes and plus signs are still parameters' own characters.
+    let res = delete("/v1/conversations/a%2Fb%2Bc?tenant_id=a+b")
+        .await
+        .expect("request");
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(
+        body,
+        json!({"tenant_id": "a b", "conversation_id": "a/b+c", "deleted": 0})
+    );
+}
+
+/// Found while fuzzing: the OpenAPI document did not list every status an operation answers
+/// (413 on retention, 504 on reads and erasures, the HTTP layer's 400 for URLs over 64 KiB on
+/// search), nor the erasure parameters' rules.
+#[tokio::test]
+async fn the_openapi_document_lists_every_status_and_parameter_rule() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .get("/openapi.json", None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let statuses = |path: &str, method: &str| -> Vec<String> {
+        doc["paths"][path][method]["responses"]
+            .as_object()
+            .expect("responses")
+            .keys()
+            .cloned()
+            .collect()
+    };
+    assert!(statuses("/v1/admin/retention/run", "post").contains(&"413".to_owned()));
+    for (path, method) in [
+        ("/v1/messages/{message_id}", "get"),
+        ("/v1/conversations/{conversation_id}", "delete"),
+        ("/v1/tenants/{tenant_id}/messages", "delete"),
+    ] {
+        assert!(statuses(path, method).contains(&"504".to_owned()), "{path}");
+    }
+    assert!(statuses("/v1/memory/search", "get").contains(&"400".to_owned()));
+    for (path, name, max) in [
+        (
+            "/v1/conversations/{conversation_id}",
+            "conversation_id",
+            128,
+        ),
+        ("/v1/conversations/{conversation_id}", "tenant_id", 64),
+        ("/v1/tenants/{tenant_id}/messages", "tenant_id", 64),
+    ] {
+        let params = doc["paths"][path]["delete"]["parameters"]
+            .as_array()
+            .expect("parameters");
+        let p = params
+            .iter()
+            .find(|p| p["name"] == name)
+            .expect("parameter");
+        assert_eq!(p["schema"]["maxLength"], max, "{path} {name}");
+        assert_eq!(p["schema"]["minLength"], 1, "{path} {name}");
+        assert!(p["schema"]["pattern"].is_string(), "{path} {name}");
+    }
+
+    // What the documented codes are for.
+    let big = json!({"tenant_id": "acme", "actions": ["archive"], "x": "x".repeat(3 << 20)});
+    assert_error(app.retention(&big, None).await, 413, "payload_too_large").await;
+    // Clients refuse such URLs too (reqwest: "not a valid Uri"), so send it by hand.
+    let query = "%E6%BC%A2".repeat(10_000);
+    let request = format!(
+        "GET /v1/memory/search?tenant_id=acme&query={query} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    );
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("read");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
 }
