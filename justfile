@@ -50,3 +50,15 @@ migrate:
 # Benchmarks (not part of CI): see docs/benchmarks.md.
 bench:
     cargo bench --workspace
+
+# LoCoMo recall through the API on both stores (hybrid and vector, plus BM25 and dense baselines).
+# DATA_DIR holds messages.jsonl and queries.jsonl; JSON results go to target/bench-recall/.
+bench-recall DATA_DIR="../shared/bench-data/locomo-dev": fetch-model pg-up
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export MEMORY_TEST_DATABASE_URL="${MEMORY_TEST_DATABASE_URL:-$(scripts/pg.sh url)}"
+    mkdir -p target/bench-recall
+    for store in sqlite postgres; do
+        cargo bench -p memory-server --bench recall -- "{{DATA_DIR}}" --store "$store" \
+            --mode hybrid --mode vector --out "target/bench-recall/$store.json"
+    done

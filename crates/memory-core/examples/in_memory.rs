@@ -259,6 +259,27 @@ impl MessageRepository for InMemoryStore {
         map.retain(|_, (m, _)| m.tenant_id != *tenant);
         Ok((before - map.len()) as u64)
     }
+
+    async fn conversation_timeline(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Option<Vec<MessageId>>, RepositoryError> {
+        let map = self.messages.lock().map_err(poisoned)?;
+        let mut line: Vec<(DateTime<Utc>, MessageId)> = map
+            .values()
+            .map(|(m, _)| m)
+            .filter(|m| m.tenant_id == *tenant && m.conversation_id == *conversation)
+            .filter(|m| !m.archived)
+            .map(|m| (m.created_at, m.id))
+            .collect();
+        if line.len() > limit {
+            return Ok(None);
+        }
+        line.sort();
+        Ok(Some(line.into_iter().map(|(_, id)| id).collect()))
+    }
 }
 
 #[async_trait]

@@ -179,6 +179,20 @@ pub trait MessageRepository: Send + Sync + 'static {
     /// Erases everything of one tenant: messages, archived copies and its retention policy.
     /// Returns how many messages were deleted; idempotent.
     async fn delete_tenant(&self, tenant: &TenantId) -> Result<u64, RepositoryError>;
+    /// The conversation's time line, for hybrid search's neighbour smoothing: the ids of its
+    /// non-archived messages (whatever their embedding status) ordered by `created_at`, then
+    /// id. `Ok(None)` when it has more than `limit` messages, or when the store does not
+    /// provide time lines (the default): hybrid search then treats candidates that follow
+    /// each other in time as neighbours, which is cheaper but less exact.
+    async fn conversation_timeline(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Option<Vec<MessageId>>, RepositoryError> {
+        let _ = (tenant, conversation, limit);
+        Ok(None)
+    }
 }
 
 /// Per-tenant retention policies. A tenant without one gets the configured default.
@@ -300,6 +314,16 @@ impl<T: MessageRepository + ?Sized> MessageRepository for Arc<T> {
     }
     async fn delete_tenant(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
         (**self).delete_tenant(tenant).await
+    }
+    async fn conversation_timeline(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Option<Vec<MessageId>>, RepositoryError> {
+        (**self)
+            .conversation_timeline(tenant, conversation, limit)
+            .await
     }
 }
 

@@ -218,9 +218,36 @@ impl<S: Store, E: Embedder, C: Clock> MemoryService<S, E, C> {
                         self.store.lexical_candidates(&lexical_query).await
                     }
                 };
-                let (dense, lexical, pending) =
-                    futures::join!(self.store.search_candidates(&dense_query), lexical, pending);
-                let fused = fuse(dense?, lexical?, &terms, &embedding, &self.hybrid);
+                // Neighbours in a conversation-scoped search are true neighbours in time.
+                let timeline = async {
+                    match &query.conversation_id {
+                        Some(c) => {
+                            self.store
+                                .conversation_timeline(
+                                    &query.tenant_id,
+                                    c,
+                                    self.hybrid.timeline_limit,
+                                )
+                                .await
+                        }
+                        None => Ok(None),
+                    }
+                };
+                let (dense, lexical, timeline, pending) = futures::join!(
+                    self.store.search_candidates(&dense_query),
+                    lexical,
+                    timeline,
+                    pending
+                );
+                let timeline = timeline?;
+                let fused = fuse(
+                    dense?,
+                    lexical?,
+                    &terms,
+                    &embedding,
+                    timeline.as_deref(),
+                    &self.hybrid,
+                );
                 let now = self.clock.now();
                 (self.ranker.rank_fused(fused, now, query.top_k), pending?)
             }

@@ -11,6 +11,6 @@ use example::InMemoryStore;
 fn in_memory_store_honours_the_repository_contract() {
     futures::executor::block_on(memory_core::testkit::run_all(
         || async { InMemoryStore::default() },
-        16,
+        17,
     ));
 }

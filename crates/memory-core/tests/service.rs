@@ -103,6 +103,14 @@ impl MessageRepository for MockStore {
     async fn delete_tenant(&self, t: &TenantId) -> Result<u64, RepositoryError> {
         self.repo.delete_tenant(t).await
     }
+    async fn conversation_timeline(
+        &self,
+        t: &TenantId,
+        c: &ConversationId,
+        l: usize,
+    ) -> Result<Option<Vec<memory_core::domain::MessageId>>, RepositoryError> {
+        self.repo.conversation_timeline(t, c, l).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -496,6 +504,87 @@ fn invalid_configuration_is_rejected() {
     cfg.ranking.decay_days = 0.0;
     let r = MemoryService::new(MockStore::default(), MockEmbedder::new(), clock(), cfg);
     assert!(matches!(r, Err(CoreError::Validation(_))));
+}
+
+/// A conversation-scoped hybrid search reads the conversation's time line and smooths over
+/// true neighbours: of two candidates equal in every other way, the one next to the lexical
+/// match in the conversation ranks first, though the other is next to it among the candidates.
+/// A time line the store cannot read fails the search (no silent change of ranking).
+#[test]
+fn conversation_scoped_hybrid_search_smooths_over_the_time_line() {
+    let at = |s: i64| now() - Duration::hours(1) + Duration::seconds(s);
+    let turn = |text: &str, s: i64| {
+        Fixture::new("acme", "c1", DIM)
+            .content(text)
+            .embedded(tilted(DIM, 1.0))
+            .created(at(s))
+            .build()
+    };
+    let hit = turn("the wedding is in Porto", 0);
+    let close = turn("sounds lovely", 2);
+    let far = turn("sounds great", 9);
+    let line: Vec<_> = (1..12)
+        .map(|s| match s {
+            2 => close.id,
+            9 => far.id,
+            _ => turn("filler", s).id,
+        })
+        .collect();
+    let line = [vec![hit.id], line].concat();
+    let make = |timeline: Result<Option<Vec<memory_core::domain::MessageId>>, RepositoryError>| {
+        let mut store = MockStore::default();
+        let dense: Vec<Candidate> = [&hit, &close, &far]
+            .iter()
+            .map(|m| Candidate {
+                message: (*m).clone(),
+                similarity: 0.5,
+            })
+            .collect();
+        store
+            .repo
+            .expect_search_candidates()
+            .return_once(move |_| Ok(dense));
+        let doc = hit.clone();
+        store
+            .repo
+            .expect_lexical_candidates()
+            .return_once(move |_| {
+                Ok(LexicalMatches {
+                    scope_size: 12,
+                    average_length: 2.0,
+                    documents: vec![LexicalDocument {
+                        terms: memory_core::text::Analyzer::english()
+                            .index_text(doc.content.as_str()),
+                        message: doc,
+                    }],
+                })
+            });
+        store
+            .repo
+            .expect_conversation_timeline()
+            .times(1)
+            .withf(|t, c, l| t.as_str() == "acme" && c.as_str() == "c1" && *l == 10_000)
+            .return_once(move |_, _, _| timeline);
+        store.repo.expect_count_pending().returning(|_, _| Ok(0));
+        service(store, embedder_returning(basis(DIM, 0)))
+    };
+    let q = SearchQuery::parse("acme", "wedding in Porto", Some("c1"), Some(3), None, None)
+        .expect("valid");
+
+    let results = run(make(Ok(Some(line))).search(q.clone(), &TenantAccess::All)).expect("search");
+    let ids: Vec<_> = results.items.iter().map(|h| h.message.id).collect();
+    assert_eq!(ids, [hit.id, close.id, far.id], "{:?}", results.items);
+    assert!(results.items[1].relevance > results.items[2].relevance);
+
+    let r =
+        run(make(Err(RepositoryError::Unavailable("down".into()))).search(q, &TenantAccess::All));
+    assert!(
+        matches!(
+            r,
+            Err(CoreError::Repository(RepositoryError::Unavailable(_)))
+        ),
+        "{r:?}"
+    );
 }
 
 #[test]

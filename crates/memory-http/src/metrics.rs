@@ -390,6 +390,20 @@ impl MessageRepository for InstrumentedStore {
             .time_store("delete_tenant", self.inner.delete_tenant(tenant))
             .await
     }
+    async fn conversation_timeline(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Option<Vec<MessageId>>, RepositoryError> {
+        self.metrics
+            .time_store(
+                "conversation_timeline",
+                self.inner
+                    .conversation_timeline(tenant, conversation, limit),
+            )
+            .await
+    }
 }
 
 #[async_trait]

@@ -194,6 +194,10 @@ pub struct Settings {
     /// Hybrid search: weight of the lexical (BM25) score in the fused relevance, 0-1.
     #[arg(long, env = "MEMORY_HYBRID_LEXICAL_WEIGHT", default_value_t = memory_core::scoring::HybridConfig::default().lexical_weight)]
     pub hybrid_lexical_weight: f64,
+    /// Hybrid search: BM25 length normalisation b, 0-1 (0: none; 0.3 suits a store of long
+    /// assistant replies better, see docs/scoring.md).
+    #[arg(long, env = "MEMORY_HYBRID_BM25_B", default_value_t = memory_core::scoring::HybridConfig::default().bm25.b)]
+    pub hybrid_bm25_b: f64,
     /// Name of this deployment, shown by the health check.
     #[arg(long, env = "MEMORY_ENVIRONMENT", default_value = "local")]
     pub environment: String,
@@ -255,5 +259,19 @@ mod tests {
             DatabaseUrl::parse("postgres://u:secret@h/db").map(|d| d.redacted()),
             Ok("postgres://u:***@h/db".into())
         );
+    }
+
+    #[test]
+    fn hybrid_settings_reach_the_service_and_are_validated() {
+        let mut settings = Settings::from_env().expect("defaults parse");
+        settings.hybrid_bm25_b = 0.3;
+        settings.hybrid_lexical_weight = 0.6;
+        let config = crate::startup::service_config(&settings).expect("valid");
+        assert_eq!(config.hybrid.bm25.b, 0.3);
+        assert_eq!(config.hybrid.bm25.k1, 1.2, "k1 keeps its default");
+        assert_eq!(config.hybrid.lexical_weight, 0.6);
+        settings.hybrid_bm25_b = 1.5;
+        let err = crate::startup::service_config(&settings).expect_err("b above 1");
+        assert!(err.to_string().contains("MEMORY_HYBRID_"), "{err}");
     }
 }

@@ -29,6 +29,18 @@ pub fn service_config(settings: &Settings) -> anyhow::Result<ServiceConfig> {
         settings.retention_delete_after_days,
     )
     .map_err(|e| anyhow::anyhow!("invalid MEMORY_RETENTION_* setting: {e}"))?;
+    let defaults = HybridConfig::default();
+    let hybrid = HybridConfig {
+        lexical_weight: settings.hybrid_lexical_weight,
+        bm25: memory_core::text::Bm25 {
+            b: settings.hybrid_bm25_b,
+            ..defaults.bm25
+        },
+        ..defaults
+    };
+    hybrid
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid MEMORY_HYBRID_* setting: {e}"))?;
     Ok(ServiceConfig {
         ranking: RankingConfig {
             similarity_weight: settings.ranking_similarity_weight,
@@ -37,10 +49,7 @@ pub fn service_config(settings: &Settings) -> anyhow::Result<ServiceConfig> {
             decay_days: settings.ranking_decay_days,
         },
         default_retention,
-        hybrid: HybridConfig {
-            lexical_weight: settings.hybrid_lexical_weight,
-            ..HybridConfig::default()
-        },
+        hybrid,
         default_mode: settings.search_default_mode.into(),
         ..ServiceConfig::default()
     })

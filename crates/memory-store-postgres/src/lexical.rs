@@ -1,9 +1,10 @@
-//! Lexical search, pending counts, erasure and the analyzed-text backfill.
+//! Lexical search, conversation time lines, pending counts, erasure and the analyzed-text
+//! backfill.
 
 use diesel::QueryableByName;
 use diesel::sql_types::{Array, BigInt, Double, Integer, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
-use memory_core::domain::{ConversationId, Message, TenantId};
+use memory_core::domain::{ConversationId, Message, MessageId, TenantId};
 use memory_core::ports::{LexicalDocument, LexicalMatches, LexicalQuery};
 use memory_core::text::Analyzer;
 use uuid::Uuid;
@@ -122,6 +123,33 @@ impl PostgresStore {
             average_length: stats.avg_len,
             documents,
         })
+    }
+
+    /// The ids of a conversation's non-archived messages in time order; `None` above `limit`.
+    pub(crate) async fn timeline(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Option<Vec<MessageId>>, PgStoreError> {
+        use crate::schema::messages::dsl as m;
+        use diesel::{ExpressionMethods as _, QueryDsl as _};
+        let (tenant, conversation) = (tenant.as_str(), conversation.as_str());
+        let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
+        let ids: Vec<Uuid> = self
+            .with_conn("conversation_timeline", async |conn| {
+                Ok(m::messages
+                    .filter(m::tenant_id.eq(tenant))
+                    .filter(m::conversation_id.eq(conversation))
+                    .filter(m::archived.eq(false))
+                    .order((m::created_at.asc(), m::id.asc()))
+                    .select(m::id)
+                    .limit(fetch)
+                    .load(conn)
+                    .await?)
+            })
+            .await?;
+        Ok((ids.len() <= limit).then(|| ids.into_iter().map(MessageId::from_uuid).collect()))
     }
 
     pub(crate) async fn pending_count(

@@ -731,6 +731,15 @@ impl MessageRepository for PostgresStore {
     async fn delete_tenant(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
         Ok(self.erase(tenant, None).await?)
     }
+
+    async fn conversation_timeline(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Option<Vec<MessageId>>, RepositoryError> {
+        Ok(self.timeline(tenant, conversation, limit).await?)
+    }
 }
 
 #[async_trait]

@@ -26,7 +26,7 @@ async fn run(options: SqliteStoreOptions) {
     .await;
     assert_eq!(
         n.load(Ordering::Relaxed),
-        16,
+        17,
         "every check ran on a fresh file"
     );
 }

@@ -14,14 +14,18 @@ use crate::text::Bm25;
 pub struct HybridConfig {
     /// Weight of the lexical score in the fused score; the dense part gets the rest (0.5).
     pub lexical_weight: f64,
-    /// BM25 parameters (k1 1.2, b 0.3: chat turns vary in length less than documents do).
+    /// BM25 parameters (k1 1.2, b 0: no length normalisation; chat turns vary in length less
+    /// than documents do, and a long turn that names the thing asked about is no worse for it).
     pub bm25: Bm25,
     /// Each candidate gains this share of the fused scores of its neighbours (0.2): turns
     /// next to a relevant turn are often the answer, or part of it.
     pub neighbour_weight: f64,
-    /// How many candidates on each side, in the conversation's time order, count as
-    /// neighbours (2).
+    /// How many places on each side, in the conversation's time order, count as neighbours
+    /// (2).
     pub neighbour_window: usize,
+    /// Conversations of at most this many messages have their time line read for neighbour
+    /// smoothing (10,000); longer ones fall back to the candidates' own time order.
+    pub timeline_limit: usize,
     /// Most lexical matches fetched per query (1000).
     pub lexical_limit: usize,
 }
@@ -30,9 +34,10 @@ impl Default for HybridConfig {
     fn default() -> Self {
         Self {
             lexical_weight: 0.5,
-            bm25: Bm25 { k1: 1.2, b: 0.3 },
+            bm25: Bm25 { k1: 1.2, b: 0.0 },
             neighbour_weight: 0.2,
             neighbour_window: 2,
+            timeline_limit: 10_000,
             lexical_limit: 1000,
         }
     }
@@ -97,15 +102,21 @@ fn min_max(values: &[f64]) -> Vec<f64> {
 ///           document frequencies are counted over the matches (0 without a match)
 /// L, V      min-max of bm25 and of the cosine similarity over C
 /// f(d)      = w * L(d) + (1 - w) * V(d)
-/// g(d)      = f(d) + s * sum of f(e) for the candidates e of d's conversation at most
-///             `window` places from d in time order
+/// g(d)      = f(d) + s * sum of f(e) over the candidates e that are d's neighbours
 /// relevance = g(d) / max g
 /// ```
+///
+/// With the conversation's `timeline` (a conversation-scoped search on a store that provides
+/// it), d's neighbours are the candidates at most `window` places from d in the conversation
+/// itself: a turn next to d that is not a candidate contributes nothing, and a candidate far
+/// from d never counts. Without it, candidates of d's conversation at most `window` places
+/// from d among the candidates, in time order, stand in.
 pub fn fuse(
     dense: Vec<Candidate>,
     lexical: LexicalMatches,
     query_terms: &[String],
     query_embedding: &Embedding,
+    timeline: Option<&[MessageId]>,
     config: &HybridConfig,
 ) -> Vec<Fused> {
     let n = lexical.scope_size.max(lexical.documents.len() as u64) as f64;
@@ -168,25 +179,8 @@ pub fn fuse(
         .map(|(l, v)| w * l + (1.0 - w) * v)
         .collect();
 
-    // Neighbours: candidates of the same conversation, in time order.
-    let mut order: Vec<usize> = (0..union.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (ma, mb) = (&union[a].0, &union[b].0);
-        (ma.conversation_id.as_str(), ma.created_at, ma.id).cmp(&(
-            mb.conversation_id.as_str(),
-            mb.created_at,
-            mb.id,
-        ))
-    });
     let mut g = f.clone();
-    for (pos, &i) in order.iter().enumerate() {
-        let conv = &union[i].0.conversation_id;
-        let lo = pos.saturating_sub(config.neighbour_window);
-        let hi = (pos + config.neighbour_window).min(order.len() - 1);
-        let bonus: f64 = (lo..=hi)
-            .filter(|&p| p != pos && union[order[p]].0.conversation_id == *conv)
-            .map(|p| f[order[p]])
-            .sum();
+    for (i, bonus) in neighbour_sums(&union, &f, timeline, config.neighbour_window) {
         g[i] += config.neighbour_weight * bonus;
     }
     let max_g = g.iter().copied().fold(0.0, f64::max);
@@ -199,6 +193,58 @@ pub fn fuse(
             similarity,
             lexical: Some(l),
             relevance: if max_g > 0.0 { g / max_g } else { 0.0 },
+        })
+        .collect()
+}
+
+/// For each candidate (by index into `union`), the sum of `f` over its neighbours.
+fn neighbour_sums(
+    union: &[(Message, f64)],
+    f: &[f64],
+    timeline: Option<&[MessageId]>,
+    window: usize,
+) -> Vec<(usize, f64)> {
+    // Each placed candidate: (conversation, position, index into union). Positions come from
+    // the time line, or else from the candidates' own time order within their conversation.
+    let mut placed: Vec<(&str, usize, usize)> = match timeline {
+        Some(line) => {
+            let at: HashMap<MessageId, usize> =
+                line.iter().enumerate().map(|(p, id)| (*id, p)).collect();
+            union
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (m, _))| {
+                    at.get(&m.id).map(|&p| (m.conversation_id.as_str(), p, i))
+                })
+                .collect()
+        }
+        None => {
+            let mut order: Vec<usize> = (0..union.len()).collect();
+            order.sort_by(|&a, &b| {
+                let (ma, mb) = (&union[a].0, &union[b].0);
+                (ma.conversation_id.as_str(), ma.created_at, ma.id).cmp(&(
+                    mb.conversation_id.as_str(),
+                    mb.created_at,
+                    mb.id,
+                ))
+            });
+            order
+                .into_iter()
+                .enumerate()
+                .map(|(p, i)| (union[i].0.conversation_id.as_str(), p, i))
+                .collect()
+        }
+    };
+    placed.sort_unstable();
+    let near = |a: &(&str, usize, usize), b: &(&str, usize, usize)| {
+        a.0 == b.0 && a.1.abs_diff(b.1) <= window
+    };
+    (0..placed.len())
+        .map(|k| {
+            let before = placed[..k].iter().rev().take_while(|e| near(e, &placed[k]));
+            let after = placed[k + 1..].iter().take_while(|e| near(e, &placed[k]));
+            let bonus = before.chain(after).map(|e| f[e.2]).sum();
+            (placed[k].2, bonus)
         })
         .collect()
 }
@@ -256,7 +302,7 @@ mod tests {
             documents: vec![doc(&a)],
         };
         let terms = Analyzer::english().query_terms("puppy Rex");
-        let fused = fuse(dense, lexical, &terms, &q, &HybridConfig::default());
+        let fused = fuse(dense, lexical, &terms, &q, None, &HybridConfig::default());
         let get = |m: &Message| {
             fused
                 .iter()
@@ -272,6 +318,82 @@ mod tests {
             "neighbours of a relevant turn gain"
         );
         assert!(fused.iter().all(|f| (0.0..=1.0).contains(&f.relevance)));
+    }
+
+    #[test]
+    fn with_a_timeline_only_true_neighbours_share() {
+        let q = basis(4, 0);
+        let at = |s: i64| t0() + Duration::seconds(s);
+        let turn = |text: &str, s: i64| {
+            Fixture::new("t", "c1", 4)
+                .content(text)
+                .embedded(tilted(4, 1.4))
+                .created(at(s))
+                .build()
+        };
+        // a matches the query; b follows a among the candidates but is 5 turns later in
+        // the conversation; c is 2 turns after a; gaps are turns that are not candidates.
+        let a = turn("we adopted a puppy named Rex", 0);
+        let c = turn("what breed", 2);
+        let b = turn("how lovely", 5);
+        let gaps: Vec<Message> = [1, 3, 4].iter().map(|&s| turn("gap", s)).collect();
+        let candidates = |ms: &[&Message]| -> Vec<Candidate> {
+            ms.iter()
+                .map(|m| Candidate {
+                    similarity: 0.1,
+                    message: (*m).clone(),
+                })
+                .collect()
+        };
+        let lexical = || LexicalMatches {
+            scope_size: 6,
+            average_length: 3.0,
+            documents: vec![doc(&a)],
+        };
+        let terms = Analyzer::english().query_terms("puppy Rex");
+        let relevance = |fused: &[Fused], m: &Message| {
+            fused
+                .iter()
+                .find(|f| f.message.id == m.id)
+                .expect("present")
+                .relevance
+        };
+        let mut line: Vec<&Message> = vec![&a, &c, &b];
+        line.extend(&gaps);
+        line.sort_by_key(|m| m.created_at);
+        let ids: Vec<MessageId> = line.iter().map(|m| m.id).collect();
+        let config = HybridConfig::default();
+
+        // Without a time line, a and b are neighbours among the candidates {a, b}.
+        let fused = fuse(candidates(&[&a, &b]), lexical(), &terms, &q, None, &config);
+        assert!(
+            relevance(&fused, &b) > 0.0,
+            "candidate order: b gains from a"
+        );
+        // With it, b is 5 turns from a: no share; c, 2 turns from a, gains.
+        let fused = fuse(
+            candidates(&[&a, &b, &c]),
+            lexical(),
+            &terms,
+            &q,
+            Some(&ids),
+            &config,
+        );
+        assert_eq!(relevance(&fused, &b), 0.0, "b is not a's neighbour");
+        assert!(relevance(&fused, &c) > 0.0, "c is a's neighbour");
+        // A candidate missing from the time line (inserted after it was read) gets no share
+        // and gives none.
+        let late = turn("late", 1);
+        let fused = fuse(
+            candidates(&[&a, &late]),
+            lexical(),
+            &terms,
+            &q,
+            Some(&ids),
+            &config,
+        );
+        assert_eq!(relevance(&fused, &late), 0.0);
+        assert_eq!(relevance(&fused, &a), 1.0);
     }
 
     #[test]
@@ -294,6 +416,7 @@ mod tests {
             lexical,
             &Analyzer::english().query_terms("Porto wedding"),
             &q,
+            None,
             &HybridConfig::default(),
         );
         assert_eq!(fused.len(), 2);
@@ -312,6 +435,7 @@ mod tests {
                 LexicalMatches::default(),
                 &[],
                 &basis(4, 0),
+                None,
                 &HybridConfig::default()
             )
             .is_empty()

@@ -330,6 +330,17 @@ impl MessageRepository for SwitchableStore {
         self.check()?;
         self.inner.delete_tenant(tenant).await
     }
+    async fn conversation_timeline(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Option<Vec<MessageId>>, RepositoryError> {
+        self.check()?;
+        self.inner
+            .conversation_timeline(tenant, conversation, limit)
+            .await
+    }
 }
 
 #[async_trait]
