@@ -8,6 +8,7 @@ mod helpers;
 
 mod auth;
 mod erasure;
+mod isolation;
 mod lifecycle;
 mod messages;
 mod retention;
