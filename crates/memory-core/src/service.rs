@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use crate::domain::SearchMode;
 use crate::domain::{EmbeddingStatus, Message, MessageId, NewMessage, SearchQuery, SearchResults};
-use crate::error::{CoreError, FieldError, Result};
+use crate::error::{CoreError, EmbedderError, FieldError, Result};
 use crate::ports::{
     CandidateQuery, Clock, Embedder, EmbeddingUpdate, LexicalMatches, LexicalQuery, Store,
     SystemClock,
@@ -311,6 +311,11 @@ impl<S: Store, E: Embedder, C: Clock> MemoryService<S, E, C> {
 
     /// Embeds up to `limit` messages left pending or failed (by a crash or an embedder
     /// failure), in one batch. Returns how many were completed.
+    ///
+    /// When the batch fails on its input ([`EmbedderError::Failed`]) the messages are embedded
+    /// one at a time, so one text the model cannot take does not hold back the rest: it is
+    /// marked failed (and retried on later rounds) while the others complete. An embedder
+    /// that is unavailable or overloaded fails the round instead (retry later, with backoff).
     pub async fn embed_pending(&self, limit: usize) -> Result<usize> {
         let pending = self.store.pending_embeddings(limit).await?;
         if pending.is_empty() {
@@ -320,13 +325,19 @@ impl<S: Store, E: Embedder, C: Clock> MemoryService<S, E, C> {
             .iter()
             .map(|m| m.content.as_str().to_owned())
             .collect();
-        let embeddings = self.embedder.embed(&texts).await?;
-        if embeddings.len() != pending.len() {
-            return Err(crate::error::EmbedderError::Failed(
-                "embedder returned the wrong number of embeddings".into(),
-            )
-            .into());
-        }
+        let embeddings = match self.embedder.embed(&texts).await {
+            Ok(e) if e.len() == pending.len() => e,
+            Ok(_) => {
+                return Err(EmbedderError::Failed(
+                    "embedder returned the wrong number of embeddings".into(),
+                )
+                .into());
+            }
+            Err(EmbedderError::Failed(_)) if pending.len() > 1 => {
+                return self.embed_one_by_one(&pending).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let at = truncate_to_micros(self.clock.now());
         let mut done = 0;
         for (m, e) in pending.iter().zip(embeddings) {
@@ -335,6 +346,24 @@ impl<S: Store, E: Embedder, C: Clock> MemoryService<S, E, C> {
                 .set_embedding(m.id, EmbeddingUpdate::Completed(e), at)
                 .await?
             {
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+
+    /// [`Self::embed_pending`]'s fallback after a failed batch.
+    async fn embed_one_by_one(&self, pending: &[Message]) -> Result<usize> {
+        let mut done = 0;
+        for m in pending {
+            let update = match self.embed_one(m.content.as_str()).await {
+                Ok(e) => EmbeddingUpdate::Completed(e),
+                Err(CoreError::Embedder(EmbedderError::Failed(_))) => EmbeddingUpdate::Failed,
+                Err(e) => return Err(e),
+            };
+            let completed = matches!(update, EmbeddingUpdate::Completed(_));
+            let at = truncate_to_micros(self.clock.now());
+            if self.store.set_embedding(m.id, update, at).await? && completed {
                 done += 1;
             }
         }

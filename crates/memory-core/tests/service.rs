@@ -472,6 +472,67 @@ fn embed_pending_batches_the_backlog() {
     );
 }
 
+/// One text the model cannot take does not hold back the backlog: the failed batch is
+/// retried one message at a time, the bad one is marked failed, the others complete. An
+/// unavailable embedder fails the round without touching any message.
+#[test]
+fn a_poison_text_does_not_block_the_backlog() {
+    let mut store = MockStore::default();
+    let good = Fixture::new("t", "c", DIM).content("fine").build();
+    let bad = Fixture::new("t", "c", DIM).content("poison").build();
+    let later = Fixture::new("t", "c", DIM).content("also fine").build();
+    let backlog = vec![bad.clone(), good.clone(), later.clone()];
+    store
+        .repo
+        .expect_pending_embeddings()
+        .return_once(move |_| Ok(backlog));
+    let (bad_id, good_ids) = (bad.id, [good.id, later.id]);
+    store
+        .repo
+        .expect_set_embedding()
+        .times(3)
+        .returning(move |id, u, _| {
+            if id == bad_id {
+                assert_eq!(u, EmbeddingUpdate::Failed);
+            } else {
+                assert!(good_ids.contains(&id));
+                assert!(matches!(u, EmbeddingUpdate::Completed(_)));
+            }
+            Ok(true)
+        });
+    let mut embedder = MockEmbedder::new();
+    embedder.expect_dimension().return_const(DIM);
+    embedder.expect_embed().times(4).returning(|t| {
+        if t.iter().any(|s| s == "poison") {
+            Err(EmbedderError::Failed("token limit".into()))
+        } else {
+            Ok(t.iter().map(|_| basis(DIM, 0)).collect())
+        }
+    });
+    assert_eq!(
+        run(service(store, embedder).embed_pending(16)).expect("round"),
+        2
+    );
+
+    let mut store = MockStore::default();
+    let backlog = vec![good.clone(), later.clone()];
+    store
+        .repo
+        .expect_pending_embeddings()
+        .return_once(move |_| Ok(backlog));
+    store.repo.expect_set_embedding().never();
+    let mut embedder = MockEmbedder::new();
+    embedder.expect_dimension().return_const(DIM);
+    embedder
+        .expect_embed()
+        .times(1)
+        .returning(|_| Err(EmbedderError::Unavailable("down".into())));
+    assert!(matches!(
+        run(service(store, embedder).embed_pending(16)),
+        Err(CoreError::Embedder(EmbedderError::Unavailable(_)))
+    ));
+}
+
 #[test]
 fn wrong_sized_embeddings_are_failures_not_panics() {
     let mut store = MockStore::default();
