@@ -1,8 +1,12 @@
 //! Building the outbound adapters the settings name, and the one-shot subcommands.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use async_trait::async_trait;
+use memory_core::domain::Embedding;
+use memory_core::error::EmbedderError;
 use memory_core::ports::{Embedder, Store, SystemClock};
 use memory_core::retention::{RetentionAction, RetentionRequest, TenantAccess};
 use memory_core::{MemoryService, domain::TenantId};
@@ -22,6 +26,42 @@ pub fn embedder_config(settings: &Settings) -> anyhow::Result<EmbedderConfig> {
         model_path: settings.embedding_model_path.clone(),
         ..base
     })
+}
+
+/// An embedder that gives up after a time budget, as unavailable. The server gives every
+/// embedding half the request timeout, so a slow model turns an ingest into a 202 with the
+/// embedding `failed` (the catch-up worker embeds it later) instead of a 504 after the message
+/// was committed, and a search into a 503 with Retry-After.
+pub struct TimeBudget {
+    inner: Arc<dyn Embedder>,
+    budget: Duration,
+}
+
+impl TimeBudget {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn Embedder>, budget: Duration) -> Self {
+        Self { inner, budget }
+    }
+}
+
+#[async_trait]
+impl Embedder for TimeBudget {
+    fn model_id(&self) -> String {
+        self.inner.model_id()
+    }
+    fn dimension(&self) -> usize {
+        self.inner.dimension()
+    }
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, EmbedderError> {
+        tokio::time::timeout(self.budget, self.inner.embed(texts))
+            .await
+            .map_err(|_| {
+                EmbedderError::Unavailable(format!(
+                    "no embedding within {} ms",
+                    self.budget.as_millis()
+                ))
+            })?
+    }
 }
 
 /// The embedder: the candle BERT model, found in MEMORY_EMBEDDING_MODEL_PATH, the Hugging

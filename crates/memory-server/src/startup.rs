@@ -103,6 +103,10 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let http = http_config(&settings)?;
         let metrics = Metrics::new();
+        let embedder: Arc<dyn Embedder> = Arc::new(adapters::TimeBudget::new(
+            embedder,
+            Duration::from_secs(settings.request_timeout_seconds) / 2,
+        ));
         let service: Arc<DynService> = Arc::new(
             MemoryService::new(
                 metrics.instrument_store(store),
