@@ -115,7 +115,11 @@ fn query_api_error(err: QueryPayloadError) -> ApiError {
         QueryPayloadError::Deserialize(e) => e.to_string(),
         other => other.to_string(),
     };
-    let field = backticked(&msg).unwrap_or("query string").to_owned();
+    // `?=x` names the parameter "": say "query string" rather than an empty field.
+    let field = backticked(&msg)
+        .filter(|f| !f.is_empty())
+        .unwrap_or("query string")
+        .to_owned();
     ApiError::Validation(ValidationErrors(vec![FieldError::new(field, msg)]))
 }
 
@@ -185,7 +189,12 @@ fn check_query_encoding(query: &str) -> Result<(), ApiError> {
         match percent_decode_strict(key, true) {
             None => errors.push(FieldError::new("query string", NOT_UTF8)),
             Some(key) if percent_decode_strict(value, true).is_none() => {
-                errors.push(FieldError::new(key, NOT_UTF8));
+                let field = if key.is_empty() {
+                    "query string".to_owned()
+                } else {
+                    key
+                };
+                errors.push(FieldError::new(field, NOT_UTF8));
             }
             Some(_) => {}
         }

@@ -262,6 +262,11 @@ async fn parameters_that_are_not_utf8_once_decoded_are_422_never_replaced() {
             "query",
         ),
         ("GET", "/v1/messages/%FF", "message_id"),
+        (
+            "GET",
+            "/v1/memory/search?tenant_id=acme&query=x&=%FF",
+            "query string",
+        ),
     ];
     for (method, path, field) in cases {
         let res = if method == "GET" {
@@ -290,6 +295,29 @@ async fn parameters_that_are_not_utf8_once_decoded_are_422_never_replaced() {
         body,
         json!({"tenant_id": "a b", "conversation_id": "a/b+c", "deleted": 0})
     );
+}
+
+/// Found by the property tests: `?=x` was a 422 naming the field "".
+#[tokio::test]
+async fn an_unnamed_query_parameter_is_blamed_on_the_query_string() {
+    let app = spawn_app().await;
+    for path in [
+        "/v1/memory/search?tenant_id=acme&query=x&=1",
+        "/v1/memory/search?=",
+        "/v1/conversations/c?tenant_id=acme&=",
+    ] {
+        let res = if path.starts_with("/v1/conv") {
+            app.client
+                .delete(app.url(path))
+                .send()
+                .await
+                .expect("request")
+        } else {
+            app.get(path, None).await
+        };
+        let body = assert_error(res, 422, "validation_error").await;
+        assert_eq!(fields(&body), ["query string"], "{path}: {body}");
+    }
 }
 
 /// Found while fuzzing: the OpenAPI document did not list every status an operation answers
