@@ -14,6 +14,7 @@ mod docs;
 mod errors;
 mod health_metrics;
 mod messages;
+mod properties;
 mod rate_limit;
 mod retention;
 mod search;
