@@ -62,3 +62,8 @@ bench-recall DATA_DIR="../shared/bench-data/locomo-dev": fetch-model pg-up
         cargo bench -p memory-server --bench recall -- "{{DATA_DIR}}" --store "$store" \
             --mode hybrid --mode vector --out "target/bench-recall/$store.json"
     done
+
+# Bad input at scale: schemathesis (pinned, from PyPI) driven by the served OpenAPI document against
+# the real release binary; fails on any 5xx or schema break (docs/reliability.md, section 3).
+schemathesis:
+    scripts/schemathesis.sh
