@@ -67,3 +67,9 @@ bench-recall DATA_DIR="../shared/bench-data/locomo-dev": fetch-model pg-up
 # the real release binary; fails on any 5xx or schema break (docs/reliability.md, section 3).
 schemathesis:
     scripts/schemathesis.sh
+
+# Checks 429/503 carry Retry-After, no other 5xx, bounded memory; JSON goes to target/bench-overload/.
+# Overload test at 10x the rate limit and beyond the embedder (docs/reliability.md, section 2).
+bench-overload *ARGS: fetch-model
+    mkdir -p target/bench-overload
+    cargo bench -p memory-server --bench overload -- --out target/bench-overload/overload.json {{ARGS}}
