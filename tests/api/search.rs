@@ -9,7 +9,8 @@ for_each_store!(
     seed_flow_finds_what_the_user_said,
     search_respects_tenant_and_conversation_scopes,
     filters_and_limits,
-    search_validation_errors
+    search_validation_errors,
+    lexical_mode_finds_words_without_the_model
 );
 
 async fn seed_flow_finds_what_the_user_said(kind: StoreKind) {
@@ -212,4 +213,41 @@ async fn search_validation_errors(kind: StoreKind) {
         let text = body.to_string();
         assert!(text.contains(field), "the error names {field}: {text}");
     }
+}
+
+/// `mode=lexical` ranks by BM25 alone (the query is not embedded): it finds the turn that
+/// names the words, stemmed, in the conversation's time order with its neighbours, and not a
+/// paraphrase that only the model would connect.
+async fn lexical_mode_finds_words_without_the_model(kind: StoreKind) {
+    let app = spawn_app(kind).await;
+    app.store("acme", "c", "We finally adopted a puppy last weekend")
+        .await;
+    app.store("acme", "c", "A young dog joined our family")
+        .await;
+    app.store("acme", "c", "Lunch was fine").await;
+    let r = app
+        .search(&[
+            ("tenant_id", "acme"),
+            ("conversation_id", "c"),
+            ("query", "when did they adopt the puppies?"),
+            ("mode", "lexical"),
+        ])
+        .await;
+    assert_eq!(r.status().as_u16(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["mode"], "lexical");
+    let items = body["items"].as_array().expect("items");
+    assert_eq!(
+        items[0]["content"], "We finally adopted a puppy last weekend",
+        "adopt/adopted and puppies/puppy match once stemmed: {body}"
+    );
+    assert_eq!(items[0]["lexical"], 1.0);
+    assert!(items.iter().all(|i| i["similarity"] == 0.0), "{body}");
+    assert!(
+        items
+            .iter()
+            .skip(1)
+            .all(|i| i["lexical"].as_f64().expect("lexical") == 0.0),
+        "the paraphrase shares no word: {body}"
+    );
 }

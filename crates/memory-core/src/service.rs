@@ -3,7 +3,9 @@
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use crate::domain::SearchMode;
-use crate::domain::{EmbeddingStatus, Message, MessageId, NewMessage, SearchQuery, SearchResults};
+use crate::domain::{
+    Embedding, EmbeddingStatus, Message, MessageId, NewMessage, SearchQuery, SearchResults,
+};
 use crate::error::{CoreError, EmbedderError, FieldError, Result};
 use crate::ports::{
     CandidateQuery, Clock, Embedder, EmbeddingUpdate, LexicalMatches, LexicalQuery, Store,
@@ -180,29 +182,46 @@ impl<S: Store, E: Embedder, C: Clock> MemoryService<S, E, C> {
     /// Finds the most relevant messages. Vector mode: the store's nearest neighbours over the
     /// whole scope, ranked by `w_sim*similarity + w_imp*importance + w_decay*decay`. Hybrid
     /// mode (the default): nearest neighbours plus lexical matches, fused into a relevance
-    /// that takes similarity's place in the formula (see `docs/scoring.md`).
+    /// that takes similarity's place in the formula (see `docs/scoring.md`). Lexical mode:
+    /// the lexical matches alone, without embedding the query.
+    ///
+    /// A hybrid search whose query cannot be embedded because the embedder is unavailable or
+    /// overloaded runs in lexical mode instead, and says so in [`SearchResults::mode`]:
+    /// memories stay findable by their words while the model is down.
     pub async fn search(&self, query: SearchQuery, access: &TenantAccess) -> Result<SearchResults> {
         Self::check_access(access, &query.tenant_id)?;
-        let mode = query.mode.unwrap_or(self.default_mode);
-        let embedding = self.embed_one(&query.query).await?;
-        let dense_query = CandidateQuery {
+        let requested = query.mode.unwrap_or(self.default_mode);
+        let embedding = match requested {
+            SearchMode::Lexical => None,
+            SearchMode::Vector => Some(self.embed_one(&query.query).await?),
+            SearchMode::Hybrid => match self.embed_one(&query.query).await {
+                Ok(e) => Some(e),
+                Err(CoreError::Embedder(
+                    EmbedderError::Unavailable(_) | EmbedderError::Overloaded(_),
+                )) => None,
+                Err(e) => return Err(e),
+            },
+        };
+        let pending = self
+            .store
+            .count_pending(Some(query.tenant_id.clone()), query.conversation_id.clone());
+        let dense_query = |embedding: &Embedding| CandidateQuery {
             tenant_id: query.tenant_id.clone(),
             conversation_id: query.conversation_id.clone(),
             importance_min: query.importance_min,
             embedding: embedding.clone(),
             limit: query.candidate_limit,
         };
-        let pending = self
-            .store
-            .count_pending(Some(query.tenant_id.clone()), query.conversation_id.clone());
-        let items = match mode {
-            SearchMode::Vector => {
+        let (mode, items, pending) = match (requested, embedding) {
+            (SearchMode::Vector, Some(embedding)) => {
+                let dense_query = dense_query(&embedding);
                 let (candidates, pending) =
                     futures::join!(self.store.search_candidates(&dense_query), pending);
                 let now = self.clock.now();
-                (self.ranker.rank(candidates?, now, query.top_k), pending?)
+                let items = self.ranker.rank(candidates?, now, query.top_k);
+                (SearchMode::Vector, items, pending)
             }
-            SearchMode::Hybrid => {
+            (_, embedding) => {
                 let terms = Analyzer::english().query_terms(&query.query);
                 let lexical_query = LexicalQuery {
                     tenant_id: query.tenant_id.clone(),
@@ -216,6 +235,12 @@ impl<S: Store, E: Embedder, C: Clock> MemoryService<S, E, C> {
                         Ok(LexicalMatches::default())
                     } else {
                         self.store.lexical_candidates(&lexical_query).await
+                    }
+                };
+                let dense = async {
+                    match &embedding {
+                        Some(e) => self.store.search_candidates(&dense_query(e)).await,
+                        None => Ok(Vec::new()),
                     }
                 };
                 // Neighbours in a conversation-scoped search are true neighbours in time.
@@ -233,29 +258,31 @@ impl<S: Store, E: Embedder, C: Clock> MemoryService<S, E, C> {
                         None => Ok(None),
                     }
                 };
-                let (dense, lexical, timeline, pending) = futures::join!(
-                    self.store.search_candidates(&dense_query),
-                    lexical,
-                    timeline,
-                    pending
-                );
+                let (dense, lexical, timeline, pending) =
+                    futures::join!(dense, lexical, timeline, pending);
                 let timeline = timeline?;
                 let fused = fuse(
                     dense?,
                     lexical?,
                     &terms,
-                    &embedding,
+                    embedding.as_ref(),
                     timeline.as_deref(),
                     &self.hybrid,
                 );
                 let now = self.clock.now();
-                (self.ranker.rank_fused(fused, now, query.top_k), pending?)
+                let items = self.ranker.rank_fused(fused, now, query.top_k);
+                let mode = if embedding.is_some() {
+                    SearchMode::Hybrid
+                } else {
+                    SearchMode::Lexical
+                };
+                (mode, items, pending)
             }
         };
         Ok(SearchResults {
-            items: items.0,
+            items,
             mode,
-            pending_embeddings: items.1,
+            pending_embeddings: pending?,
         })
     }
 

@@ -648,6 +648,92 @@ fn conversation_scoped_hybrid_search_smooths_over_the_time_line() {
     );
 }
 
+/// Lexical mode never embeds the query; a hybrid search whose embedder is down or saturated
+/// degrades to lexical mode and says so; vector mode has nothing to fall back on.
+#[test]
+fn lexical_mode_and_the_hybrid_fallback_need_no_embedder() {
+    let hit = Fixture::new("acme", "c1", DIM)
+        .content("the wedding is in Porto")
+        .embedded(basis(DIM, 0))
+        .build();
+    let make = |embed: Option<EmbedderError>, mode: Option<SearchMode>| {
+        let mut store = MockStore::default();
+        let doc = hit.clone();
+        store
+            .repo
+            .expect_lexical_candidates()
+            .return_once(move |_| {
+                Ok(LexicalMatches {
+                    scope_size: 1,
+                    average_length: 3.0,
+                    documents: vec![LexicalDocument {
+                        terms: memory_core::text::Analyzer::english()
+                            .index_text(doc.content.as_str()),
+                        message: doc,
+                    }],
+                })
+            });
+        store.repo.expect_search_candidates().never();
+        store.repo.expect_count_pending().returning(|_, _| Ok(2));
+        let mut embedder = MockEmbedder::new();
+        embedder.expect_dimension().return_const(DIM);
+        match embed {
+            None => {
+                embedder.expect_embed().never();
+            }
+            Some(e) => {
+                embedder
+                    .expect_embed()
+                    .times(1)
+                    .return_once(move |_| Err(e));
+            }
+        }
+        let q =
+            SearchQuery::parse("acme", "Porto wedding", None, Some(3), None, None).expect("valid");
+        let q = match mode {
+            Some(m) => q.with_mode(m),
+            None => q,
+        };
+        run(service(store, embedder).search(q, &TenantAccess::All))
+    };
+    for (embed, mode) in [
+        (None, Some(SearchMode::Lexical)),
+        (Some(EmbedderError::Unavailable("down".into())), None),
+        (
+            Some(EmbedderError::Overloaded("queue full".into())),
+            Some(SearchMode::Hybrid),
+        ),
+    ] {
+        let results = make(embed, mode).expect("lexical results");
+        assert_eq!(results.mode, SearchMode::Lexical);
+        assert_eq!(results.pending_embeddings, 2);
+        assert_eq!(results.items.len(), 1);
+        let top = &results.items[0];
+        assert_eq!(top.message.id, hit.id);
+        assert_eq!(
+            (top.similarity, top.lexical, top.relevance),
+            (0.0, Some(1.0), 1.0)
+        );
+    }
+    // A query the model fails on is an error in hybrid mode too (not a silent fallback), and
+    // vector mode has no fallback.
+    let mut store = MockStore::default();
+    store.repo.expect_count_pending().never();
+    let mut embedder = MockEmbedder::new();
+    embedder.expect_dimension().return_const(DIM);
+    embedder
+        .expect_embed()
+        .returning(|_| Err(EmbedderError::Unavailable("down".into())));
+    let svc = service(store, embedder);
+    let q = SearchQuery::parse("acme", "Porto", None, None, None, None)
+        .expect("valid")
+        .with_mode(SearchMode::Vector);
+    assert!(matches!(
+        run(svc.search(q, &TenantAccess::All)),
+        Err(CoreError::Embedder(EmbedderError::Unavailable(_)))
+    ));
+}
+
 #[test]
 fn hybrid_search_fuses_lexical_matches_with_neighbours() {
     let mut store = MockStore::default();

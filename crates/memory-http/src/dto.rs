@@ -242,8 +242,8 @@ pub struct SearchParams {
     /// Nearest neighbours considered for ranking, 1-1000 and at least top_k (default 200).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     pub candidate_limit: Option<String>,
-    /// `hybrid` (default: nearest neighbours plus lexical matches, fused) or `vector` (the
-    /// seed's nearest neighbours only).
+    /// `hybrid` (default: nearest neighbours plus lexical matches, fused), `vector` (the
+    /// seed's nearest neighbours only) or `lexical` (lexical matches only, no embedding).
     #[param(value_type = Option<SearchModeDto>)]
     pub mode: Option<String>,
 }
@@ -370,6 +370,9 @@ pub enum SearchModeDto {
     Vector,
     /// Nearest neighbours plus lexical (BM25) matches, fused (the default).
     Hybrid,
+    /// Lexical (BM25) matches only, without embedding the query; what a hybrid search runs
+    /// when the embedder is unavailable or overloaded.
+    Lexical,
 }
 
 impl From<SearchMode> for SearchModeDto {
@@ -377,6 +380,7 @@ impl From<SearchMode> for SearchModeDto {
         match m {
             SearchMode::Vector => SearchModeDto::Vector,
             SearchMode::Hybrid => SearchModeDto::Hybrid,
+            SearchMode::Lexical => SearchModeDto::Lexical,
         }
     }
 }
@@ -388,7 +392,8 @@ pub struct SearchResponse {
     pub total: usize,
     /// At most `top_k` results, best first.
     pub items: Vec<SearchItem>,
-    /// The mode that ran.
+    /// The mode that ran: `lexical` when a hybrid search could not embed its query (the
+    /// embedder unavailable or overloaded).
     pub mode: SearchModeDto,
     /// Messages of the scope not embedded yet: similarity could not consider them (hybrid
     /// mode still finds them lexically). They are embedded in the background.

@@ -66,6 +66,8 @@ pub enum SearchModeSetting {
     Hybrid,
     /// Dense nearest neighbours only (the seed's method).
     Vector,
+    /// Lexical matches only (no query embedding).
+    Lexical,
 }
 
 impl From<SearchModeSetting> for memory_core::domain::SearchMode {
@@ -73,6 +75,7 @@ impl From<SearchModeSetting> for memory_core::domain::SearchMode {
         match s {
             SearchModeSetting::Hybrid => Self::Hybrid,
             SearchModeSetting::Vector => Self::Vector,
+            SearchModeSetting::Lexical => Self::Lexical,
         }
     }
 }
@@ -183,7 +186,8 @@ pub struct Settings {
     /// Ranking: time constant of exp(-age_days / decay_days).
     #[arg(long, env = "MEMORY_RANKING_DECAY_DAYS", default_value_t = 7.0)]
     pub ranking_decay_days: f64,
-    /// Search mode when a request names none: hybrid (dense + lexical, fused) or vector.
+    /// Search mode when a request names none: hybrid (dense + lexical, fused), vector or
+    /// lexical.
     #[arg(
         long,
         env = "MEMORY_SEARCH_DEFAULT_MODE",

@@ -251,13 +251,21 @@ async fn failing_embedder_leaves_messages_pending_until_the_worker_catches_up() 
     let stored = app.get(&id).await;
     assert_eq!(stored["content"], cat);
     assert_eq!(stored["embedding_status"], "failed");
-    // A search needs its query embedded: 503 JSON, not 500.
+    // A vector search needs its query embedded: 503 JSON with Retry-After, not 500. A hybrid
+    // search (the default) falls back to lexical mode and still finds the message by its words.
     assert_error(
-        app.search("what is my cat called").await,
+        app.search_mode("what is my cat called", "vector").await,
         503,
         "unavailable",
     )
     .await;
+    let r = app.search("what is my cat called Whiskers").await;
+    assert_eq!(r.status().as_u16(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["mode"], "lexical", "{body}");
+    assert_eq!(body["pending_embeddings"], 1, "{body}");
+    assert_eq!(ids(&body), [id.as_str()], "found by its words: {body}");
+    assert_eq!(body["items"][0]["similarity"], 0.0);
 
     // The embedder works again except on that message's text: search answers and says one
     // message could not be considered by similarity. Vector search cannot find it...
@@ -330,11 +338,23 @@ async fn slow_embedder_times_out_but_the_message_is_kept_and_embedded_later() {
         took < REQUEST_TIMEOUT,
         "within the embedding budget: {took:?}"
     );
-    // A search cannot rank without its query's embedding: 503 with Retry-After, in time.
+    // A vector search cannot rank without its query's embedding: 503 with Retry-After, in
+    // time; a hybrid search answers in lexical mode within the same budget.
     let started = Instant::now();
-    assert_error(app.search("peanut allergy").await, 503, "unavailable").await;
+    assert_error(
+        app.search_mode("peanut allergy", "vector").await,
+        503,
+        "unavailable",
+    )
+    .await;
     let search_took = started.elapsed();
     assert!(search_took < REQUEST_TIMEOUT, "{search_took:?}");
+    let started = Instant::now();
+    let r = app.search("peanuts").await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.json::<Value>().await.expect("json")["mode"], "lexical");
+    let hybrid_took = started.elapsed();
+    assert!(hybrid_took < REQUEST_TIMEOUT, "{hybrid_took:?}");
 
     let recovered = Instant::now();
     app.embedder.set(Mode::Healthy);
@@ -347,8 +367,8 @@ async fn slow_embedder_times_out_but_the_message_is_kept_and_embedded_later() {
     let id = found["message_id"].as_str().expect("id");
     assert_eq!(app.get(id).await["embedding_status"], "completed");
     println!(
-        "slow embedder figures: ingest answered {status} after {took:?}, search 503 after \
-         {search_took:?} (timeout {REQUEST_TIMEOUT:?}); embedded by the worker {catch_up:?} after \
+        "slow embedder figures: ingest answered {status} after {took:?}, vector search 503 after \
+         {search_took:?}, hybrid search 200 lexical after {hybrid_took:?} (timeout {REQUEST_TIMEOUT:?}); embedded by the worker {catch_up:?} after \
          the embedder recovered"
     );
 }

@@ -124,7 +124,7 @@ pub struct SearchQuery {
     pub importance_min: Option<Importance>,
     /// How many nearest neighbours the store returns for ranking (1-1000, default 200).
     pub candidate_limit: usize,
-    /// Vector or hybrid retrieval; `None` is the service's default.
+    /// Vector, hybrid or lexical retrieval; `None` is the service's default.
     pub mode: Option<SearchMode>,
 }
 
@@ -136,6 +136,9 @@ pub enum SearchMode {
     /// Nearest neighbours plus lexical (BM25) matches, fused; see `docs/scoring.md`.
     #[default]
     Hybrid,
+    /// Lexical (BM25) matches only; the query is not embedded. Also what a hybrid search
+    /// runs when the embedder is unavailable or overloaded.
+    Lexical,
 }
 
 impl SearchMode {
@@ -144,17 +147,19 @@ impl SearchMode {
         match self {
             SearchMode::Vector => "vector",
             SearchMode::Hybrid => "hybrid",
+            SearchMode::Lexical => "lexical",
         }
     }
 
-    /// Parses `vector` or `hybrid`.
+    /// Parses `vector`, `hybrid` or `lexical`.
     pub fn parse(value: &str) -> Result<Self, FieldError> {
         match value {
             "vector" => Ok(Self::Vector),
             "hybrid" => Ok(Self::Hybrid),
+            "lexical" => Ok(Self::Lexical),
             other => Err(FieldError::new(
                 "mode",
-                format!("must be vector or hybrid; got {other:?}"),
+                format!("must be vector, hybrid or lexical; got {other:?}"),
             )),
         }
     }
@@ -292,7 +297,8 @@ pub struct SearchHit {
     pub decay: f64,
     /// The message's importance score.
     pub importance: f64,
-    /// Hybrid mode: the normalised lexical (BM25) score in `[0, 1]`; `None` in vector mode.
+    /// Hybrid and lexical modes: the normalised lexical (BM25) score in `[0, 1]`; `None` in
+    /// vector mode.
     pub lexical: Option<f64>,
     /// What the score's first term weighs: the similarity (vector mode) or the fused
     /// relevance of similarity and lexical score (hybrid mode).
@@ -304,7 +310,7 @@ pub struct SearchHit {
 pub struct SearchResults {
     /// Best first, at most `top_k`.
     pub items: Vec<SearchHit>,
-    /// The mode that ran.
+    /// The mode that ran: lexical when a hybrid search could not embed its query.
     pub mode: SearchMode,
     /// Messages of the scope not embedded yet: vector similarity could not consider them
     /// (hybrid mode still finds them lexically). They are embedded in the background.

@@ -73,7 +73,8 @@ impl HybridConfig {
 pub struct Fused {
     /// The message.
     pub message: Message,
-    /// Cosine similarity to the query (0 for a message without an embedding yet).
+    /// Cosine similarity to the query (0 for a message without an embedding yet, and for
+    /// every message when the query has no embedding).
     pub similarity: f64,
     /// Min-max normalised BM25 score in [0, 1]; `None` in vector mode.
     pub lexical: Option<f64>,
@@ -81,7 +82,9 @@ pub struct Fused {
     pub relevance: f64,
 }
 
-/// `(x - min) / (max - min)` over all values; 0 for every value when they are all equal.
+/// `(x - min) / (max - min)` over all values. When they are all equal (one candidate, say)
+/// there is nothing to tell apart: 1 when that value is positive (a lexical match is a match),
+/// 0 otherwise.
 fn min_max(values: &[f64]) -> Vec<f64> {
     let (lo, hi) = values
         .iter()
@@ -91,11 +94,20 @@ fn min_max(values: &[f64]) -> Vec<f64> {
     let span = hi - lo;
     values
         .iter()
-        .map(|v| if span > 1e-12 { (v - lo) / span } else { 0.0 })
+        .map(|v| {
+            if span > 1e-12 {
+                (v - lo) / span
+            } else if *v > 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        })
         .collect()
 }
 
-/// Fuses dense candidates and lexical matches over their union C:
+/// Fuses dense candidates and lexical matches over their union C (lexical mode: no dense
+/// candidates and no query embedding, so V is 0 and every similarity 0):
 ///
 /// ```text
 /// bm25(d)   BM25 of d for the query terms; N and the average length are the scope's,
@@ -115,7 +127,7 @@ pub fn fuse(
     dense: Vec<Candidate>,
     lexical: LexicalMatches,
     query_terms: &[String],
-    query_embedding: &Embedding,
+    query_embedding: Option<&Embedding>,
     timeline: Option<&[MessageId]>,
     config: &HybridConfig,
 ) -> Vec<Fused> {
@@ -153,11 +165,10 @@ pub fn fuse(
     }
     for d in lexical.documents {
         if seen.insert(d.message.id, ()).is_none() {
-            let similarity = d
-                .message
-                .embedding
-                .as_ref()
-                .map_or(0.0, |e| f64::from(e.cosine(query_embedding)));
+            let similarity = match (&d.message.embedding, query_embedding) {
+                (Some(e), Some(q)) => f64::from(e.cosine(q)),
+                _ => 0.0,
+            };
             union.push((d.message, similarity));
         }
     }
@@ -302,7 +313,14 @@ mod tests {
             documents: vec![doc(&a)],
         };
         let terms = Analyzer::english().query_terms("puppy Rex");
-        let fused = fuse(dense, lexical, &terms, &q, None, &HybridConfig::default());
+        let fused = fuse(
+            dense,
+            lexical,
+            &terms,
+            Some(&q),
+            None,
+            &HybridConfig::default(),
+        );
         let get = |m: &Message| {
             fused
                 .iter()
@@ -340,7 +358,7 @@ mod tests {
         let candidates = |ms: &[&Message]| -> Vec<Candidate> {
             ms.iter()
                 .map(|m| Candidate {
-                    similarity: 0.1,
+                    similarity: 0.0,
                     message: (*m).clone(),
                 })
                 .collect()
@@ -365,7 +383,14 @@ mod tests {
         let config = HybridConfig::default();
 
         // Without a time line, a and b are neighbours among the candidates {a, b}.
-        let fused = fuse(candidates(&[&a, &b]), lexical(), &terms, &q, None, &config);
+        let fused = fuse(
+            candidates(&[&a, &b]),
+            lexical(),
+            &terms,
+            Some(&q),
+            None,
+            &config,
+        );
         assert!(
             relevance(&fused, &b) > 0.0,
             "candidate order: b gains from a"
@@ -375,7 +400,7 @@ mod tests {
             candidates(&[&a, &b, &c]),
             lexical(),
             &terms,
-            &q,
+            Some(&q),
             Some(&ids),
             &config,
         );
@@ -388,7 +413,7 @@ mod tests {
             candidates(&[&a, &late]),
             lexical(),
             &terms,
-            &q,
+            Some(&q),
             Some(&ids),
             &config,
         );
@@ -415,7 +440,7 @@ mod tests {
             dense,
             lexical,
             &Analyzer::english().query_terms("Porto wedding"),
-            &q,
+            Some(&q),
             None,
             &HybridConfig::default(),
         );
@@ -434,7 +459,7 @@ mod tests {
                 vec![],
                 LexicalMatches::default(),
                 &[],
-                &basis(4, 0),
+                Some(&basis(4, 0)),
                 None,
                 &HybridConfig::default()
             )

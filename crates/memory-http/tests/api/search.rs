@@ -216,6 +216,8 @@ async fn every_bad_parameter_is_a_422_naming_it() {
     assert_eq!(fields(&err), ["tenant_id"]);
 }
 
+/// A vector search cannot run without the embedder: 503 with Retry-After. A hybrid search
+/// (the default) answers in lexical mode instead.
 #[tokio::test]
 async fn an_overloaded_embedder_is_a_503_with_retry_after() {
     let app = spawn_with(Options {
@@ -224,10 +226,18 @@ async fn an_overloaded_embedder_is_a_503_with_retry_after() {
     })
     .await;
     let res = app
-        .search(&[("tenant_id", "acme"), ("query", "x")], None)
+        .search(
+            &[("tenant_id", "acme"), ("query", "x"), ("mode", "vector")],
+            None,
+        )
         .await;
     assert!(res.headers().contains_key("retry-after"));
     assert_error(res, 503, "overloaded").await;
+    let res = app
+        .search(&[("tenant_id", "acme"), ("query", "x")], None)
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.json::<Value>().await.expect("json")["mode"], "lexical");
     // Ingest still succeeds: the message is stored and embedded later.
     let res = app.post_message(&message("acme", "hi"), None).await;
     assert_eq!(res.status().as_u16(), 202);
