@@ -2,65 +2,18 @@
 //! SIGKILL while 8 clients ingest; after a restart every acknowledged message is readable and
 //! every embedding completes (the catch-up worker embeds what the crash left pending).
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-struct Server {
-    child: Child,
-    base: String,
-}
+mod support;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::{free_port, start};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-async fn start(db: &str, port: u16) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_memory-server"))
-        .env("MEMORY_DATABASE_URL", db)
-        .env("MEMORY_PORT", port.to_string())
-        .env("MEMORY_HOST", "127.0.0.1")
-        .env("MEMORY_GLOBAL_RATE_LIMIT", "100000/second")
-        .env("MEMORY_RETENTION_SCHEDULE_SECONDS", "0")
-        .env("MEMORY_LOG_LEVEL", "warn")
-        .env("MEMORY_API_KEYS", "")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start memory-server");
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = client
-            .get(format!("{}/v1/admin/health", server.base))
-            .send()
-            .await
-            && r.status().is_success()
-        {
-            return server;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server did not come up within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+async fn start_on(db: &str, port: u16) -> support::Server {
+    start(db, port, &[]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -71,7 +24,7 @@ async fn acknowledged_messages_survive_sigkill_and_get_embedded() {
     ));
     let db = format!("sqlite://{}/memory.db", dir.display());
     let port = free_port();
-    let mut server = start(&db, port).await;
+    let mut server = start_on(&db, port).await;
     let base = server.base.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
@@ -119,7 +72,7 @@ async fn acknowledged_messages_survive_sigkill_and_get_embedded() {
     let acked = acked.lock().expect("lock").clone();
     assert!(acked.len() >= 40);
 
-    let server = start(&db, port).await;
+    let server = start_on(&db, port).await;
     let client = reqwest::Client::new();
     for (id, content) in &acked {
         let r = client

@@ -8,12 +8,16 @@
 //! gets embedded.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+mod support;
+
+use support::{free_port, start};
 
 /// The server's request timeout in this test (MEMORY_REQUEST_TIMEOUT_SECONDS).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -87,65 +91,19 @@ impl Drop for Cluster {
     }
 }
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-async fn start_server(db: &str) -> Server {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_memory-server"))
-        .env("MEMORY_DATABASE_URL", db)
-        .env("MEMORY_AUTO_MIGRATE", "true")
-        .env("MEMORY_PORT", port.to_string())
-        .env("MEMORY_HOST", "127.0.0.1")
-        .env("MEMORY_GLOBAL_RATE_LIMIT", "100000/second")
-        .env("MEMORY_RETENTION_SCHEDULE_SECONDS", "0")
-        .env(
-            "MEMORY_REQUEST_TIMEOUT_SECONDS",
-            REQUEST_TIMEOUT.as_secs().to_string(),
-        )
-        // Every 503 is logged as an error; the test counts them itself.
-        .env("MEMORY_LOG_LEVEL", "off")
-        .env("MEMORY_API_KEYS", "")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start memory-server");
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = client
-            .get(format!("{}/v1/admin/health", server.base))
-            .send()
-            .await
-            && r.status().is_success()
-        {
-            return server;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server did not come up within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+async fn start_server(db: &str) -> support::Server {
+    let timeout = REQUEST_TIMEOUT.as_secs().to_string();
+    start(
+        db,
+        free_port(),
+        &[
+            ("MEMORY_AUTO_MIGRATE", "true"),
+            ("MEMORY_REQUEST_TIMEOUT_SECONDS", &timeout),
+            // Every 503 is logged as an error; the test counts them itself.
+            ("MEMORY_LOG_LEVEL", "off"),
+        ],
+    )
+    .await
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

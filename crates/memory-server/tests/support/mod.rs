@@ -1,0 +1,69 @@
+//! Shared by the tests (and benches) that run the real `memory-server` binary as a process.
+
+#![allow(dead_code)] // Each test binary uses its own part.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `memory-server` process, killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Starts the binary on `port` with the database `db` and test defaults (loopback, no API
+/// keys, no rate limit to speak of, no retention schedule, warnings only), then `env`
+/// (which may override any of them), and waits up to 60 s for its health check.
+pub async fn start(db: &str, port: u16, env: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_memory-server"));
+    cmd.env("MEMORY_DATABASE_URL", db)
+        .env("MEMORY_PORT", port.to_string())
+        .env("MEMORY_HOST", "127.0.0.1")
+        .env("MEMORY_GLOBAL_RATE_LIMIT", "100000/second")
+        .env("MEMORY_RETENTION_SCHEDULE_SECONDS", "0")
+        .env("MEMORY_LOG_LEVEL", "warn")
+        .env("MEMORY_API_KEYS", "")
+        .stdout(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("start memory-server");
+    let server = Server {
+        child,
+        port,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = client
+            .get(format!("{}/v1/admin/health", server.base))
+            .send()
+            .await
+            && r.status().is_success()
+        {
+            return server;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not come up within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
