@@ -5,6 +5,8 @@
 //!     [--queue-capacity N] [--scenario NAME]... [--out FILE]
 //! ```
 //!
+//! `--out` writes the results as JSON (a relative path is taken from the workspace root).
+//!
 //! Each scenario starts a fresh `memory-server` process (the bench-profile build of the real
 //! binary, the embedded SQLite store in a temp dir, the real model) and drives it open loop:
 //! every client sends at a fixed rate whatever the answers, so a slow server meets more
@@ -355,7 +357,13 @@ async fn one(
             (status, retry, embedding)
         }
         Err(e) => {
-            eprintln!("  request failed without an answer: {e}");
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                why.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            eprintln!("  request failed without an answer: {why}");
             (0, None, None)
         }
     }
@@ -739,6 +747,18 @@ async fn main() -> anyhow::Result<()> {
         "pass": pass,
     });
     if let Some(out) = out {
+        // cargo runs benches in the package's directory: a relative path is taken from the
+        // workspace root instead, where the command was most likely typed.
+        let out = if out.is_relative() {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../..")
+                .join(out)
+        } else {
+            out
+        };
+        if let Some(parent) = out.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
         std::fs::write(&out, serde_json::to_string_pretty(&summary)?)?;
         eprintln!("wrote {}", out.display());
     }
