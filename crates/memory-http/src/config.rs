@@ -1,13 +1,17 @@
-//! The HTTP adapter's configuration: API keys, the rate limit, CORS origins, the timeout.
+//! The HTTP adapter's configuration: API keys, the rate limit, trusted proxies, CORS origins,
+//! the timeout.
 //!
-//! The binary reads `MEMORY_*` variables and hands the raw strings to [`ApiKeys::parse`] and
-//! [`RateLimit::parse`]; everything here is validated once, at startup.
+//! The binary reads `MEMORY_*` variables and hands the raw strings to [`ApiKeys::parse`],
+//! [`RateLimit::parse`] and [`TrustedProxies::parse`]; everything here is validated once, at
+//! startup.
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use memory_core::domain::TenantId;
 use memory_core::retention::TenantAccess;
 use sha2::{Digest, Sha256};
@@ -40,6 +44,9 @@ pub enum ConfigError {
     /// `MEMORY_GLOBAL_RATE_LIMIT` is malformed.
     #[error("MEMORY_GLOBAL_RATE_LIMIT: {0}")]
     RateLimit(String),
+    /// `MEMORY_TRUSTED_PROXIES` is malformed.
+    #[error("MEMORY_TRUSTED_PROXIES: {0}")]
+    TrustedProxies(String),
 }
 
 /// A SHA-256 hash of an API key. Only hashes are kept after parsing.
@@ -210,6 +217,100 @@ impl fmt::Display for RateLimit {
     }
 }
 
+/// The reverse proxies and load balancers whose forwarding headers are believed: IP addresses
+/// and CIDR ranges. Empty by default: nobody is trusted and the client IP is the TCP peer.
+///
+/// Format: comma-separated addresses and ranges, IPv4 or IPv6:
+/// `10.0.0.0/8,127.0.0.1,::1`. A range with host bits set (`10.0.0.1/8`) is refused, as a
+/// likely typo.
+///
+/// ```
+/// use memory_http::TrustedProxies;
+/// let proxies = TrustedProxies::parse("10.0.0.0/8, 127.0.0.1, ::1").unwrap();
+/// assert!(proxies.contains("10.1.2.3".parse().unwrap()));
+/// assert!(proxies.contains("::1".parse().unwrap()));
+/// assert!(!proxies.contains("192.0.2.7".parse().unwrap()));
+/// assert_eq!(proxies.to_string(), "10.0.0.0/8,127.0.0.1/32,::1/128");
+/// assert!(TrustedProxies::parse("").unwrap().is_empty());
+/// let err = TrustedProxies::parse("10.0.0.0/8,10.0.0/8").unwrap_err().to_string();
+/// assert!(err.contains("\"10.0.0/8\""), "{err}");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies {
+    nets: Vec<IpNet>,
+}
+
+impl TrustedProxies {
+    /// Parses `MEMORY_TRUSTED_PROXIES`. An empty (or blank) string trusts no one. Errors name
+    /// the offending entry.
+    pub fn parse(s: &str) -> Result<TrustedProxies, ConfigError> {
+        if s.trim().is_empty() {
+            return Ok(TrustedProxies::default());
+        }
+        let mut nets = Vec::new();
+        for (i, entry) in s.split(',').enumerate() {
+            let entry = entry.trim();
+            if entry.is_empty() {
+                return Err(ConfigError::TrustedProxies(format!(
+                    "entry #{} is empty",
+                    i + 1
+                )));
+            }
+            let net = if entry.contains('/') {
+                let net: IpNet = entry.parse().map_err(|_| {
+                    ConfigError::TrustedProxies(format!(
+                        "{entry:?} is not a CIDR range like 10.0.0.0/8 or fd00::/8"
+                    ))
+                })?;
+                if net.trunc() != net {
+                    return Err(ConfigError::TrustedProxies(format!(
+                        "{entry:?} has host bits set; did you mean {}?",
+                        net.trunc()
+                    )));
+                }
+                net
+            } else {
+                let ip: IpAddr = entry.parse().map_err(|_| {
+                    ConfigError::TrustedProxies(format!(
+                        "{entry:?} is not an IP address (like 127.0.0.1 or ::1) or a CIDR range"
+                    ))
+                })?;
+                IpNet::from(ip)
+            };
+            if !nets.contains(&net) {
+                nets.push(net);
+            }
+        }
+        Ok(TrustedProxies { nets })
+    }
+
+    /// True when no proxy is trusted (forwarding headers are ignored).
+    pub fn is_empty(&self) -> bool {
+        self.nets.is_empty()
+    }
+
+    /// True when `ip` is a trusted proxy. An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`, as
+    /// a dual-stack listener reports IPv4 peers) counts as its IPv4 address.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let canonical = ip.to_canonical();
+        self.nets
+            .iter()
+            .any(|n| n.contains(&ip) || n.contains(&canonical))
+    }
+}
+
+impl fmt::Display for TrustedProxies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, n) in self.nets.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{n}")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +348,45 @@ mod tests {
             assert!(RateLimit::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(RateLimit::default().to_string(), "200/minute");
+    }
+
+    #[test]
+    fn trusted_proxies_parse_addresses_and_ranges() {
+        let t =
+            TrustedProxies::parse(" 10.0.0.0/8 ,127.0.0.1,::1, fd00::/8,127.0.0.1").expect("valid");
+        assert_eq!(t.to_string(), "10.0.0.0/8,127.0.0.1/32,::1/128,fd00::/8");
+        for ip in [
+            "10.0.0.1",
+            "10.255.255.255",
+            "127.0.0.1",
+            "::1",
+            "fd12::3",
+            "::ffff:10.9.9.9",
+        ] {
+            assert!(t.contains(ip.parse().expect("ip")), "{ip}");
+        }
+        for ip in ["11.0.0.1", "127.0.0.2", "::2", "fe80::1", "192.0.2.1"] {
+            assert!(!t.contains(ip.parse().expect("ip")), "{ip}");
+        }
+        assert!(TrustedProxies::parse("  ").expect("blank").is_empty());
+        assert!(!TrustedProxies::default().contains("127.0.0.1".parse().expect("ip")));
+    }
+
+    #[test]
+    fn bad_trusted_proxies_name_the_entry() {
+        for (bad, named) in [
+            ("10.0.0.0/8,10.0.0/8", "\"10.0.0/8\""),
+            ("localhost", "\"localhost\""),
+            ("10.0.0.0/33", "\"10.0.0.0/33\""),
+            ("127.0.0.1,,::1", "entry #2 is empty"),
+            ("127.0.0.1,", "entry #2 is empty"),
+            ("10.0.0.1/8", "did you mean 10.0.0.0/8"),
+            ("1.2.3.4:80", "\"1.2.3.4:80\""),
+            ("[::1]", "\"[::1]\""),
+        ] {
+            let e = TrustedProxies::parse(bad).expect_err(bad).to_string();
+            assert!(e.starts_with("MEMORY_TRUSTED_PROXIES: "), "{e}");
+            assert!(e.contains(named), "{bad}: {e}");
+        }
     }
 }

@@ -3,7 +3,8 @@
 //! The inbound HTTP adapter of AI Memory Layer: the seed's REST API on actix-web, in front of
 //! [`memory_core::MemoryService`]. The only crate that knows HTTP and JSON.
 //!
-//! - [`config`]: [`HttpConfig`], [`ApiKeys`] (kept as SHA-256 hashes), [`RateLimit`].
+//! - [`config`]: [`HttpConfig`], [`ApiKeys`] (kept as SHA-256 hashes), [`RateLimit`],
+//!   [`TrustedProxies`].
 //! - [`dto`]: the wire types (serde + utoipa mirrors of the core's types, converted by hand).
 //! - [`routes`]: one handler per endpoint; no business logic.
 //! - [`extract`]: extractors whose failures are [`ApiError`]s (same JSON for every error).
@@ -43,7 +44,7 @@ pub mod openapi;
 pub mod routes;
 pub mod startup;
 
-pub use config::{ApiKeys, ConfigError, HttpConfig, RateLimit};
+pub use config::{ApiKeys, ConfigError, HttpConfig, RateLimit, TrustedProxies};
 pub use error::{ApiError, ErrorBody};
 pub use metrics::Metrics;
 pub use openapi::ApiDoc;
