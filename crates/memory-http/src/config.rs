@@ -26,6 +26,9 @@ pub struct HttpConfig {
     pub allowed_origins: Vec<String>,
     /// `MEMORY_GLOBAL_RATE_LIMIT`: per client IP, and per API key when one is sent.
     pub rate_limit: RateLimit,
+    /// `MEMORY_TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client IP that is
+    /// rate limited. Empty: the client IP is the TCP peer.
+    pub trusted_proxies: TrustedProxies,
     /// `MEMORY_REQUEST_TIMEOUT_SECONDS`: every request is answered within this (504 after).
     pub request_timeout: Duration,
     /// Reported by the health endpoint (`local`, `production`, ...).

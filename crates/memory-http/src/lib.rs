@@ -18,11 +18,12 @@
 //!
 //! ```no_run
 //! # async fn run(service: std::sync::Arc<memory_http::DynService>) -> std::io::Result<()> {
-//! use memory_http::{ApiKeys, HttpConfig, Metrics, RateLimit, serve};
+//! use memory_http::{ApiKeys, HttpConfig, Metrics, RateLimit, TrustedProxies, serve};
 //! let config = HttpConfig {
 //!     api_keys: ApiKeys::parse("key1:acme|globex,key2").expect("valid keys"),
 //!     allowed_origins: vec!["https://app.example".into()],
 //!     rate_limit: RateLimit::parse("200/minute").expect("valid rate"),
+//!     trusted_proxies: TrustedProxies::parse("10.0.0.0/8").expect("valid proxies"),
 //!     request_timeout: std::time::Duration::from_secs(15),
 //!     environment: "local".into(),
 //!     version: env!("CARGO_PKG_VERSION").into(),

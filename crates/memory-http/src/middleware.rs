@@ -4,18 +4,20 @@
 //!    produced outside this crate (actix's 404/405, CORS rejections). Wraps the whole app.
 //! 2. CORS (actix-cors, built in `startup`). Wraps the whole app.
 //! 3. [`timeout`]: every request is answered within `request_timeout` (504 after).
-//! 4. [`gate`]: rate limits per client IP and per API key, then authentication.
+//! 4. [`gate`]: rate limits per client IP and per API key, then authentication. The client IP
+//!    is the TCP peer, or, when the peer is a trusted proxy, the rightmost untrusted address
+//!    of its `X-Forwarded-For` ([`client_ip`]).
 //!
 //! 3 and 4 wrap each API resource (after routing), not the app: an unknown route is a plain
 //! 404, and the Swagger UI's static files are neither limited nor authenticated.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, ResponseError, web};
 use governor::clock::{Clock, DefaultClock};
@@ -23,7 +25,7 @@ use governor::{DefaultKeyedRateLimiter, RateLimiter};
 use memory_core::retention::TenantAccess;
 use tracing::Instrument;
 
-use crate::config::{KeyHash, RateLimit, hash_key};
+use crate::config::{KeyHash, RateLimit, TrustedProxies, hash_key};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -172,9 +174,10 @@ pub async fn gate(
         .get(&API_KEY)
         .map(|v| hash_key(&String::from_utf8_lossy(v.as_bytes())));
     if !unlimited {
-        let ip = req
+        let peer = req
             .peer_addr()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+        let ip = client_ip(peer, req.headers(), &state.trusted_proxies);
         let checked = state.limiters.check_ip(ip).and_then(|()| match &presented {
             Some(h) => state.limiters.check_key(h),
             None => Ok(()),
@@ -199,6 +202,66 @@ pub async fn gate(
     next.call(req)
         .await
         .map(ServiceResponse::map_into_boxed_body)
+}
+
+/// The client address that is rate limited: the TCP `peer`, unless the peer is a trusted
+/// proxy. Then `X-Forwarded-For` is read from the right (its last hop was appended by the
+/// peer), trusted proxies are skipped, and the first untrusted address is the client: the
+/// leftmost entries are whatever the client sent, so they are never believed on their own.
+///
+/// - peer not trusted: the headers are ignored (anyone can send them), the peer it is;
+/// - no header, or a malformed entry reached before an untrusted one: the peer;
+/// - every entry trusted (a client inside a trusted network): the leftmost one, as nginx's
+///   `real_ip_recursive` does;
+/// - entries may carry a port (`192.0.2.1:4711`, `[2001:db8::1]:4711`); several headers are
+///   read as one list, in order. IPv4-mapped IPv6 addresses count as IPv4.
+///
+/// `Forwarded` (RFC 7239) is not read: a proxy that only writes `X-Forwarded-For` passes a
+/// client's `Forwarded` through untouched, so believing it would let clients choose their
+/// address.
+pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> IpAddr {
+    let peer = peer.to_canonical();
+    if !trusted.contains(peer) {
+        return peer;
+    }
+    let mut values = Vec::new();
+    for v in headers.get_all(X_FORWARDED_FOR) {
+        match v.to_str() {
+            Ok(v) => values.push(v),
+            Err(_) => return peer,
+        }
+    }
+    let mut leftmost = peer;
+    for entry in values.iter().rev().flat_map(|v| v.rsplit(',')) {
+        let Some(ip) = forwarded_ip(entry) else {
+            return peer;
+        };
+        if !trusted.contains(ip) {
+            return ip;
+        }
+        leftmost = ip;
+    }
+    leftmost
+}
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// One `X-Forwarded-For` entry: `192.0.2.1`, `2001:db8::1`, with an optional port
+/// (`192.0.2.1:4711`, `[2001:db8::1]:4711`) or brackets (`[2001:db8::1]`).
+fn forwarded_ip(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    let ip = entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<SocketAddr>().map(|a| a.ip()))
+        .or_else(|_| {
+            entry
+                .strip_prefix('[')
+                .and_then(|e| e.strip_suffix(']'))
+                .unwrap_or_default()
+                .parse::<IpAddr>()
+        })
+        .ok()?;
+    Some(ip.to_canonical())
 }
 
 /// Keyed GCRA limiters with bounded memory: idle entries are dropped every minute.
@@ -256,5 +319,114 @@ impl RateLimiters {
 fn retry(wait: Duration) -> ApiError {
     ApiError::RateLimited {
         retry_after_seconds: wait.as_secs_f64().ceil().max(1.0) as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    fn xff(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(X_FORWARDED_FOR, HeaderValue::from_str(v).expect("header"));
+        }
+        h
+    }
+
+    fn trusted(s: &str) -> TrustedProxies {
+        TrustedProxies::parse(s).expect("valid")
+    }
+
+    #[test]
+    fn a_trusted_peer_names_the_rightmost_untrusted_hop() {
+        let t = trusted("10.0.0.0/8,127.0.0.1");
+        // The client sent a fake first entry; the proxies appended the rest.
+        let h = xff(&["6.6.6.6, 203.0.113.7, 10.0.0.5"]);
+        assert_eq!(client_ip(ip("10.0.0.9"), &h, &t), ip("203.0.113.7"));
+        // The same chain split over several headers, and with spaces or none.
+        let h = xff(&["6.6.6.6", "203.0.113.7,10.0.0.5"]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &t), ip("203.0.113.7"));
+        // One hop: the usual single proxy.
+        let h = xff(&["198.51.100.2"]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &t), ip("198.51.100.2"));
+        // No header from a trusted peer: the peer.
+        assert_eq!(
+            client_ip(ip("10.0.0.9"), &HeaderMap::new(), &t),
+            ip("10.0.0.9")
+        );
+    }
+
+    #[test]
+    fn an_untrusted_peer_cannot_spoof_its_address() {
+        let h = xff(&["203.0.113.7"]);
+        assert_eq!(
+            client_ip(ip("198.51.100.9"), &h, &trusted("10.0.0.0/8")),
+            ip("198.51.100.9")
+        );
+        // Nobody trusted (the default): headers are ignored, even from loopback.
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), &h, &TrustedProxies::default()),
+            ip("127.0.0.1")
+        );
+    }
+
+    #[test]
+    fn an_all_trusted_chain_names_its_leftmost_hop() {
+        let t = trusted("10.0.0.0/8");
+        let h = xff(&["10.1.1.1, 10.2.2.2"]);
+        assert_eq!(client_ip(ip("10.0.0.9"), &h, &t), ip("10.1.1.1"));
+    }
+
+    #[test]
+    fn malformed_values_fall_back_to_the_peer() {
+        let t = trusted("10.0.0.0/8");
+        let peer = ip("10.0.0.9");
+        for bad in [
+            "",
+            " ",
+            "unknown",
+            "203.0.113.7,",
+            "203.0.113.7, garbage",
+            "203.0.113.7,,10.0.0.5",
+            "300.1.2.3",
+            "203.0.113.7 10.0.0.5",
+            "[203.0.113.7",
+            "_hidden",
+        ] {
+            assert_eq!(client_ip(peer, &xff(&[bad]), &t), peer, "{bad:?}");
+        }
+        // Not UTF-8 / visible ASCII.
+        let mut h = HeaderMap::new();
+        h.append(
+            X_FORWARDED_FOR,
+            HeaderValue::from_bytes(b"203.0.113.\xff").expect("header"),
+        );
+        assert_eq!(client_ip(peer, &h, &t), peer);
+        // Garbage left of the first untrusted hop is never looked at.
+        let h = xff(&["garbage, 203.0.113.7, 10.0.0.5"]);
+        assert_eq!(client_ip(peer, &h, &t), ip("203.0.113.7"));
+    }
+
+    #[test]
+    fn ports_brackets_and_ipv6() {
+        let t = trusted("::1,fd00::/8,10.0.0.0/8");
+        let h = xff(&["2001:db8::7, fd00::1"]);
+        assert_eq!(client_ip(ip("::1"), &h, &t), ip("2001:db8::7"));
+        let h = xff(&["[2001:db8::7]:4711"]);
+        assert_eq!(client_ip(ip("fd00::2"), &h, &t), ip("2001:db8::7"));
+        let h = xff(&["[2001:db8::7]"]);
+        assert_eq!(client_ip(ip("fd00::2"), &h, &t), ip("2001:db8::7"));
+        let h = xff(&["203.0.113.7:4711"]);
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &t), ip("203.0.113.7"));
+        // A dual-stack listener reports IPv4 peers as IPv4-mapped IPv6; entries likewise.
+        let h = xff(&["::ffff:203.0.113.7"]);
+        assert_eq!(client_ip(ip("::ffff:10.0.0.1"), &h, &t), ip("203.0.113.7"));
+        // An untrusted IPv6 peer: ignored header, its own address.
+        assert_eq!(client_ip(ip("2001:db8::9"), &h, &t), ip("2001:db8::9"));
     }
 }

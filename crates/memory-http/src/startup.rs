@@ -13,7 +13,7 @@ use actix_web::{App, HttpServer, web};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::config::{ApiKeys, HttpConfig};
+use crate::config::{ApiKeys, HttpConfig, TrustedProxies};
 use crate::metrics::Metrics;
 use crate::middleware::{self, API_KEY, REQUEST_ID, RateLimiters};
 use crate::openapi::ApiDoc;
@@ -25,6 +25,7 @@ pub struct AppState {
     pub(crate) metrics: Metrics,
     pub(crate) api_keys: ApiKeys,
     pub(crate) limiters: RateLimiters,
+    pub(crate) trusted_proxies: TrustedProxies,
     pub(crate) request_timeout: Duration,
     pub(crate) environment: String,
     pub(crate) version: String,
@@ -96,6 +97,7 @@ pub fn serve(
         service,
         metrics,
         limiters: RateLimiters::new(&config.rate_limit),
+        trusted_proxies: config.trusted_proxies,
         api_keys: config.api_keys,
         request_timeout: config.request_timeout,
         environment: config.environment,
@@ -107,6 +109,7 @@ pub fn serve(
         addr = ?listener.local_addr().ok(),
         auth = !state.api_keys.is_empty(),
         rate_limit = %config.rate_limit,
+        trusted_proxies = %state.trusted_proxies,
         timeout = ?state.request_timeout,
         "serving the HTTP API"
     );

@@ -133,6 +133,11 @@ pub struct Settings {
     /// Requests per client IP (and per API key), e.g. 200/minute, 10/second, 5000/hour.
     #[arg(long, env = "MEMORY_GLOBAL_RATE_LIMIT", default_value = "200/minute")]
     pub global_rate_limit: String,
+    /// Reverse proxies and load balancers (IPs and CIDR ranges, comma separated, e.g.
+    /// 10.0.0.0/8,127.0.0.1,::1) whose X-Forwarded-For names the client IP that is rate
+    /// limited. Empty: trust no one; the client IP is the TCP peer.
+    #[arg(long, env = "MEMORY_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
     /// Upper bound on every request's duration, in seconds.
     #[arg(long, env = "MEMORY_REQUEST_TIMEOUT_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout_seconds: u64,
@@ -277,5 +282,27 @@ mod tests {
         settings.hybrid_bm25_b = 1.5;
         let err = crate::startup::service_config(&settings).expect_err("b above 1");
         assert!(err.to_string().contains("MEMORY_HYBRID_"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_reach_the_http_layer_and_are_validated() {
+        let mut settings = Settings::from_env().expect("defaults parse");
+        settings.trusted_proxies = String::new();
+        let http = crate::startup::http_config(&settings).expect("valid");
+        assert!(http.trusted_proxies.is_empty(), "trust no one by default");
+        settings.trusted_proxies = "10.0.0.0/8, 127.0.0.1,::1".into();
+        let http = crate::startup::http_config(&settings).expect("valid");
+        assert!(
+            http.trusted_proxies
+                .contains("10.2.3.4".parse().expect("ip"))
+        );
+        settings.trusted_proxies = "10.0.0.0/8,proxy.internal".into();
+        let err = crate::startup::http_config(&settings)
+            .expect_err("a host name")
+            .to_string();
+        assert!(
+            err.contains("MEMORY_TRUSTED_PROXIES") && err.contains("\"proxy.internal\""),
+            "{err}"
+        );
     }
 }

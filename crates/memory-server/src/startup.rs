@@ -10,7 +10,7 @@ use memory_core::ports::{Embedder, Store, SystemClock};
 use memory_core::retention::RetentionPolicy;
 use memory_core::scoring::{HybridConfig, RankingConfig};
 use memory_core::{MemoryService, ServiceConfig};
-use memory_http::{ApiKeys, DynService, HttpConfig, Metrics, RateLimit};
+use memory_http::{ApiKeys, DynService, HttpConfig, Metrics, RateLimit, TrustedProxies};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -63,6 +63,8 @@ pub fn http_config(settings: &Settings) -> anyhow::Result<HttpConfig> {
         allowed_origins: settings.origins(),
         rate_limit: RateLimit::parse(&settings.global_rate_limit)
             .map_err(|e| anyhow::anyhow!("invalid MEMORY_GLOBAL_RATE_LIMIT: {e}"))?,
+        trusted_proxies: TrustedProxies::parse(&settings.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("invalid {e}"))?,
         request_timeout: Duration::from_secs(settings.request_timeout_seconds),
         environment: settings.environment.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),

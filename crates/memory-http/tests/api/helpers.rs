@@ -16,7 +16,7 @@ use memory_core::ports::{
 use memory_core::retention::{ArchiveRule, RetentionPolicy};
 use memory_core::scoring::Candidate;
 use memory_core::{MemoryService, ServiceConfig};
-use memory_http::{ApiKeys, HttpConfig, Metrics, RateLimit, serve};
+use memory_http::{ApiKeys, HttpConfig, Metrics, RateLimit, TrustedProxies, serve};
 use serde_json::{Value, json};
 
 use crate::in_memory::{InMemoryStore, ToyEmbedder};
@@ -25,6 +25,7 @@ use crate::in_memory::{InMemoryStore, ToyEmbedder};
 pub struct Options {
     pub api_keys: &'static str,
     pub rate_limit: &'static str,
+    pub trusted_proxies: &'static str,
     pub origins: Vec<String>,
     pub timeout: Duration,
     pub store: Option<Arc<dyn Store>>,
@@ -36,6 +37,7 @@ impl Default for Options {
         Self {
             api_keys: "",
             rate_limit: "100000/second",
+            trusted_proxies: "",
             origins: Vec::new(),
             timeout: Duration::from_secs(10),
             store: None,
@@ -70,6 +72,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         api_keys: ApiKeys::parse(opts.api_keys).expect("keys"),
         allowed_origins: opts.origins,
         rate_limit: RateLimit::parse(opts.rate_limit).expect("rate"),
+        trusted_proxies: TrustedProxies::parse(opts.trusted_proxies).expect("proxies"),
         request_timeout: opts.timeout,
         environment: "test".into(),
         version: "9.9.9".into(),

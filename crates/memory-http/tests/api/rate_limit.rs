@@ -1,4 +1,5 @@
-//! Rate limits per client IP and per API key: 429 JSON with Retry-After.
+//! Rate limits per client IP and per API key: 429 JSON with Retry-After. Behind a trusted
+//! proxy, the client IP comes from X-Forwarded-For.
 
 use crate::helpers::{Options, assert_error, client_from, spawn_with};
 
@@ -80,4 +81,90 @@ async fn each_api_key_gets_its_own_budget_across_addresses() {
             .as_u16(),
         404
     );
+}
+
+async fn get_from(app_url: &str, forwarded_for: &str, key: Option<&str>) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .get(app_url)
+        .header("x-forwarded-for", forwarded_for);
+    if let Some(k) = key {
+        req = req.header("x-api-key", k);
+    }
+    req.send().await.expect("request")
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_gets_its_own_budget() {
+    // The test client connects from 127.0.0.1: it plays the reverse proxy.
+    let app = spawn_with(Options {
+        rate_limit: "3/minute",
+        trusted_proxies: "127.0.0.1,::1",
+        ..Options::default()
+    })
+    .await;
+    let url = app.url("/v1/messages/550e8400-e29b-41d4-a716-446655440000");
+    // A client may prepend anything; the proxy's appended hop is what counts.
+    let alice = "6.6.6.6, 203.0.113.1";
+    for _ in 0..3 {
+        assert_eq!(get_from(&url, alice, None).await.status().as_u16(), 404);
+    }
+    let res = get_from(&url, alice, None).await;
+    assert!(res.headers().contains_key("retry-after"));
+    assert_error(res, 429, "rate_limited").await;
+    // Forging the leftmost entry does not buy a new budget.
+    let res = get_from(&url, "198.51.100.99, 203.0.113.1", None).await;
+    assert_error(res, 429, "rate_limited").await;
+    // Another client behind the same proxy has its own budget.
+    let bob = "203.0.113.2";
+    for _ in 0..3 {
+        assert_eq!(get_from(&url, bob, None).await.status().as_u16(), 404);
+    }
+    assert_error(get_from(&url, bob, None).await, 429, "rate_limited").await;
+    // The proxy's own requests (no header) are keyed on the proxy.
+    assert_eq!(get(&app.client, &url, None).await.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn forwarded_headers_from_an_untrusted_peer_are_ignored() {
+    // Only 10.0.0.0/8 is trusted: loopback's X-Forwarded-For is a spoof.
+    let app = spawn_with(Options {
+        rate_limit: "3/minute",
+        trusted_proxies: "10.0.0.0/8",
+        ..Options::default()
+    })
+    .await;
+    let url = app.url("/v1/messages/550e8400-e29b-41d4-a716-446655440000");
+    for i in 1..=3 {
+        let client = format!("203.0.113.{i}");
+        assert_eq!(get_from(&url, &client, None).await.status().as_u16(), 404);
+    }
+    let res = get_from(&url, "203.0.113.4", None).await;
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_error(res, 429, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_an_api_key_keeps_one_budget() {
+    let app = spawn_with(Options {
+        api_keys: "k1",
+        rate_limit: "3/minute",
+        trusted_proxies: "127.0.0.0/8",
+        ..Options::default()
+    })
+    .await;
+    let url = app.url("/v1/messages/550e8400-e29b-41d4-a716-446655440000");
+    for i in 1..=3 {
+        let client = format!("203.0.113.{i}");
+        let res = get_from(&url, &client, Some("k1")).await;
+        assert_eq!(res.status().as_u16(), 404);
+    }
+    // A fresh forwarded address, but k1 is spent.
+    let res = get_from(&url, "203.0.113.9", Some("k1")).await;
+    assert!(res.headers().contains_key("retry-after"));
+    assert_error(res, 429, "rate_limited").await;
 }
