@@ -92,6 +92,8 @@ impl Application {
     /// Builds everything from settings: model, store (migrated if asked), service, HTTP
     /// server and background workers. Every configuration error is reported here.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Settings errors first, before the model loads and the store opens.
+        http_config(&settings)?;
         let embedder = adapters::embedder(&settings).await?;
         let store = adapters::store(&settings, embedder.dimension(), &embedder.model_id()).await?;
         Self::build_with(settings, store, embedder).await
