@@ -98,11 +98,14 @@ impl<S: Store, E: Embedder, C: Clock> MemoryService<S, E, C> {
         }
     }
 
-    /// Stores a message, then embeds it.
+    /// Embeds a message, then stores it with its embedding in one write.
     ///
-    /// The message is committed before the embedder runs: if embedding fails, the message is
-    /// returned (and stays stored) with status `failed` (or `pending` if even that could not
-    /// be recorded), and [`MemoryService::embed_pending`] retries it later. Never lost.
+    /// `Ok` means the message is committed. Its embedding status says what the embedder did:
+    /// `completed`; `pending` when the embedder was unavailable, overloaded or too slow; or
+    /// `failed` when the model failed on this text. [`MemoryService::embed_pending`] retries
+    /// pending and failed messages later. Nothing is acknowledged before the write, so
+    /// embedding first costs nothing in durability, and one write per message (rather than an
+    /// insert and then an update) halves what ingest asks of the store.
     pub async fn ingest(&self, new: NewMessage, access: &TenantAccess) -> Result<Message> {
         Self::check_access(access, &new.tenant_id)?;
         let now = truncate_to_micros(self.clock.now());
@@ -116,7 +119,12 @@ impl<S: Store, E: Embedder, C: Clock> MemoryService<S, E, C> {
         let importance = self
             .scorer
             .score(created_at, now, new.role, new.importance_override);
-        let mut message = Message {
+        let (embedding, embedding_status) = match self.embed_one(new.content.as_str()).await {
+            Ok(e) => (Some(e), EmbeddingStatus::Completed),
+            Err(CoreError::Embedder(EmbedderError::Failed(_))) => (None, EmbeddingStatus::Failed),
+            Err(_) => (None, EmbeddingStatus::Pending),
+        };
+        let message = Message {
             id: MessageId::new(),
             tenant_id: new.tenant_id,
             conversation_id: new.conversation_id,
@@ -124,39 +132,14 @@ impl<S: Store, E: Embedder, C: Clock> MemoryService<S, E, C> {
             content: new.content,
             metadata: new.metadata,
             importance_score: importance,
-            embedding: None,
-            embedding_status: EmbeddingStatus::Pending,
+            embedding,
+            embedding_status,
             archived: false,
             created_at,
             updated_at: now,
         };
         self.store.insert(&message).await?;
-        self.embed_stored(&mut message).await;
         Ok(message)
-    }
-
-    /// Embeds one stored message and records the outcome on it; failures are recorded, not
-    /// returned, because the message itself is safe.
-    async fn embed_stored(&self, message: &mut Message) {
-        let update = match self.embed_one(message.content.as_str()).await {
-            Ok(e) => EmbeddingUpdate::Completed(e),
-            Err(_) => EmbeddingUpdate::Failed,
-        };
-        let at = truncate_to_micros(self.clock.now());
-        if let Ok(true) = self
-            .store
-            .set_embedding(message.id, update.clone(), at)
-            .await
-        {
-            message.updated_at = at;
-            match update {
-                EmbeddingUpdate::Completed(e) => {
-                    message.embedding = Some(e);
-                    message.embedding_status = EmbeddingStatus::Completed;
-                }
-                EmbeddingUpdate::Failed => message.embedding_status = EmbeddingStatus::Failed,
-            }
-        }
     }
 
     async fn embed_one(&self, text: &str) -> Result<crate::domain::Embedding> {

@@ -159,20 +159,9 @@ fn run<F: std::future::Future>(f: F) -> F::Output {
 }
 
 #[test]
-fn ingest_commits_before_embedding_then_records_the_embedding() {
+fn ingest_embeds_then_stores_the_message_with_its_embedding_in_one_write() {
     let mut seq = Sequence::new();
     let mut store = MockStore::default();
-    store
-        .repo
-        .expect_insert()
-        .times(1)
-        .in_sequence(&mut seq)
-        .withf(|m: &Message| {
-            m.embedding_status == EmbeddingStatus::Pending
-                && m.embedding.is_none()
-                && m.created_at == now()
-        })
-        .returning(|_| Ok(()));
     let mut embedder = MockEmbedder::new();
     embedder.expect_dimension().return_const(DIM);
     embedder
@@ -185,11 +174,16 @@ fn ingest_commits_before_embedding_then_records_the_embedding() {
         });
     store
         .repo
-        .expect_set_embedding()
+        .expect_insert()
         .times(1)
         .in_sequence(&mut seq)
-        .withf(|_, u, _| *u == EmbeddingUpdate::Completed(basis(DIM, 0)))
-        .returning(|_, _, _| Ok(true));
+        .withf(|m: &Message| {
+            m.embedding_status == EmbeddingStatus::Completed
+                && m.embedding == Some(basis(DIM, 0))
+                && m.created_at == now()
+        })
+        .returning(|_| Ok(()));
+    store.repo.expect_set_embedding().never();
     let m = run(service(store, embedder).ingest(new_message("acme"), &TenantAccess::All))
         .expect("ingested");
     assert_eq!(m.embedding_status, EmbeddingStatus::Completed);
@@ -199,51 +193,52 @@ fn ingest_commits_before_embedding_then_records_the_embedding() {
     );
 }
 
+/// The embedder unavailable, overloaded or too slow: the message is stored `pending` (the
+/// worker embeds it later); the model failing on the text: stored `failed`. Either way the
+/// message is acknowledged.
 #[test]
-fn embedder_failure_keeps_the_message_stored_as_failed() {
-    let mut store = MockStore::default();
-    store.repo.expect_insert().times(1).returning(|_| Ok(()));
-    store
-        .repo
-        .expect_set_embedding()
-        .times(1)
-        .withf(|_, u, _| *u == EmbeddingUpdate::Failed)
-        .returning(|_, _, _| Ok(true));
-    let mut embedder = MockEmbedder::new();
-    embedder.expect_dimension().return_const(DIM);
-    embedder
-        .expect_embed()
-        .returning(|_| Err(EmbedderError::Overloaded("queue full".into())));
-    let m = run(service(store, embedder).ingest(new_message("acme"), &TenantAccess::All))
-        .expect("still acknowledged");
-    assert_eq!(m.embedding_status, EmbeddingStatus::Failed);
+fn embedder_trouble_still_stores_the_message() {
+    for (error, status) in [
+        (
+            EmbedderError::Overloaded("queue full".into()),
+            EmbeddingStatus::Pending,
+        ),
+        (
+            EmbedderError::Unavailable("no embedding within 7500 ms".into()),
+            EmbeddingStatus::Pending,
+        ),
+        (
+            EmbedderError::Failed("token limit".into()),
+            EmbeddingStatus::Failed,
+        ),
+    ] {
+        let mut store = MockStore::default();
+        store
+            .repo
+            .expect_insert()
+            .times(1)
+            .withf(move |m: &Message| m.embedding_status == status && m.embedding.is_none())
+            .returning(|_| Ok(()));
+        store.repo.expect_set_embedding().never();
+        let mut embedder = MockEmbedder::new();
+        embedder.expect_dimension().return_const(DIM);
+        embedder.expect_embed().return_once(move |_| Err(error));
+        let m = run(service(store, embedder).ingest(new_message("acme"), &TenantAccess::All))
+            .expect("still acknowledged");
+        assert_eq!(m.embedding_status, status);
+    }
 }
 
 #[test]
-fn when_even_the_failure_cannot_be_recorded_the_message_stays_pending() {
-    let mut store = MockStore::default();
-    store.repo.expect_insert().returning(|_| Ok(()));
-    store
-        .repo
-        .expect_set_embedding()
-        .returning(|_, _, _| Err(RepositoryError::Unavailable("down".into())));
-    let m = run(service(store, embedder_returning(basis(DIM, 0)))
-        .ingest(new_message("acme"), &TenantAccess::All))
-    .expect("acknowledged");
-    assert_eq!(m.embedding_status, EmbeddingStatus::Pending);
-}
-
-#[test]
-fn a_failed_insert_is_an_error_and_nothing_is_embedded() {
+fn a_failed_insert_is_an_error() {
     let mut store = MockStore::default();
     store
         .repo
         .expect_insert()
         .returning(|_| Err(RepositoryError::Unavailable("down".into())));
-    let mut embedder = MockEmbedder::new();
-    embedder.expect_embed().never();
-    let e = run(service(store, embedder).ingest(new_message("acme"), &TenantAccess::All))
-        .expect_err("not stored");
+    let e = run(service(store, embedder_returning(basis(DIM, 0)))
+        .ingest(new_message("acme"), &TenantAccess::All))
+    .expect_err("not stored");
     assert!(matches!(
         e,
         CoreError::Repository(RepositoryError::Unavailable(_))
@@ -260,10 +255,6 @@ fn created_at_may_be_backdated_but_not_future_dated() {
         .times(1)
         .withf(move |m: &Message| m.created_at == old && m.updated_at == now())
         .returning(|_| Ok(()));
-    store
-        .repo
-        .expect_set_embedding()
-        .returning(|_, _, _| Ok(true));
     let svc = service(store, embedder_returning(basis(DIM, 0)));
     let mut msg = new_message("acme");
     msg.created_at = Some(old);
@@ -536,12 +527,11 @@ fn a_poison_text_does_not_block_the_backlog() {
 #[test]
 fn wrong_sized_embeddings_are_failures_not_panics() {
     let mut store = MockStore::default();
-    store.repo.expect_insert().returning(|_| Ok(()));
     store
         .repo
-        .expect_set_embedding()
-        .withf(|_, u, _| *u == EmbeddingUpdate::Failed)
-        .returning(|_, _, _| Ok(true));
+        .expect_insert()
+        .withf(|m: &Message| m.embedding_status == EmbeddingStatus::Failed)
+        .returning(|_| Ok(()));
     let mut embedder = MockEmbedder::new();
     embedder.expect_dimension().return_const(DIM);
     embedder.expect_embed().returning(|_| Ok(vec![]));

@@ -246,11 +246,11 @@ async fn failing_embedder_leaves_messages_pending_until_the_worker_catches_up() 
         "a message is stored without its embedding"
     );
     let body: Value = r.json().await.expect("json");
-    assert_eq!(body["embedding_status"], "failed");
+    assert_eq!(body["embedding_status"], "pending");
     let id = body["id"].as_str().expect("id").to_owned();
     let stored = app.get(&id).await;
     assert_eq!(stored["content"], cat);
-    assert_eq!(stored["embedding_status"], "failed");
+    assert_eq!(stored["embedding_status"], "pending");
     // A vector search needs its query embedded: 503 JSON with Retry-After, not 500. A hybrid
     // search (the default) falls back to lexical mode and still finds the message by its words.
     assert_error(
@@ -296,7 +296,7 @@ async fn failing_embedder_leaves_messages_pending_until_the_worker_catches_up() 
         assert!(Instant::now() < deadline, "the worker never retried");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(app.get(&id).await["embedding_status"], "failed");
+    assert_eq!(app.get(&id).await["embedding_status"], "pending");
 
     // ...and embeds it once the embedder recovers; search then finds it.
     let recovered = Instant::now();
@@ -323,7 +323,7 @@ async fn slow_embedder_times_out_but_the_message_is_kept_and_embedded_later() {
     assert_eq!(app.post(baseline).await.status().as_u16(), 202);
 
     // Slower than the request timeout. Each embedding gets half the request timeout: the
-    // ingest answers 202 with the embedding failed (the message is committed; a 504 would
+    // ingest answers 202 with the embedding pending (the message is committed; a 504 would
     // leave the client without an id, and a retry would store a duplicate).
     app.embedder.set(Mode::Slow(REQUEST_TIMEOUT * 3));
     let peanuts = "I am allergic to peanuts, please remember that";
@@ -333,7 +333,7 @@ async fn slow_embedder_times_out_but_the_message_is_kept_and_embedded_later() {
     let status = r.status().as_u16();
     let body: Value = r.json().await.expect("json");
     assert_eq!(status, 202, "{body}");
-    assert_eq!(body["embedding_status"], "failed", "{body}");
+    assert_eq!(body["embedding_status"], "pending", "{body}");
     assert!(
         took < REQUEST_TIMEOUT,
         "within the embedding budget: {took:?}"

@@ -242,5 +242,5 @@ async fn an_overloaded_embedder_is_a_503_with_retry_after() {
     let res = app.post_message(&message("acme", "hi"), None).await;
     assert_eq!(res.status().as_u16(), 202);
     let m: Value = res.json().await.expect("json");
-    assert_eq!(m["embedding_status"], "failed");
+    assert_eq!(m["embedding_status"], "pending");
 }
