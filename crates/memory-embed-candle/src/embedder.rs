@@ -37,6 +37,7 @@ struct Job {
 pub struct EmbedderStats {
     batches: AtomicU64,
     texts: AtomicU64,
+    abandoned: AtomicU64,
 }
 
 impl EmbedderStats {
@@ -47,6 +48,11 @@ impl EmbedderStats {
     /// Texts embedded.
     pub fn texts(&self) -> u64 {
         self.texts.load(Ordering::Relaxed)
+    }
+    /// Texts skipped because their caller had stopped waiting (timed out or cancelled)
+    /// before the worker reached them.
+    pub fn abandoned(&self) -> u64 {
+        self.abandoned.load(Ordering::Relaxed)
     }
 }
 
@@ -219,7 +225,21 @@ impl Worker {
         group
     }
 
-    fn process(&self, group: Vec<Job>) {
+    fn process(&self, mut group: Vec<Job>) {
+        // Under overload a caller may give up (its time budget ran out) while its job waits in
+        // the queue: computing its vectors would only delay everyone behind it.
+        group.retain(|job| {
+            let gone = job.reply.is_closed();
+            if gone {
+                self.stats
+                    .abandoned
+                    .fetch_add(job.texts.len() as u64, Ordering::Relaxed);
+            }
+            !gone
+        });
+        if group.is_empty() {
+            return;
+        }
         let texts: Vec<&str> = group
             .iter()
             .flat_map(|j| j.texts.iter().map(String::as_str))

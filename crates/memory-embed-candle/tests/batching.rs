@@ -77,6 +77,45 @@ async fn concurrent_single_text_calls_are_coalesced_and_unchanged() {
     );
 }
 
+/// A caller that stops waiting (its time budget ran out) frees the worker from its job: the
+/// texts are skipped, not embedded for nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_jobs_are_skipped() {
+    use futures::FutureExt as _;
+    let embedder = embedder(EmbedderConfig {
+        max_batch_size: 1,
+        ..config()
+    });
+    // 16 long texts, one forward pass each: the worker is busy for a good while.
+    let long = "a fairly long sentence that keeps the worker busy for a while ".repeat(8);
+    let busy: Vec<String> = (0..16).map(|i| format!("{i} {long}")).collect();
+    let gone = vec!["nobody waits for me".to_string()];
+    let busy_call = embedder.embed(&busy);
+    tokio::pin!(busy_call);
+    // Poll once: the busy job is queued (the worker starts on it).
+    assert!((&mut busy_call).now_or_never().is_none());
+    // Queue a job behind it, then drop the call before the worker gets to it.
+    assert!(embedder.embed(&gone).now_or_never().is_none());
+    assert_eq!(busy_call.await.expect("embedded").len(), 16);
+    // The worker reaches the abandoned job right after the busy one.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while embedder.stats().abandoned() == 0 {
+        assert!(std::time::Instant::now() < deadline, "never skipped");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(embedder.stats().abandoned(), 1);
+    assert_eq!(
+        embedder.stats().texts(),
+        16,
+        "only the busy texts were embedded"
+    );
+    // The skipped job's queue slot is free again.
+    assert_eq!(
+        embedder.embed(&["hello".to_string()]).await.unwrap().len(),
+        1
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_queue_is_overloaded_at_once() {
     let embedder = embedder(EmbedderConfig {
