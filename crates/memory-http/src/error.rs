@@ -209,7 +209,11 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        if status.is_server_error() {
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Load shedding and outages: logged once, at warn, with their cause where the
+            // error was mapped (an overload must not flood the log with errors).
+            tracing::debug!(code = self.code(), "request shed");
+        } else if status.is_server_error() {
             tracing::error!(code = self.code(), error = ?self, "request failed");
         } else {
             tracing::debug!(code = self.code(), error = %self, "request rejected");
@@ -239,14 +243,14 @@ impl From<CoreError> for ApiError {
                 ApiError::Overloaded
             }
             CoreError::Embedder(EmbedderError::Unavailable(why)) => {
-                tracing::error!(%why, "embedder unavailable");
+                tracing::warn!(%why, "embedder unavailable");
                 ApiError::Unavailable
             }
             CoreError::Embedder(EmbedderError::Failed(why)) => {
                 ApiError::Internal(format!("embedder failed: {why}"))
             }
             CoreError::Repository(RepositoryError::Unavailable(why)) => {
-                tracing::error!(%why, "store unavailable");
+                tracing::warn!(%why, "store unavailable");
                 ApiError::Unavailable
             }
             CoreError::Repository(RepositoryError::Conflict(why)) => {
