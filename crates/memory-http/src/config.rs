@@ -31,6 +31,9 @@ pub struct HttpConfig {
     pub trusted_proxies: TrustedProxies,
     /// `MEMORY_REQUEST_TIMEOUT_SECONDS`: every request is answered within this (504 after).
     pub request_timeout: Duration,
+    /// `MEMORY_MAX_IN_FLIGHT`: API requests served at once; one more is answered 503
+    /// `overloaded` with Retry-After at once (health and metrics are not counted).
+    pub max_in_flight: usize,
     /// Reported by the health endpoint (`local`, `production`, ...).
     pub environment: String,
     /// Reported by the health endpoint.

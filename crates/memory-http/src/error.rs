@@ -91,7 +91,8 @@ pub enum ApiError {
         /// The configured timeout.
         seconds: f64,
     },
-    /// The embedder is saturated (503 `overloaded`, with Retry-After).
+    /// The embedder is saturated, or too many requests are in flight (503 `overloaded`, with
+    /// Retry-After).
     #[error("the service is overloaded; retry later")]
     Overloaded,
     /// The store or the embedder cannot be reached (503 `unavailable`, with Retry-After).

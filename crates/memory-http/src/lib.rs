@@ -25,6 +25,7 @@
 //!     rate_limit: RateLimit::parse("200/minute").expect("valid rate"),
 //!     trusted_proxies: TrustedProxies::parse("10.0.0.0/8").expect("valid proxies"),
 //!     request_timeout: std::time::Duration::from_secs(15),
+//!     max_in_flight: 512,
 //!     environment: "local".into(),
 //!     version: env!("CARGO_PKG_VERSION").into(),
 //! };

@@ -199,6 +199,19 @@ pub async fn gate(
             None => return Ok(req.error_response(ApiError::Unauthorized)),
         }
     }
+    // Load shedding: beyond `max_in_flight` API requests, answer 503 at once rather than
+    // queue without bound (memory, latency). Health and metrics always answer.
+    let _permit = if unlimited {
+        None
+    } else {
+        match state.in_flight.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                tracing::warn!(route, "shed: too many requests in flight");
+                return Ok(req.error_response(ApiError::Overloaded));
+            }
+        }
+    };
     next.call(req)
         .await
         .map(ServiceResponse::map_into_boxed_body)

@@ -27,6 +27,8 @@ pub struct AppState {
     pub(crate) limiters: RateLimiters,
     pub(crate) trusted_proxies: TrustedProxies,
     pub(crate) request_timeout: Duration,
+    /// Permits for API requests in flight (`HttpConfig::max_in_flight`).
+    pub(crate) in_flight: Arc<tokio::sync::Semaphore>,
     pub(crate) environment: String,
     pub(crate) version: String,
     pub(crate) started: Instant,
@@ -100,6 +102,7 @@ pub fn serve(
         trusted_proxies: config.trusted_proxies,
         api_keys: config.api_keys,
         request_timeout: config.request_timeout,
+        in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight.max(1))),
         environment: config.environment,
         version: config.version,
         started: Instant::now(),
@@ -111,6 +114,7 @@ pub fn serve(
         rate_limit = %config.rate_limit,
         trusted_proxies = %state.trusted_proxies,
         timeout = ?state.request_timeout,
+        max_in_flight = config.max_in_flight,
         "serving the HTTP API"
     );
     let server = HttpServer::new(move || {

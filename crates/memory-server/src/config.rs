@@ -138,6 +138,10 @@ pub struct Settings {
     /// limited. Empty: trust no one; the client IP is the TCP peer.
     #[arg(long, env = "MEMORY_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
+    /// API requests served at once; beyond it, 503 `overloaded` with Retry-After at once
+    /// (load shedding: bounded memory and latency under overload).
+    #[arg(long, env = "MEMORY_MAX_IN_FLIGHT", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_in_flight: u32,
     /// Upper bound on every request's duration, in seconds.
     #[arg(long, env = "MEMORY_REQUEST_TIMEOUT_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout_seconds: u64,

@@ -66,6 +66,7 @@ pub fn http_config(settings: &Settings) -> anyhow::Result<HttpConfig> {
         trusted_proxies: TrustedProxies::parse(&settings.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("invalid {e}"))?,
         request_timeout: Duration::from_secs(settings.request_timeout_seconds),
+        max_in_flight: settings.max_in_flight as usize,
         environment: settings.environment.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
     })

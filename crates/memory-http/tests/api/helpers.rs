@@ -28,6 +28,7 @@ pub struct Options {
     pub trusted_proxies: &'static str,
     pub origins: Vec<String>,
     pub timeout: Duration,
+    pub max_in_flight: usize,
     pub store: Option<Arc<dyn Store>>,
     pub embedder: Option<Arc<dyn Embedder>>,
 }
@@ -40,6 +41,7 @@ impl Default for Options {
             trusted_proxies: "",
             origins: Vec::new(),
             timeout: Duration::from_secs(10),
+            max_in_flight: 512,
             store: None,
             embedder: None,
         }
@@ -74,6 +76,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         rate_limit: RateLimit::parse(opts.rate_limit).expect("rate"),
         trusted_proxies: TrustedProxies::parse(opts.trusted_proxies).expect("proxies"),
         request_timeout: opts.timeout,
+        max_in_flight: opts.max_in_flight,
         environment: "test".into(),
         version: "9.9.9".into(),
     };
