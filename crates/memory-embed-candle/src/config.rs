@@ -22,6 +22,11 @@ pub struct EmbedderConfig {
     /// Most texts waiting for the worker; beyond it `embed` fails with `Overloaded` at once
     /// (env `MEMORY_EMBEDDING_QUEUE_CAPACITY`).
     pub queue_capacity: usize,
+    /// Most work queued ahead of a new call, estimated from the worker's recent speed; beyond
+    /// it `embed` fails with `Overloaded` at once rather than wait longer than its caller will
+    /// (env `MEMORY_EMBEDDING_MAX_QUEUE_WAIT_MS`; 0: only `queue_capacity` bounds the queue).
+    /// A call that finds the queue empty is always admitted.
+    pub max_queue_wait: Duration,
     /// How long the worker waits for more requests to fill a batch once it has one
     /// (env `MEMORY_EMBEDDING_MAX_WAIT_MS`).
     pub max_wait: Duration,
@@ -40,6 +45,7 @@ impl Default for EmbedderConfig {
             model_path: None,
             max_batch_size: 32,
             queue_capacity: 1024,
+            max_queue_wait: Duration::from_millis(2000),
             max_wait: Duration::from_millis(2),
             threads: 0,
             allow_download: true,
@@ -72,6 +78,10 @@ impl EmbedderConfig {
         }
         if let Some(v) = get("MEMORY_EMBEDDING_QUEUE_CAPACITY") {
             c.queue_capacity = parse("MEMORY_EMBEDDING_QUEUE_CAPACITY", &v)?;
+        }
+        if let Some(v) = get("MEMORY_EMBEDDING_MAX_QUEUE_WAIT_MS") {
+            c.max_queue_wait =
+                Duration::from_millis(parse("MEMORY_EMBEDDING_MAX_QUEUE_WAIT_MS", &v)?);
         }
         if let Some(v) = get("MEMORY_EMBEDDING_MAX_WAIT_MS") {
             c.max_wait = Duration::from_millis(parse("MEMORY_EMBEDDING_MAX_WAIT_MS", &v)?);
@@ -129,12 +139,14 @@ mod tests {
         let c = EmbedderConfig::from_lookup(|k| match k {
             "MEMORY_EMBEDDING_MAX_BATCH_SIZE" => Some("64".into()),
             "MEMORY_EMBEDDING_MAX_WAIT_MS" => Some("5".into()),
+            "MEMORY_EMBEDDING_MAX_QUEUE_WAIT_MS" => Some("750".into()),
             "MEMORY_EMBEDDING_MODEL_PATH" => Some("/models/minilm".into()),
             _ => None,
         })
         .unwrap();
         assert_eq!(c.max_batch_size, 64);
         assert_eq!(c.max_wait, Duration::from_millis(5));
+        assert_eq!(c.max_queue_wait, Duration::from_millis(750));
         assert_eq!(c.model_path, Some(PathBuf::from("/models/minilm")));
         assert_eq!(c.model_name, DEFAULT_MODEL_NAME);
     }

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use memory_core::domain::Embedding;
@@ -38,6 +38,8 @@ pub struct EmbedderStats {
     batches: AtomicU64,
     texts: AtomicU64,
     abandoned: AtomicU64,
+    /// Moving average of the worker's time per text, in nanoseconds (0: not measured yet).
+    nanos_per_text: AtomicU64,
 }
 
 impl EmbedderStats {
@@ -54,6 +56,22 @@ impl EmbedderStats {
     pub fn abandoned(&self) -> u64 {
         self.abandoned.load(Ordering::Relaxed)
     }
+    /// The worker's recent time per text (a moving average; zero before the first batch).
+    pub fn time_per_text(&self) -> Duration {
+        Duration::from_nanos(self.nanos_per_text.load(Ordering::Relaxed))
+    }
+
+    fn record_speed(&self, elapsed: Duration, texts: usize) {
+        let sample = u64::try_from(elapsed.as_nanos() / texts.max(1) as u128).unwrap_or(u64::MAX);
+        let old = self.nanos_per_text.load(Ordering::Relaxed);
+        // One writer (the worker thread): a plain load and store is enough.
+        let new = if old == 0 {
+            sample
+        } else {
+            (old / 5) * 4 + sample / 5
+        };
+        self.nanos_per_text.store(new.max(1), Ordering::Relaxed);
+    }
 }
 
 /// The production [`Embedder`]: a sentence-transformers BERT model on candle.
@@ -65,6 +83,7 @@ pub struct CandleEmbedder {
     model_id: String,
     dimension: usize,
     queue_capacity: usize,
+    max_queue_wait: Duration,
     queue: mpsc::Sender<Job>,
     permits: Arc<Semaphore>,
     stats: Arc<EmbedderStats>,
@@ -111,6 +130,7 @@ impl CandleEmbedder {
             model_id,
             dimension,
             queue_capacity: config.queue_capacity,
+            max_queue_wait: config.max_queue_wait,
             queue,
             permits: Arc::new(Semaphore::new(config.queue_capacity)),
             stats,
@@ -122,6 +142,26 @@ impl CandleEmbedder {
         &self.stats
     }
 
+    /// Refuses a call that would wait behind more than `max_queue_wait` of queued work, as
+    /// estimated from the worker's recent time per text. An empty queue always admits.
+    fn admit(&self) -> std::result::Result<(), EmbedderError> {
+        if self.max_queue_wait.is_zero() {
+            return Ok(());
+        }
+        let queued = self
+            .queue_capacity
+            .saturating_sub(self.permits.available_permits());
+        let ahead = self.stats.time_per_text() * u32::try_from(queued).unwrap_or(u32::MAX);
+        if queued > 0 && ahead > self.max_queue_wait {
+            return Err(EmbedderError::Overloaded(format!(
+                "embedding queue holds about {} ms of work (at most {} ms)",
+                ahead.as_millis(),
+                self.max_queue_wait.as_millis()
+            )));
+        }
+        Ok(())
+    }
+
     /// Embeds `texts` and returns the raw vectors, in order. A call with more texts than the
     /// queue holds goes through in windows of `queue_capacity` texts, one after the other.
     pub async fn embed_raw(
@@ -130,6 +170,7 @@ impl CandleEmbedder {
     ) -> std::result::Result<Vec<Vec<f32>>, EmbedderError> {
         let mut out = Vec::with_capacity(texts.len());
         for window in texts.chunks(self.queue_capacity) {
+            self.admit()?;
             let permit = Arc::clone(&self.permits)
                 .try_acquire_many_owned(u32::try_from(window.len()).unwrap_or(u32::MAX))
                 .map_err(|_| {
@@ -246,11 +287,13 @@ impl Worker {
             .collect();
         let (encoder, max_batch) = (&self.encoder, self.config.max_batch_size);
         let encode = || encoder.encode(&texts, max_batch);
+        let started = Instant::now();
         let result = match &self.pool {
             Some(pool) => pool.install(encode),
             None => encode(),
         };
         let count = texts.len();
+        self.stats.record_speed(started.elapsed(), count);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         self.stats.texts.fetch_add(count as u64, Ordering::Relaxed);
         // Free the queue slots before answering, so a caller that sends its next window

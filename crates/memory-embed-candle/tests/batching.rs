@@ -116,6 +116,49 @@ async fn abandoned_jobs_are_skipped() {
     );
 }
 
+/// A call that would wait behind more queued work than `max_queue_wait` (estimated from the
+/// worker's recent speed) is refused at once; one that finds the queue empty never is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_behind_too_much_queued_work_is_overloaded_at_once() {
+    use futures::FutureExt as _;
+    let embedder = embedder(EmbedderConfig {
+        max_batch_size: 1,
+        max_queue_wait: Duration::from_millis(20),
+        ..config()
+    });
+    let long = "a fairly long sentence that keeps the worker busy for a while ".repeat(8);
+    // Measure the worker's speed on this kind of text (the queue is empty: admitted).
+    embedder
+        .embed(std::slice::from_ref(&long))
+        .await
+        .expect("warm-up");
+    let per_text = embedder.stats().time_per_text();
+    assert!(per_text > Duration::ZERO);
+    let busy: Vec<String> = (0..16).map(|i| format!("{i} {long}")).collect();
+    assert!(
+        per_text * 15 > Duration::from_millis(20),
+        "16 long texts must be more than 20 ms of work: {per_text:?} each"
+    );
+    let busy_call = embedder.embed(&busy);
+    tokio::pin!(busy_call);
+    assert!((&mut busy_call).now_or_never().is_none(), "queued");
+    let started = std::time::Instant::now();
+    match embedder.embed(&["hello".to_string()]).await {
+        Err(EmbedderError::Overloaded(msg)) => assert!(msg.contains("ms of work"), "{msg}"),
+        other => panic!("expected Overloaded, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(20),
+        "refused at once"
+    );
+    assert_eq!(busy_call.await.expect("embedded").len(), 16);
+    // The queue is empty again: admitted, however slow the worker was.
+    assert_eq!(
+        embedder.embed(&["hello".to_string()]).await.unwrap().len(),
+        1
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_queue_is_overloaded_at_once() {
     let embedder = embedder(EmbedderConfig {

@@ -17,7 +17,8 @@ use memory_store_sqlite::{SqliteStore, SqliteStoreOptions};
 use crate::config::{DatabaseUrl, Settings};
 
 /// The embedder configuration: the model from the settings, the batching knobs from
-/// `MEMORY_EMBEDDING_{MAX_BATCH_SIZE, QUEUE_CAPACITY, MAX_WAIT_MS, THREADS, ALLOW_DOWNLOAD}`
+/// `MEMORY_EMBEDDING_{MAX_BATCH_SIZE, QUEUE_CAPACITY, MAX_QUEUE_WAIT_MS, MAX_WAIT_MS, THREADS,
+/// ALLOW_DOWNLOAD}`
 /// (docs/embedder.md).
 pub fn embedder_config(settings: &Settings) -> anyhow::Result<EmbedderConfig> {
     let base = EmbedderConfig::from_env().context("invalid MEMORY_EMBEDDING_* setting")?;
