@@ -107,6 +107,7 @@ pub fn serve(
         version: config.version,
         started: Instant::now(),
     });
+    let request_timeout = state.request_timeout;
     let openapi = ApiDoc::openapi();
     tracing::info!(
         addr = ?listener.local_addr().ok(),
@@ -146,6 +147,11 @@ pub fn serve(
             .wrap(cors(&origins))
             .wrap(from_fn(middleware::telemetry))
     })
+    // Idle keep-alive connections live longer than actix's 5 s default (nginx uses 75 s), so a
+    // client reusing one rarely races the server closing it; a request head may take as long
+    // as a request may.
+    .keep_alive(Duration::from_secs(75))
+    .client_request_timeout(request_timeout)
     .listen(listener)?
     .shutdown_timeout(30)
     .run();
