@@ -58,9 +58,11 @@ bench-recall DATA_DIR="../shared/bench-data/locomo-dev": fetch-model pg-up
     set -euo pipefail
     export MEMORY_TEST_DATABASE_URL="${MEMORY_TEST_DATABASE_URL:-$(scripts/pg.sh url)}"
     mkdir -p target/bench-recall
+    # cargo runs a bench in its package's directory: hand it absolute paths.
+    data="$(realpath "{{DATA_DIR}}")"
     for store in sqlite postgres; do
-        cargo bench -p memory-server --bench recall -- "{{DATA_DIR}}" --store "$store" \
-            --mode hybrid --mode vector --out "target/bench-recall/$store.json"
+        cargo bench -p memory-server --bench recall -- "$data" --store "$store" \
+            --mode hybrid --mode vector --out "$PWD/target/bench-recall/$store.json"
     done
 
 # Bad input at scale: schemathesis (pinned, from PyPI) driven by the served OpenAPI document against
