@@ -177,6 +177,18 @@ impl TestApp {
             .expect("request")
     }
 
+    /// GET `path` and its body as text (metrics, docs).
+    pub async fn get_text(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .expect("text")
+    }
+
     /// Searches and returns the items' contents, best first (asserting 200).
     pub async fn search_contents(&self, params: &[(&str, &str)]) -> Vec<String> {
         let r = self.search(params).await;

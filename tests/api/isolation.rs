@@ -186,15 +186,7 @@ async fn a_tenant_bound_key_never_reaches_another_tenant(kind: StoreKind) {
     }
 
     // Metrics are open but carry no tenant data.
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("request")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.get_text("/metrics").await;
     assert!(
         !metrics.contains("globex") && !metrics.contains("merger"),
         "no tenant ids or content in metrics"

@@ -104,15 +104,7 @@ async fn metrics_and_docs_are_served() {
     app.store("acme", "c", "hello").await;
     app.search(&[("tenant_id", "acme"), ("query", "hello")])
         .await;
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("request")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.get_text("/metrics").await;
     for name in [
         "http_requests_total",
         "http_request_duration_seconds",
@@ -138,15 +130,7 @@ async fn metrics_and_docs_are_served() {
     ] {
         assert!(spec["paths"][path].is_object(), "{path} documented");
     }
-    let docs = app
-        .client
-        .get(app.url("/docs/"))
-        .send()
-        .await
-        .expect("request")
-        .text()
-        .await
-        .expect("text");
+    let docs = app.get_text("/docs/").await;
     assert!(
         docs.to_lowercase().contains("swagger"),
         "Swagger UI served offline"

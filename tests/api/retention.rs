@@ -110,15 +110,7 @@ async fn the_scheduler_applies_retention_to_every_tenant() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("request")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.get_text("/metrics").await;
     assert!(
         metrics
             .lines()
