@@ -14,7 +14,7 @@ const ADMIN: &str = "admin-key";
 const ACME: &str = "acme-key";
 
 async fn keyed(kind: StoreKind) -> TestApp {
-    spawn_app_with(kind, |s| s.api_keys = format!("{ADMIN},{ACME}:acme")).await
+    spawn_app_with(kind, |s| s.api_keys = format!("{ADMIN},{ACME}:acme").into()).await
 }
 
 async fn post(app: &TenantApp<'_>, tenant: &str, conversation: &str, content: &str) -> String {

@@ -66,7 +66,7 @@ pub fn test_settings() -> Settings {
     let mut s = Settings::from_env().expect("settings");
     s.host = "127.0.0.1".parse().expect("ip");
     s.port = 0;
-    s.api_keys = String::new();
+    s.api_keys = String::new().into();
     s.allowed_origins = String::new();
     s.global_rate_limit = "100000/second".into();
     s.retention_schedule_seconds = 0;

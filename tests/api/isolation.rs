@@ -74,7 +74,7 @@ fn ids(body: &Value) -> Vec<String> {
 
 async fn a_tenant_bound_key_never_reaches_another_tenant(kind: StoreKind) {
     let app = spawn_app_with(kind, |s| {
-        s.api_keys = format!("{ADMIN},{ACME}:acme,{GLOBEX}:globex");
+        s.api_keys = format!("{ADMIN},{ACME}:acme,{GLOBEX}:globex").into();
     })
     .await;
     let c = Client { app: &app };

@@ -338,7 +338,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut settings = Settings::from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
     settings.port = 0;
-    settings.api_keys = String::new();
+    settings.api_keys = String::new().into();
     settings.global_rate_limit = "1000000/second".into();
     settings.retention_schedule_seconds = 0;
     settings.log_level = "warn".into();

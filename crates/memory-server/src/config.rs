@@ -97,6 +97,43 @@ pub enum EmbeddingProvider {
     SentenceTransformer,
 }
 
+/// A setting that must never be printed: its `Debug` is `"***"` (`""` when empty), so
+/// `Settings` can be logged or shown in a panic without leaking API keys.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value itself, for the one place that parses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
 /// Every setting of the server.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
@@ -126,7 +163,7 @@ pub struct Settings {
         default_value = "",
         hide_env_values = true
     )]
-    pub api_keys: String,
+    pub api_keys: Secret,
     /// CORS origins allowed, comma separated (empty: no cross-origin access).
     #[arg(long, env = "MEMORY_ALLOWED_ORIGINS", default_value = "")]
     pub allowed_origins: String,
@@ -271,6 +308,20 @@ mod tests {
         assert_eq!(
             DatabaseUrl::parse("postgres://u:secret@h/db").map(|d| d.redacted()),
             Ok("postgres://u:***@h/db".into())
+        );
+    }
+
+    #[test]
+    fn api_keys_never_show_in_debug_output() {
+        let mut settings = Settings::from_env().expect("defaults parse");
+        settings.api_keys = "s3cret-key:acme,other-s3cret".into();
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("api_keys: \"***\""), "{shown}");
+        assert_eq!(settings.api_keys.expose(), "s3cret-key:acme,other-s3cret");
+        assert!(
+            crate::startup::http_config(&settings).is_ok(),
+            "still parsed"
         );
     }
 

@@ -58,7 +58,7 @@ pub fn service_config(settings: &Settings) -> anyhow::Result<ServiceConfig> {
 /// The HTTP layer's configuration the settings describe.
 pub fn http_config(settings: &Settings) -> anyhow::Result<HttpConfig> {
     Ok(HttpConfig {
-        api_keys: ApiKeys::parse(&settings.api_keys)
+        api_keys: ApiKeys::parse(settings.api_keys.expose())
             .map_err(|e| anyhow::anyhow!("invalid MEMORY_API_KEYS: {e}"))?,
         allowed_origins: settings.origins(),
         rate_limit: RateLimit::parse(&settings.global_rate_limit)

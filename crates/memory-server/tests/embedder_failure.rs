@@ -116,7 +116,7 @@ impl App {
         let mut settings = Settings::from_env().expect("settings");
         settings.host = "127.0.0.1".parse().expect("ip");
         settings.port = 0;
-        settings.api_keys = String::new();
+        settings.api_keys = String::new().into();
         settings.global_rate_limit = "100000/second".into();
         settings.retention_schedule_seconds = 0;
         settings.request_timeout_seconds = REQUEST_TIMEOUT.as_secs();
