@@ -109,6 +109,7 @@ pub async fn telemetry(
         method = %method,
         route = %route,
         path = %req.path(),
+        client_ip = tracing::field::Empty,
         status = tracing::field::Empty,
         latency_ms = tracing::field::Empty,
     );
@@ -178,6 +179,8 @@ pub async fn gate(
             .peer_addr()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
         let ip = client_ip(peer, req.headers(), &state.trusted_proxies);
+        // The address the limits apply to (behind a trusted proxy: the forwarded client).
+        tracing::Span::current().record("client_ip", tracing::field::display(ip));
         let checked = state.limiters.check_ip(ip).and_then(|()| match &presented {
             Some(h) => state.limiters.check_key(h),
             None => Ok(()),

@@ -168,3 +168,61 @@ async fn behind_a_trusted_proxy_an_api_key_keeps_one_budget() {
     assert!(res.headers().contains_key("retry-after"));
     assert_error(res, 429, "rate_limited").await;
 }
+
+/// Everything the process logs, captured once for the whole test binary (the server's
+/// handlers run on actix's own threads, so a thread-local subscriber would see nothing).
+fn captured_logs() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || Writer(sink.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
+        buf
+    })
+    .clone()
+}
+
+struct Writer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Writer {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("logs").extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The request log names the address the limits applied to: behind a trusted proxy, the
+/// forwarded client, not the proxy.
+#[tokio::test]
+async fn the_request_log_names_the_rate_limited_client() {
+    let logs = captured_logs();
+    let app = spawn_with(Options {
+        trusted_proxies: "127.0.0.1",
+        ..Options::default()
+    })
+    .await;
+    let res = app
+        .client
+        .get(app.url("/v1/messages/550e8400-e29b-41d4-a716-446655440000"))
+        .header("x-forwarded-for", "203.0.113.77")
+        .header("x-request-id", "client-ip-log-test")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status().as_u16(), 404);
+    let text = String::from_utf8_lossy(&logs.lock().expect("logs")).into_owned();
+    let line = text
+        .lines()
+        .find(|l| l.contains("client-ip-log-test") && l.contains("request completed"))
+        .unwrap_or_else(|| panic!("no request log line:\n{text}"));
+    assert!(line.contains("client_ip=203.0.113.77"), "{line}");
+}
