@@ -85,25 +85,7 @@ async fn acknowledged_messages_survive_sigkill_and_get_embedded() {
         assert_eq!(body["content"], content.as_str());
     }
     // Every embedding completes: nothing stays pending.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = client
-            .get(format!("{}/v1/memory/search", server.base))
-            .query(&[("tenant_id", "durable"), ("query", "quick brown fox")])
-            .send()
-            .await
-            .expect("request");
-        let body: Value = r.json().await.expect("json");
-        if body["pending_embeddings"] == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "embeddings still pending after 60 s: {}",
-            body["pending_embeddings"]
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    support::wait_until_embedded(&client, &server.base, "durable", Duration::from_secs(60)).await;
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

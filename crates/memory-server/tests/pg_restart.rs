@@ -366,26 +366,7 @@ async fn postgres_restart_under_load_is_503_then_recovers_and_loses_nothing() {
     }
     let acked_pending = log.acked.iter().filter(|a| a.2 != "completed").count();
     let catch_up_started = Instant::now();
-    let deadline = catch_up_started + Duration::from_secs(30);
-    loop {
-        let r = client
-            .get(format!("{base}/v1/memory/search"))
-            .query(&[("tenant_id", TENANT), ("query", "quick brown fox")])
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(r.status().as_u16(), 200);
-        let body: Value = r.json().await.expect("json");
-        if body["pending_embeddings"] == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "embeddings still pending 30 s after the load stopped: {}",
-            body["pending_embeddings"]
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    support::wait_until_embedded(&client, &base, TENANT, Duration::from_secs(30)).await;
     let catch_up = catch_up_started.elapsed();
     for (id, _, _) in &log.acked {
         let body: Value = client

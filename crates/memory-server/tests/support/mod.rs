@@ -67,3 +67,33 @@ pub async fn start(db: &str, port: u16, env: &[(&str, &str)]) -> Server {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Polls a tenant-wide search until it reports nothing pending (the catch-up worker has
+/// embedded everything), failing after `within`.
+pub async fn wait_until_embedded(
+    client: &reqwest::Client,
+    base: &str,
+    tenant: &str,
+    within: Duration,
+) {
+    let deadline = Instant::now() + within;
+    loop {
+        let r = client
+            .get(format!("{base}/v1/memory/search"))
+            .query(&[("tenant_id", tenant), ("query", "quick brown fox")])
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status().as_u16(), 200);
+        let body: serde_json::Value = r.json().await.expect("json");
+        if body["pending_embeddings"] == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "embeddings still pending after {within:?}: {}",
+            body["pending_embeddings"]
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
