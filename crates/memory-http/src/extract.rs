@@ -130,39 +130,20 @@ fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
 /// The rule broken by a percent-encoded parameter that is not UTF-8.
 const NOT_UTF8: &str = "must be valid UTF-8 once percent-decoded";
 
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// Percent-decodes `raw` (and `+` as a space in query strings); `None` when the bytes are not
 /// UTF-8. actix decodes lossily instead, turning `%FF` into U+FFFD: a tenant named `%FF` would
 /// silently become the tenant named `\u{FFFD}`, which matters on the erasure endpoints.
 /// A `%` not followed by two hex digits is kept as it is, as actix does.
 pub fn percent_decode_strict(raw: &str, plus_as_space: bool) -> Option<String> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' if plus_as_space => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
+    let raw = if plus_as_space {
+        std::borrow::Cow::Owned(raw.replace('+', " "))
+    } else {
+        std::borrow::Cow::Borrowed(raw)
+    };
+    percent_encoding::percent_decode_str(&raw)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
 
 /// A path parameter of the matched route (`name` as in `{name}`), percent-decoded strictly:
