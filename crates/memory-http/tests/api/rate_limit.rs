@@ -4,7 +4,10 @@
 use crate::helpers::{Options, assert_error, client_from, spawn_with};
 
 async fn get(client: &reqwest::Client, url: &str, key: Option<&str>) -> reqwest::Response {
-    let mut req = client.get(url);
+    send(client.get(url), key).await
+}
+
+async fn send(mut req: reqwest::RequestBuilder, key: Option<&str>) -> reqwest::Response {
     if let Some(k) = key {
         req = req.header("x-api-key", k);
     }
@@ -84,13 +87,10 @@ async fn each_api_key_gets_its_own_budget_across_addresses() {
 }
 
 async fn get_from(app_url: &str, forwarded_for: &str, key: Option<&str>) -> reqwest::Response {
-    let mut req = reqwest::Client::new()
+    let req = reqwest::Client::new()
         .get(app_url)
         .header("x-forwarded-for", forwarded_for);
-    if let Some(k) = key {
-        req = req.header("x-api-key", k);
-    }
-    req.send().await.expect("request")
+    send(req, key).await
 }
 
 #[tokio::test]
