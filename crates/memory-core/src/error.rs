@@ -1,5 +1,5 @@
-//! The core's errors: one enum for the service ([`CoreError`]), plus the error types each
-//! port returns. Adapters map their own failures into the port errors; the HTTP layer maps
+//! The core's errors: one enum for the service ([`CoreError`]), plus the error types the
+//! ports return. Adapters map their own failures into the port errors; the HTTP layer maps
 //! [`CoreError`] to status codes.
 
 use std::fmt;
@@ -93,32 +93,151 @@ impl From<FieldError> for ValidationErrors {
     }
 }
 
-/// What a [`crate::ports::MessageRepository`] (or policy store) may fail with.
+/// Any error, boxed: the source of a port error, kept so logs show the whole chain.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What a store port ([`crate::ports::MessageStore`], [`crate::ports::VectorSearch`], ...)
+/// may fail with. Adapters keep their own error as the `source`.
 #[derive(Debug, thiserror::Error)]
 pub enum RepositoryError {
     /// The store cannot be reached or has no free connection in time: retryable (HTTP 503).
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
+    #[error("store unavailable: {message}")]
+    Unavailable {
+        /// What could not be done, in words.
+        message: String,
+        /// The adapter's error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// A write conflicts with existing data (e.g. a duplicate id).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// An embedding of another dimension than the store holds: a wiring bug (the service
+    /// checks the embedder against the store when it is built).
+    #[error("embedding has {got} dimensions, the store holds {expected}")]
+    DimensionMismatch {
+        /// The store's dimension.
+        expected: usize,
+        /// The embedding's.
+        got: usize,
+    },
     /// Anything else: a bug or corrupt data (HTTP 500, details logged, not shown).
-    #[error("store failure: {0}")]
-    Internal(String),
+    #[error("store failure: {message}")]
+    Internal {
+        /// What failed, in words.
+        message: String,
+        /// The adapter's error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+}
+
+impl RepositoryError {
+    /// [`RepositoryError::Unavailable`] without a source.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::Unavailable {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// [`RepositoryError::Unavailable`] caused by `source`.
+    pub fn unavailable_from(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Unavailable {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// [`RepositoryError::Internal`] without a source.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::Internal {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// [`RepositoryError::Internal`] caused by `source`.
+    pub fn internal_from(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Internal {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
 }
 
 /// What an [`crate::ports::Embedder`] may fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedderError {
-    /// The embedder's queue is full: retry later (HTTP 503 with Retry-After).
-    #[error("embedder overloaded: {0}")]
-    Overloaded(String),
-    /// The embedder is shut down or its worker died.
-    #[error("embedder unavailable: {0}")]
-    Unavailable(String),
+    /// The embedder cannot take this work now: retry after `retry_after` (HTTP 503 with that
+    /// Retry-After).
+    #[error("embedder overloaded: {message}")]
+    Overloaded {
+        /// Why, in words.
+        message: String,
+        /// When trying again is likely to succeed (the embedder's estimate of its backlog).
+        retry_after: std::time::Duration,
+    },
+    /// The embedder is shut down, its worker died, or it gave no answer in time.
+    #[error("embedder unavailable: {message}")]
+    Unavailable {
+        /// Why, in words.
+        message: String,
+        /// The adapter's error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// The model failed on this input.
-    #[error("embedding failed: {0}")]
-    Failed(String),
+    #[error("embedding failed: {message}")]
+    Failed {
+        /// Why, in words.
+        message: String,
+        /// The adapter's error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+}
+
+impl EmbedderError {
+    /// [`EmbedderError::Overloaded`].
+    pub fn overloaded(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        Self::Overloaded {
+            message: message.into(),
+            retry_after,
+        }
+    }
+
+    /// [`EmbedderError::Unavailable`] without a source.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::Unavailable {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// [`EmbedderError::Unavailable`] caused by `source`.
+    pub fn unavailable_from(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Unavailable {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// [`EmbedderError::Failed`] without a source.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::Failed {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// [`EmbedderError::Failed`] caused by `source`.
+    pub fn failed_from(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Failed {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
 }
 
 /// The service's error: what [`crate::MemoryService`] returns to inbound adapters.
@@ -133,6 +252,21 @@ pub enum CoreError {
     /// The caller may not act on this tenant.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// The store behind the service lacks the capability this use case needs (e.g. a store
+    /// without [`crate::ports::Erasure`] cannot erase).
+    #[error("not supported by this store: {0}")]
+    Unsupported(&'static str),
+    /// The embedder's vectors do not fit the store: the model changed, or the wiring is wrong.
+    #[error(
+        "the embedder produces {embedder} dimensions but the store holds {store}: configure the \
+         model the data was written with, or re-embed into a new store"
+    )]
+    DimensionMismatch {
+        /// The store's dimension.
+        store: usize,
+        /// The embedder's.
+        embedder: usize,
+    },
     /// The embedder failed.
     #[error(transparent)]
     Embedder(#[from] EmbedderError),

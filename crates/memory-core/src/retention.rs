@@ -8,15 +8,13 @@ use crate::domain::{Importance, Message, TenantId};
 use crate::error::{FieldError, ValidationErrors};
 
 /// A tenant's retention policy. Defaults: archive after 30 days or below importance 0.35;
-/// delete archived messages 90 days after they were archived.
+/// delete archived messages 90 days after they were archived. Built by
+/// [`RetentionPolicy::new`], so always valid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetentionPolicy {
-    /// Archive messages older than this many days (1-36500; default 30).
-    pub max_age_days: u32,
-    /// Archive messages whose importance is below this (default 0.35).
-    pub importance_threshold: Importance,
-    /// Delete archived messages this many days after archiving (1-36500; default 90).
-    pub delete_after_days: u32,
+    max_age_days: u32,
+    importance_threshold: Importance,
+    delete_after_days: u32,
 }
 
 impl Default for RetentionPolicy {
@@ -63,6 +61,21 @@ impl RetentionPolicy {
             }),
             _ => Err(errors),
         }
+    }
+
+    /// Archive messages older than this many days (1-36500; default 30).
+    pub fn max_age_days(&self) -> u32 {
+        self.max_age_days
+    }
+
+    /// Archive messages whose importance is below this (default 0.35).
+    pub fn importance_threshold(&self) -> Importance {
+        self.importance_threshold
+    }
+
+    /// Delete archived messages this many days after archiving (1-36500; default 90).
+    pub fn delete_after_days(&self) -> u32 {
+        self.delete_after_days
     }
 
     /// The archive rule in force at `now`.
@@ -121,18 +134,39 @@ impl RetentionAction {
     }
 }
 
-/// A validated retention request.
+/// A validated retention request: a tenant and at least one action.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetentionRequest {
-    /// The tenant to apply the policy to.
-    pub tenant_id: TenantId,
-    /// What to do; at least one action.
-    pub actions: BTreeSet<RetentionAction>,
-    /// Count only; change nothing.
-    pub dry_run: bool,
+    tenant_id: TenantId,
+    actions: BTreeSet<RetentionAction>,
+    dry_run: bool,
 }
 
 impl RetentionRequest {
+    /// Both actions (archive, then delete) for `tenant_id`: what the scheduler runs.
+    pub fn full(tenant_id: TenantId, dry_run: bool) -> Self {
+        Self {
+            tenant_id,
+            actions: [RetentionAction::Archive, RetentionAction::Delete].into(),
+            dry_run,
+        }
+    }
+
+    /// The tenant to apply the policy to.
+    pub fn tenant_id(&self) -> &TenantId {
+        &self.tenant_id
+    }
+
+    /// What to do; never empty.
+    pub fn actions(&self) -> &BTreeSet<RetentionAction> {
+        &self.actions
+    }
+
+    /// Count only; change nothing.
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
     /// Validates raw fields, collecting every error.
     pub fn parse(
         tenant_id: &str,
@@ -173,26 +207,6 @@ pub struct RetentionReport {
     pub deleted: u64,
     /// Whether this was a dry run.
     pub dry_run: bool,
-}
-
-/// Which tenants a caller may act on. Built by inbound adapters from credentials.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum TenantAccess {
-    /// Every tenant (an unbound key, or no authentication configured).
-    #[default]
-    All,
-    /// Only these tenants.
-    Only(BTreeSet<TenantId>),
-}
-
-impl TenantAccess {
-    /// Whether the caller may act on `tenant`.
-    pub fn allows(&self, tenant: &TenantId) -> bool {
-        match self {
-            TenantAccess::All => true,
-            TenantAccess::Only(set) => set.contains(tenant),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -243,20 +257,11 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(
-            r.actions.into_iter().collect::<Vec<_>>(),
+            r.actions().iter().copied().collect::<Vec<_>>(),
             [RetentionAction::Archive, RetentionAction::Delete]
         );
         let e = RetentionRequest::parse("", &[], false).expect_err("invalid");
         assert_eq!(e.0.len(), 2);
         assert!(RetentionRequest::parse("a", &["shred".into()], false).is_err());
-    }
-
-    #[test]
-    fn tenant_access() {
-        let acme = TenantId::parse("acme").expect("valid");
-        let globex = TenantId::parse("globex").expect("valid");
-        assert!(TenantAccess::All.allows(&acme));
-        let only = TenantAccess::Only([globex.clone()].into());
-        assert!(only.allows(&globex) && !only.allows(&acme));
     }
 }

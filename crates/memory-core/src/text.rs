@@ -1,11 +1,14 @@
-//! Text analysis for lexical search: one analyzer, used by every store to index and by the
-//! service to query, so lexical scores are the same whatever the store.
+//! Text analysis for lexical search: one analyzer, run by the service on what it stores and
+//! on what it is asked (stores never analyse), and BM25, so lexical scores are the same
+//! whatever the store.
 
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::OnceLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
+
+use crate::error::FieldError;
 
 /// English stopwords (the NLTK list): too common to say anything about relevance.
 pub const STOPWORDS: &[&str] = &[
@@ -212,6 +215,15 @@ impl Analyzer {
         self.terms(text).join(" ")
     }
 
+    /// `text` as stores index it: its terms and how many.
+    pub fn analyze(&self, text: &str) -> AnalyzedText {
+        let terms = self.terms(text);
+        AnalyzedText {
+            length: terms.len(),
+            terms: terms.join(" "),
+        }
+    }
+
     /// The distinct terms of a query, in first-seen order.
     pub fn query_terms(&self, text: &str) -> Vec<String> {
         let mut seen = HashSet::new();
@@ -222,22 +234,67 @@ impl Analyzer {
     }
 }
 
-/// Okapi BM25 parameters.
+/// A text as stores index it: its analyzer terms, space-separated, and how many there are.
+/// Only [`Analyzer::analyze`] makes one, so every store indexes exactly what the core
+/// queries.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AnalyzedText {
+    terms: String,
+    length: usize,
+}
+
+impl AnalyzedText {
+    /// The terms, separated by single spaces (empty for a text of stopwords only).
+    pub fn terms(&self) -> &str {
+        &self.terms
+    }
+
+    /// How many terms (duplicates counted): the document length BM25 normalises by.
+    pub fn length(&self) -> usize {
+        self.length
+    }
+}
+
+/// Okapi BM25 parameters: `k1 >= 0` (term-frequency saturation) and `b` in `[0, 1]`
+/// (length normalisation).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bm25 {
-    /// Term-frequency saturation (default 1.2).
-    pub k1: f64,
-    /// Length normalisation (default 0.75).
-    pub b: f64,
+    k1: f64,
+    b: f64,
 }
 
 impl Default for Bm25 {
+    /// The textbook parameters: k1 1.2, b 0.75.
     fn default() -> Self {
         Self { k1: 1.2, b: 0.75 }
     }
 }
 
 impl Bm25 {
+    /// Validated parameters.
+    pub fn new(k1: f64, b: f64) -> Result<Self, FieldError> {
+        if !k1.is_finite() || k1 < 0.0 {
+            return Err(FieldError::new("bm25_k1", format!("must be >= 0, got {k1}")));
+        }
+        if !(0.0..=1.0).contains(&b) {
+            return Err(FieldError::new(
+                "bm25_b",
+                format!("must be between 0 and 1, got {b}"),
+            ));
+        }
+        Ok(Self { k1, b })
+    }
+
+    /// Term-frequency saturation.
+    pub fn k1(&self) -> f64 {
+        self.k1
+    }
+
+    /// Length normalisation.
+    pub fn b(&self) -> f64 {
+        self.b
+    }
+
     /// Lucene's idf: `ln(1 + (n - df + 0.5) / (df + 0.5))`, always positive.
     pub fn idf(n: f64, df: f64) -> f64 {
         (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
@@ -262,6 +319,48 @@ impl Bm25 {
     }
 }
 
+/// BM25 of documents for one query over one scope's statistics: what ranks lexical matches
+/// in every store and scores them in hybrid search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LexicalScorer {
+    bm25: Bm25,
+    idf: Vec<(String, f64)>,
+    average_length: f64,
+}
+
+impl LexicalScorer {
+    /// The scorer for the query `terms`, given each term's document frequency in the scope
+    /// (missing frequencies count as 0), the scope's size and its average document length.
+    pub fn new(
+        bm25: Bm25,
+        terms: &[String],
+        document_frequencies: &[u64],
+        scope_size: u64,
+        average_length: f64,
+    ) -> Self {
+        let n = scope_size as f64;
+        let idf = terms
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let df = document_frequencies.get(i).copied().unwrap_or(0) as f64;
+                (t.clone(), Bm25::idf(n, df))
+            })
+            .collect();
+        Self {
+            bm25,
+            idf,
+            average_length,
+        }
+    }
+
+    /// The score of a document given its space-separated analysed terms.
+    pub fn score(&self, terms: &str) -> f64 {
+        let doc: Vec<&str> = terms.split(' ').filter(|t| !t.is_empty()).collect();
+        self.bm25.score(&self.idf, &doc, self.average_length)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,7 +376,28 @@ mod tests {
         assert_eq!(a.query_terms("run running the runs"), ["run"]);
         assert_eq!(a.index_text("Café in Zürich, 2023"), "café zürich 2023");
         assert!(a.terms("the and of").is_empty());
+        let analyzed = a.analyze("Running runs, the end");
+        assert_eq!((analyzed.terms(), analyzed.length()), ("run run end", 3));
         assert!(a.terms("").is_empty());
+    }
+
+    #[test]
+    fn bm25_parameters_are_validated() {
+        assert!(Bm25::new(1.2, 0.0).is_ok());
+        assert_eq!(Bm25::new(-1.0, 0.5).expect_err("k1").field, "bm25_k1");
+        assert_eq!(Bm25::new(1.2, 1.5).expect_err("b").field, "bm25_b");
+        assert!(Bm25::new(f64::NAN, 0.5).is_err());
+    }
+
+    #[test]
+    fn scorer_uses_the_scope_frequencies() {
+        let terms = ["x".to_owned(), "y".to_owned()];
+        let scorer = LexicalScorer::new(Bm25::default(), &terms, &[2, 9], 10, 4.0);
+        let idf_x = Bm25::idf(10.0, 2.0);
+        let expected = Bm25::default().score(&[("x".into(), idf_x)], &["x", "a", "b", "c"], 4.0);
+        assert!((scorer.score("x a b c") - expected).abs() < 1e-12);
+        assert!(scorer.score("x a") > scorer.score("y a"), "the rarer term weighs more");
+        assert_eq!(scorer.score(""), 0.0);
     }
 
     #[test]

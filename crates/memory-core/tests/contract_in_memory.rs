@@ -1,16 +1,17 @@
-//! The repository contract suite, run against the example's in-memory adapter. This both
-//! checks that adapter and shows other teams how to run the suite against theirs.
+//! The store contract suite, run against the testkit's `InMemoryStore`: one `#[test]` per
+//! check. This is how other teams run the suite against their adapters.
 
-#[path = "../examples/in_memory.rs"]
-#[allow(dead_code)]
-mod example;
+use memory_core::testkit::InMemoryStore;
 
-use example::InMemoryStore;
+const DIM: usize = 17;
 
-#[test]
-fn in_memory_store_honours_the_repository_contract() {
-    futures::executor::block_on(memory_core::testkit::run_all(
-        || async { InMemoryStore::default() },
-        17,
-    ));
+async fn fresh() -> (InMemoryStore, ()) {
+    (InMemoryStore::new(DIM), ())
+}
+
+memory_core::contract_tests! {
+    block_on = futures::executor::block_on,
+    store = fresh(),
+    dimension = DIM,
+    checks = [messages, vector, lexical, retention, erasure, timeline],
 }

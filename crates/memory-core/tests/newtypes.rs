@@ -159,7 +159,7 @@ fn new_message_reports_every_broken_field() {
 fn search_query_defaults_and_errors() {
     let q = SearchQuery::parse("acme", "Python", None, None, None, None).expect("valid");
     assert_eq!(
-        (q.top_k, q.candidate_limit, q.importance_min),
+        (q.top_k(), q.candidate_limit(), q.importance_min()),
         (5, 200, None)
     );
     let e =

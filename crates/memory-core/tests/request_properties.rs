@@ -124,8 +124,8 @@ proptest! {
         match parsed {
             Ok(m) => {
                 prop_assert!(expected.is_empty(), "accepted despite {expected:?}");
-                prop_assert_eq!(m.content.as_str(), content.as_str());
-                prop_assert_eq!(m.metadata.to_value(), match metadata {
+                prop_assert_eq!(m.content().as_str(), content.as_str());
+                prop_assert_eq!(m.metadata().to_value(), match metadata {
                     None | Some(Value::Null) => Value::Object(Map::new()),
                     Some(v) => v,
                 });
@@ -159,9 +159,9 @@ proptest! {
         match SearchQuery::parse(&tenant, &query, conversation.as_deref(), top_k, importance_min, candidate_limit) {
             Ok(q) => {
                 prop_assert!(expected.is_empty(), "accepted despite {expected:?}");
-                prop_assert_eq!(q.top_k as i64, k);
-                prop_assert_eq!(q.candidate_limit as i64, c);
-                prop_assert_eq!(q.mode, None);
+                prop_assert_eq!(q.top_k() as i64, k);
+                prop_assert_eq!(q.candidate_limit() as i64, c);
+                prop_assert_eq!(q.mode(), None);
             }
             Err(e) => prop_assert_eq!(fields(&e), expected),
         }
@@ -184,9 +184,9 @@ proptest! {
         match RetentionRequest::parse(&tenant, &actions, dry_run) {
             Ok(r) => {
                 prop_assert!(expected.is_empty(), "accepted despite {expected:?}");
-                prop_assert_eq!(r.dry_run, dry_run);
+                prop_assert_eq!(r.dry_run(), dry_run);
                 let want: BTreeSet<RetentionAction> = actions.iter().map(|a| RetentionAction::parse(a).expect("valid")).collect();
-                prop_assert_eq!(r.actions, want);
+                prop_assert_eq!(r.actions(), &want);
             }
             Err(e) => prop_assert_eq!(fields(&e), expected),
         }

@@ -3,124 +3,68 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use memory_core::access::TenantAccess;
 use memory_core::domain::{ConversationId, SearchMode};
 use memory_core::domain::{Embedding, EmbeddingStatus, Message, NewMessage, SearchQuery, TenantId};
 use memory_core::error::{CoreError, EmbedderError, RepositoryError};
 use memory_core::mocks::{
-    MockClock, MockEmbedder, MockMessageRepository, MockRetentionPolicyStore,
+    MockClock, MockEmbedder, MockErasure, MockLexicalSearch, MockMessageStore,
+    MockRetentionStore, MockTimeline, MockVectorSearch,
 };
 use memory_core::ports::{
-    CandidateQuery, Embedder, EmbeddingUpdate, LexicalDocument, LexicalMatches, LexicalQuery,
-    MessageRepository, RetentionPolicyStore,
+    Candidate, CandidateQuery, Embedder, EmbeddingUpdate, LexicalDocument, LexicalMatches,
+    LexicalQuery, MessageRecord, StorePorts,
 };
-use memory_core::retention::{ArchiveRule, RetentionPolicy, RetentionRequest, TenantAccess};
-use memory_core::scoring::Candidate;
+use memory_core::retention::{ArchiveRule, RetentionPolicy, RetentionRequest};
+use memory_core::scoring::HybridConfig;
 use memory_core::testkit::{Fixture, basis, tilted};
+use memory_core::text::Analyzer;
 use memory_core::{MemoryService, ServiceConfig};
 use mockall::Sequence;
 use mockall::predicate::eq;
 
 const DIM: usize = 4;
 
-/// One store type implementing both repository ports, delegating to two mocks.
-#[derive(Default)]
+/// The store's capabilities as separate mocks, bundled the way a real store's are.
 struct MockStore {
-    repo: MockMessageRepository,
-    policies: MockRetentionPolicyStore,
+    messages: MockMessageStore,
+    vectors: MockVectorSearch,
+    lexical: MockLexicalSearch,
+    retention: MockRetentionStore,
+    erasure: MockErasure,
+    timeline: MockTimeline,
 }
 
-#[async_trait::async_trait]
-impl MessageRepository for MockStore {
-    async fn insert(&self, m: &Message) -> Result<(), RepositoryError> {
-        self.repo.insert(m).await
-    }
-    async fn get(
-        &self,
-        id: memory_core::domain::MessageId,
-    ) -> Result<Option<Message>, RepositoryError> {
-        self.repo.get(id).await
-    }
-    async fn set_embedding(
-        &self,
-        id: memory_core::domain::MessageId,
-        u: EmbeddingUpdate,
-        at: DateTime<Utc>,
-    ) -> Result<bool, RepositoryError> {
-        self.repo.set_embedding(id, u, at).await
-    }
-    async fn search_candidates(
-        &self,
-        q: &CandidateQuery,
-    ) -> Result<Vec<Candidate>, RepositoryError> {
-        self.repo.search_candidates(q).await
-    }
-    async fn archive(
-        &self,
-        t: &TenantId,
-        r: &ArchiveRule,
-        now: DateTime<Utc>,
-        d: bool,
-    ) -> Result<u64, RepositoryError> {
-        self.repo.archive(t, r, now, d).await
-    }
-    async fn purge_archived(
-        &self,
-        t: &TenantId,
-        b: DateTime<Utc>,
-        d: bool,
-    ) -> Result<u64, RepositoryError> {
-        self.repo.purge_archived(t, b, d).await
-    }
-    async fn pending_embeddings(&self, l: usize) -> Result<Vec<Message>, RepositoryError> {
-        self.repo.pending_embeddings(l).await
-    }
-    async fn list_tenants(&self) -> Result<Vec<TenantId>, RepositoryError> {
-        self.repo.list_tenants().await
-    }
-    async fn health(&self) -> Result<(), RepositoryError> {
-        self.repo.health().await
-    }
-    async fn lexical_candidates(
-        &self,
-        q: &LexicalQuery,
-    ) -> Result<LexicalMatches, RepositoryError> {
-        self.repo.lexical_candidates(q).await
-    }
-    async fn count_pending(
-        &self,
-        t: Option<TenantId>,
-        c: Option<ConversationId>,
-    ) -> Result<u64, RepositoryError> {
-        self.repo.count_pending(t, c).await
-    }
-    async fn delete_conversation(
-        &self,
-        t: &TenantId,
-        c: &ConversationId,
-    ) -> Result<u64, RepositoryError> {
-        self.repo.delete_conversation(t, c).await
-    }
-    async fn delete_tenant(&self, t: &TenantId) -> Result<u64, RepositoryError> {
-        self.repo.delete_tenant(t).await
-    }
-    async fn conversation_timeline(
-        &self,
-        t: &TenantId,
-        c: &ConversationId,
-        l: usize,
-    ) -> Result<Option<Vec<memory_core::domain::MessageId>>, RepositoryError> {
-        self.repo.conversation_timeline(t, c, l).await
+impl Default for MockStore {
+    fn default() -> Self {
+        let mut vectors = MockVectorSearch::new();
+        vectors.expect_dimension().return_const(DIM);
+        Self {
+            messages: MockMessageStore::new(),
+            vectors,
+            lexical: MockLexicalSearch::new(),
+            retention: MockRetentionStore::new(),
+            erasure: MockErasure::new(),
+            timeline: MockTimeline::new(),
+        }
     }
 }
 
-#[async_trait::async_trait]
-impl RetentionPolicyStore for MockStore {
-    async fn get_policy(&self, t: &TenantId) -> Result<Option<RetentionPolicy>, RepositoryError> {
-        self.policies.get_policy(t).await
+impl MockStore {
+    fn into_ports(self) -> StorePorts {
+        StorePorts::new(Arc::new(self.messages), Arc::new(self.vectors))
+            .with_lexical(Arc::new(self.lexical))
+            .with_retention(Arc::new(self.retention))
+            .with_erasure(Arc::new(self.erasure))
+            .with_timeline(Arc::new(self.timeline))
     }
-    async fn put_policy(&self, t: &TenantId, p: &RetentionPolicy) -> Result<(), RepositoryError> {
-        self.policies.put_policy(t, p).await
-    }
+}
+
+/// A predicate on the inserted record's message.
+fn on_message(
+    f: impl Fn(&Message) -> bool + Send + 'static,
+) -> impl Fn(&MessageRecord) -> bool + Send + 'static {
+    move |r| f(&r.message)
 }
 
 fn now() -> DateTime<Utc> {
@@ -143,11 +87,21 @@ fn embedder_returning(e: Embedding) -> MockEmbedder {
     m
 }
 
-fn service(
-    store: MockStore,
-    embedder: MockEmbedder,
-) -> MemoryService<MockStore, MockEmbedder, MockClock> {
-    MemoryService::new(store, embedder, clock(), ServiceConfig::default()).expect("valid config")
+fn service_with(store: MockStore, embedder: MockEmbedder, config: ServiceConfig) -> MemoryService {
+    MemoryService::new(store.into_ports(), Arc::new(embedder), config)
+        .expect("dimensions agree")
+        .with_clock(Arc::new(clock()))
+}
+
+fn service(store: MockStore, embedder: MockEmbedder) -> MemoryService {
+    service_with(store, embedder, ServiceConfig::default())
+}
+
+fn analysed(m: &Message) -> String {
+    Analyzer::english()
+        .analyze(m.content.as_str())
+        .terms()
+        .to_owned()
 }
 
 fn new_message(tenant: &str) -> NewMessage {
@@ -173,17 +127,17 @@ fn ingest_embeds_then_stores_the_message_with_its_embedding_in_one_write() {
             Ok(vec![basis(DIM, 0)])
         });
     store
-        .repo
+        .messages
         .expect_insert()
         .times(1)
         .in_sequence(&mut seq)
-        .withf(|m: &Message| {
+        .withf(on_message(|m: &Message| {
             m.embedding_status == EmbeddingStatus::Completed
                 && m.embedding == Some(basis(DIM, 0))
                 && m.created_at == now()
-        })
+        }))
         .returning(|_| Ok(()));
-    store.repo.expect_set_embedding().never();
+    store.messages.expect_set_embedding().never();
     let m = run(service(store, embedder).ingest(new_message("acme"), &TenantAccess::All))
         .expect("ingested");
     assert_eq!(m.embedding_status, EmbeddingStatus::Completed);
@@ -200,26 +154,26 @@ fn ingest_embeds_then_stores_the_message_with_its_embedding_in_one_write() {
 fn embedder_trouble_still_stores_the_message() {
     for (error, status) in [
         (
-            EmbedderError::Overloaded("queue full".into()),
+            EmbedderError::overloaded("queue full", std::time::Duration::from_secs(1)),
             EmbeddingStatus::Pending,
         ),
         (
-            EmbedderError::Unavailable("no embedding within 7500 ms".into()),
+            EmbedderError::unavailable("no embedding within 7500 ms"),
             EmbeddingStatus::Pending,
         ),
         (
-            EmbedderError::Failed("token limit".into()),
+            EmbedderError::failed("token limit"),
             EmbeddingStatus::Failed,
         ),
     ] {
         let mut store = MockStore::default();
         store
-            .repo
+            .messages
             .expect_insert()
             .times(1)
-            .withf(move |m: &Message| m.embedding_status == status && m.embedding.is_none())
+            .withf(on_message(move |m: &Message| m.embedding_status == status && m.embedding.is_none()))
             .returning(|_| Ok(()));
-        store.repo.expect_set_embedding().never();
+        store.messages.expect_set_embedding().never();
         let mut embedder = MockEmbedder::new();
         embedder.expect_dimension().return_const(DIM);
         embedder.expect_embed().return_once(move |_| Err(error));
@@ -233,15 +187,15 @@ fn embedder_trouble_still_stores_the_message() {
 fn a_failed_insert_is_an_error() {
     let mut store = MockStore::default();
     store
-        .repo
+        .messages
         .expect_insert()
-        .returning(|_| Err(RepositoryError::Unavailable("down".into())));
+        .returning(|_| Err(RepositoryError::unavailable("down")));
     let e = run(service(store, embedder_returning(basis(DIM, 0)))
         .ingest(new_message("acme"), &TenantAccess::All))
     .expect_err("not stored");
     assert!(matches!(
         e,
-        CoreError::Repository(RepositoryError::Unavailable(_))
+        CoreError::Repository(RepositoryError::Unavailable { .. })
     ));
 }
 
@@ -250,20 +204,20 @@ fn created_at_may_be_backdated_but_not_future_dated() {
     let mut store = MockStore::default();
     let old = now() - Duration::days(60);
     store
-        .repo
+        .messages
         .expect_insert()
         .times(1)
-        .withf(move |m: &Message| m.created_at == old && m.updated_at == now())
+        .withf(on_message(move |m: &Message| m.created_at == old && m.updated_at == now()))
         .returning(|_| Ok(()));
     let svc = service(store, embedder_returning(basis(DIM, 0)));
-    let mut msg = new_message("acme");
-    msg.created_at = Some(old);
-    let m = run(svc.ingest(msg, &TenantAccess::All)).expect("backdated");
+    let dated = |at| {
+        NewMessage::parse("acme", "conv-1", "user", "I love Python", None, None, Some(at))
+            .expect("valid")
+    };
+    let m = run(svc.ingest(dated(old), &TenantAccess::All)).expect("backdated");
     // 60 days old user message: recency ~0, so 0.2*0.7 + 0.4*0.5 plus a tiny recency part.
     assert!((m.importance_score.value() - 0.34).abs() < 1e-3);
-    let mut msg = new_message("acme");
-    msg.created_at = Some(now() + Duration::hours(1));
-    match run(svc.ingest(msg, &TenantAccess::All)) {
+    match run(svc.ingest(dated(now() + Duration::hours(1)), &TenantAccess::All)) {
         Err(CoreError::Validation(e)) => assert_eq!(e.0[0].field, "created_at"),
         other => panic!("future created_at must be rejected, got {other:?}"),
     }
@@ -273,12 +227,12 @@ fn created_at_may_be_backdated_but_not_future_dated() {
 fn a_key_bound_to_other_tenants_can_neither_write_nor_search_nor_read() {
     let access = TenantAccess::Only([TenantId::parse("globex").expect("valid")].into());
     let mut store = MockStore::default();
-    store.repo.expect_insert().never();
-    store.repo.expect_search_candidates().never();
+    store.messages.expect_insert().never();
+    store.vectors.expect_search_candidates().never();
     let foreign = Fixture::new("acme", "c", DIM).build();
     let id = foreign.id;
     store
-        .repo
+        .messages
         .expect_get()
         .with(eq(id))
         .returning(move |_| Ok(Some(foreign.clone())));
@@ -329,7 +283,7 @@ fn search_passes_the_scope_and_ranks_the_candidates() {
         })
         .collect();
     store
-        .repo
+        .vectors
         .expect_search_candidates()
         .times(1)
         .withf(|q: &CandidateQuery| {
@@ -341,7 +295,7 @@ fn search_passes_the_scope_and_ranks_the_candidates() {
         })
         .return_once(move |_| Ok(cands));
     store
-        .repo
+        .messages
         .expect_count_pending()
         .times(1)
         .withf(|t, c| {
@@ -349,7 +303,7 @@ fn search_passes_the_scope_and_ranks_the_candidates() {
                 && c.as_ref().map(|c| c.as_str()) == Some("c1")
         })
         .returning(|_, _| Ok(3));
-    store.repo.expect_lexical_candidates().never();
+    store.lexical.expect_lexical_candidates().never();
     let svc = service(store, embedder_returning(basis(DIM, 0)));
     let q = SearchQuery::parse("acme", "Python", Some("c1"), Some(2), Some(0.1), Some(50))
         .expect("valid")
@@ -380,11 +334,11 @@ fn retention_uses_the_tenant_policy_and_reports_counts() {
     let policy = RetentionPolicy::new(10, 0.2, 30).expect("valid");
     let p = policy.clone();
     store
-        .policies
+        .retention
         .expect_get_policy()
         .returning(move |_| Ok(Some(p.clone())));
     store
-        .repo
+        .retention
         .expect_archive()
         .times(1)
         .withf(|t, rule: &ArchiveRule, at, dry| {
@@ -396,7 +350,7 @@ fn retention_uses_the_tenant_policy_and_reports_counts() {
         })
         .returning(|_, _, _, _| Ok(42));
     store
-        .repo
+        .retention
         .expect_purge_archived()
         .times(1)
         .withf(|_, before, dry| *before == now() - Duration::days(30) && *dry)
@@ -414,10 +368,10 @@ fn retention_uses_the_tenant_policy_and_reports_counts() {
 #[test]
 fn retention_falls_back_to_the_default_policy_and_runs_only_the_asked_actions() {
     let mut store = MockStore::default();
-    store.policies.expect_get_policy().returning(|_| Ok(None));
-    store.repo.expect_archive().never();
+    store.retention.expect_get_policy().returning(|_| Ok(None));
+    store.retention.expect_archive().never();
     store
-        .repo
+        .retention
         .expect_purge_archived()
         .times(1)
         .withf(|_, before, dry| *before == now() - Duration::days(90) && !*dry)
@@ -435,12 +389,12 @@ fn embed_pending_batches_the_backlog() {
     let b = Fixture::new("t", "c", DIM).content("two").build();
     let backlog = vec![a.clone(), b.clone()];
     store
-        .repo
+        .messages
         .expect_pending_embeddings()
         .with(eq(16))
         .return_once(move |_| Ok(backlog));
     store
-        .repo
+        .messages
         .expect_set_embedding()
         .times(2)
         .returning(|_, u, _| {
@@ -474,12 +428,12 @@ fn a_poison_text_does_not_block_the_backlog() {
     let later = Fixture::new("t", "c", DIM).content("also fine").build();
     let backlog = vec![bad.clone(), good.clone(), later.clone()];
     store
-        .repo
+        .messages
         .expect_pending_embeddings()
         .return_once(move |_| Ok(backlog));
     let (bad_id, good_ids) = (bad.id, [good.id, later.id]);
     store
-        .repo
+        .messages
         .expect_set_embedding()
         .times(3)
         .returning(move |id, u, _| {
@@ -495,7 +449,7 @@ fn a_poison_text_does_not_block_the_backlog() {
     embedder.expect_dimension().return_const(DIM);
     embedder.expect_embed().times(4).returning(|t| {
         if t.iter().any(|s| s == "poison") {
-            Err(EmbedderError::Failed("token limit".into()))
+            Err(EmbedderError::failed("token limit"))
         } else {
             Ok(t.iter().map(|_| basis(DIM, 0)).collect())
         }
@@ -508,19 +462,19 @@ fn a_poison_text_does_not_block_the_backlog() {
     let mut store = MockStore::default();
     let backlog = vec![good.clone(), later.clone()];
     store
-        .repo
+        .messages
         .expect_pending_embeddings()
         .return_once(move |_| Ok(backlog));
-    store.repo.expect_set_embedding().never();
+    store.messages.expect_set_embedding().never();
     let mut embedder = MockEmbedder::new();
     embedder.expect_dimension().return_const(DIM);
     embedder
         .expect_embed()
         .times(1)
-        .returning(|_| Err(EmbedderError::Unavailable("down".into())));
+        .returning(|_| Err(EmbedderError::unavailable("down")));
     assert!(matches!(
         run(service(store, embedder).embed_pending(16)),
-        Err(CoreError::Embedder(EmbedderError::Unavailable(_)))
+        Err(CoreError::Embedder(EmbedderError::Unavailable { .. }))
     ));
 }
 
@@ -528,9 +482,9 @@ fn a_poison_text_does_not_block_the_backlog() {
 fn wrong_sized_embeddings_are_failures_not_panics() {
     let mut store = MockStore::default();
     store
-        .repo
+        .messages
         .expect_insert()
-        .withf(|m: &Message| m.embedding_status == EmbeddingStatus::Failed)
+        .withf(on_message(|m: &Message| m.embedding_status == EmbeddingStatus::Failed))
         .returning(|_| Ok(()));
     let mut embedder = MockEmbedder::new();
     embedder.expect_dimension().return_const(DIM);
@@ -550,11 +504,20 @@ fn ports_work_behind_arc_dyn() {
 }
 
 #[test]
-fn invalid_configuration_is_rejected() {
-    let mut cfg = ServiceConfig::default();
-    cfg.ranking.decay_days = 0.0;
-    let r = MemoryService::new(MockStore::default(), MockEmbedder::new(), clock(), cfg);
-    assert!(matches!(r, Err(CoreError::Validation(_))));
+fn an_embedder_that_does_not_fit_the_store_is_refused() {
+    let mut embedder = MockEmbedder::new();
+    embedder.expect_dimension().return_const(DIM + 1);
+    let r = MemoryService::new(
+        MockStore::default().into_ports(),
+        Arc::new(embedder),
+        ServiceConfig::default(),
+    );
+    match r {
+        Err(CoreError::DimensionMismatch { store, embedder }) => {
+            assert_eq!((store, embedder), (DIM, DIM + 1));
+        }
+        other => panic!("expected a dimension mismatch, got {other:?}"),
+    }
 }
 
 /// A conversation-scoped hybrid search reads the conversation's time line and smooths over
@@ -592,31 +555,31 @@ fn conversation_scoped_hybrid_search_smooths_over_the_time_line() {
             })
             .collect();
         store
-            .repo
+            .vectors
             .expect_search_candidates()
             .return_once(move |_| Ok(dense));
         let doc = hit.clone();
         store
-            .repo
+            .lexical
             .expect_lexical_candidates()
             .return_once(move |_| {
                 Ok(LexicalMatches {
                     scope_size: 12,
                     average_length: 2.0,
+                    document_frequencies: vec![1, 1],
                     documents: vec![LexicalDocument {
-                        terms: memory_core::text::Analyzer::english()
-                            .index_text(doc.content.as_str()),
+                        terms: analysed(&doc),
                         message: doc,
                     }],
                 })
             });
         store
-            .repo
+            .timeline
             .expect_conversation_timeline()
             .times(1)
             .withf(|t, c, l| t.as_str() == "acme" && c.as_str() == "c1" && *l == 10_000)
             .return_once(move |_, _, _| timeline);
-        store.repo.expect_count_pending().returning(|_, _| Ok(0));
+        store.messages.expect_count_pending().returning(|_, _| Ok(0));
         service(store, embedder_returning(basis(DIM, 0)))
     };
     let q = SearchQuery::parse("acme", "wedding in Porto", Some("c1"), Some(3), None, None)
@@ -628,11 +591,11 @@ fn conversation_scoped_hybrid_search_smooths_over_the_time_line() {
     assert!(results.items[1].relevance > results.items[2].relevance);
 
     let r =
-        run(make(Err(RepositoryError::Unavailable("down".into()))).search(q, &TenantAccess::All));
+        run(make(Err(RepositoryError::unavailable("down"))).search(q, &TenantAccess::All));
     assert!(
         matches!(
             r,
-            Err(CoreError::Repository(RepositoryError::Unavailable(_)))
+            Err(CoreError::Repository(RepositoryError::Unavailable { .. }))
         ),
         "{r:?}"
     );
@@ -650,21 +613,21 @@ fn lexical_mode_and_the_hybrid_fallback_need_no_embedder() {
         let mut store = MockStore::default();
         let doc = hit.clone();
         store
-            .repo
+            .lexical
             .expect_lexical_candidates()
             .return_once(move |_| {
                 Ok(LexicalMatches {
                     scope_size: 1,
                     average_length: 3.0,
+                    document_frequencies: vec![1, 1],
                     documents: vec![LexicalDocument {
-                        terms: memory_core::text::Analyzer::english()
-                            .index_text(doc.content.as_str()),
+                        terms: analysed(&doc),
                         message: doc,
                     }],
                 })
             });
-        store.repo.expect_search_candidates().never();
-        store.repo.expect_count_pending().returning(|_, _| Ok(2));
+        store.vectors.expect_search_candidates().never();
+        store.messages.expect_count_pending().returning(|_, _| Ok(2));
         let mut embedder = MockEmbedder::new();
         embedder.expect_dimension().return_const(DIM);
         match embed {
@@ -688,9 +651,9 @@ fn lexical_mode_and_the_hybrid_fallback_need_no_embedder() {
     };
     for (embed, mode) in [
         (None, Some(SearchMode::Lexical)),
-        (Some(EmbedderError::Unavailable("down".into())), None),
+        (Some(EmbedderError::unavailable("down")), None),
         (
-            Some(EmbedderError::Overloaded("queue full".into())),
+            Some(EmbedderError::overloaded("queue full", std::time::Duration::from_secs(1))),
             Some(SearchMode::Hybrid),
         ),
     ] {
@@ -708,19 +671,19 @@ fn lexical_mode_and_the_hybrid_fallback_need_no_embedder() {
     // A query the model fails on is an error in hybrid mode too (not a silent fallback), and
     // vector mode has no fallback.
     let mut store = MockStore::default();
-    store.repo.expect_count_pending().never();
+    store.messages.expect_count_pending().never();
     let mut embedder = MockEmbedder::new();
     embedder.expect_dimension().return_const(DIM);
     embedder
         .expect_embed()
-        .returning(|_| Err(EmbedderError::Unavailable("down".into())));
+        .returning(|_| Err(EmbedderError::unavailable("down")));
     let svc = service(store, embedder);
     let q = SearchQuery::parse("acme", "Porto", None, None, None, None)
         .expect("valid")
         .with_mode(SearchMode::Vector);
     assert!(matches!(
         run(svc.search(q, &TenantAccess::All)),
-        Err(CoreError::Embedder(EmbedderError::Unavailable(_)))
+        Err(CoreError::Embedder(EmbedderError::Unavailable { .. }))
     ));
 }
 
@@ -751,12 +714,12 @@ fn hybrid_search_fuses_lexical_matches_with_neighbours() {
         },
     ];
     store
-        .repo
+        .vectors
         .expect_search_candidates()
         .return_once(move |_| Ok(dense));
     let doc = lexical_only.clone();
     store
-        .repo
+        .lexical
         .expect_lexical_candidates()
         .times(1)
         .withf(|q: &LexicalQuery| {
@@ -767,17 +730,21 @@ fn hybrid_search_fuses_lexical_matches_with_neighbours() {
             Ok(LexicalMatches {
                 scope_size: 3,
                 average_length: 3.0,
+                document_frequencies: vec![1, 1, 1, 1, 1],
                 documents: vec![LexicalDocument {
-                    terms: memory_core::text::Analyzer::english().index_text(doc.content.as_str()),
+                    terms: analysed(&doc),
                     message: doc,
                 }],
             })
         });
-    store.repo.expect_count_pending().returning(|_, _| Ok(1));
-    let mut config = ServiceConfig::default();
-    config.hybrid.lexical_weight = 0.7;
-    let svc = MemoryService::new(store, embedder_returning(basis(DIM, 0)), clock(), config)
-        .expect("valid config");
+    store.messages.expect_count_pending().returning(|_, _| Ok(1));
+    let config = ServiceConfig {
+        hybrid: HybridConfig::default()
+            .with_lexical_weight(0.7)
+            .expect("valid"),
+        ..ServiceConfig::default()
+    };
+    let svc = service_with(store, embedder_returning(basis(DIM, 0)), config);
     let q = SearchQuery::parse(
         "acme",
         "When did Caroline go to the LGBTQ support group?",
@@ -811,14 +778,14 @@ fn hybrid_search_with_only_stopwords_skips_the_lexical_query() {
     let m = Fixture::new("acme", "c1", DIM)
         .embedded(basis(DIM, 0))
         .build();
-    store.repo.expect_search_candidates().return_once(move |_| {
+    store.vectors.expect_search_candidates().return_once(move |_| {
         Ok(vec![Candidate {
             message: m,
             similarity: 1.0,
         }])
     });
-    store.repo.expect_lexical_candidates().never();
-    store.repo.expect_count_pending().returning(|_, _| Ok(0));
+    store.lexical.expect_lexical_candidates().never();
+    store.messages.expect_count_pending().returning(|_, _| Ok(0));
     let svc = service(store, embedder_returning(basis(DIM, 0)));
     let q = SearchQuery::parse("acme", "what is it?", None, None, None, None).expect("valid");
     let results = run(svc.search(q, &TenantAccess::All)).expect("search");
@@ -829,13 +796,13 @@ fn hybrid_search_with_only_stopwords_skips_the_lexical_query() {
 fn erasure_is_for_admin_keys_and_scoped_to_the_tenant() {
     let mut store = MockStore::default();
     store
-        .repo
+        .erasure
         .expect_delete_conversation()
         .times(1)
         .withf(|t, c| t.as_str() == "acme" && c.as_str() == "c1")
         .returning(|_, _| Ok(4));
     store
-        .repo
+        .erasure
         .expect_delete_tenant()
         .times(1)
         .withf(|t| t.as_str() == "acme")

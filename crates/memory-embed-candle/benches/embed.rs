@@ -74,8 +74,14 @@ fn main() {
         .collect();
     let latency_samples: usize = env_or("BENCH_LATENCY_SAMPLES", 300);
 
-    let mut config = EmbedderConfig::from_env().expect("valid MEMORY_EMBEDDING_* variables");
-    config.allow_download = false;
+    let config = EmbedderConfig {
+        model_path: std::env::var_os("MEMORY_EMBEDDING_MODEL_PATH")
+            .filter(|p| !p.is_empty())
+            .map(std::path::PathBuf::from),
+        cache_dir: Some(model_files::hf_cache_dir(|k| std::env::var_os(k))),
+        allow_download: false,
+        ..EmbedderConfig::default()
+    };
     let files = model_files::resolve(&config).unwrap_or_else(|e| panic!("{e}"));
     let encoders: Vec<SentenceEncoder> = backends
         .iter()

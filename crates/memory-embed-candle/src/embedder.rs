@@ -23,7 +23,8 @@ use crate::config::EmbedderConfig;
 use crate::encoder::SentenceEncoder;
 use crate::error::{EmbedError, Result};
 
-type Reply = std::result::Result<Vec<Vec<f32>>, String>;
+/// A batch's error is shared by every job in it.
+type Reply = std::result::Result<Vec<Vec<f32>>, Arc<EmbedError>>;
 
 struct Job {
     texts: Vec<String>,
@@ -153,11 +154,15 @@ impl CandleEmbedder {
             .saturating_sub(self.permits.available_permits());
         let ahead = self.stats.time_per_text() * u32::try_from(queued).unwrap_or(u32::MAX);
         if queued > 0 && ahead > self.max_queue_wait {
-            return Err(EmbedderError::Overloaded(format!(
-                "embedding queue holds about {} ms of work (at most {} ms)",
-                ahead.as_millis(),
-                self.max_queue_wait.as_millis()
-            )));
+            // Retry once the backlog has shrunk below the admission bound.
+            return Err(EmbedderError::overloaded(
+                format!(
+                    "embedding queue holds about {} ms of work (at most {} ms)",
+                    ahead.as_millis(),
+                    self.max_queue_wait.as_millis()
+                ),
+                ahead - self.max_queue_wait,
+            ));
         }
         Ok(())
     }
@@ -174,10 +179,19 @@ impl CandleEmbedder {
             let permit = Arc::clone(&self.permits)
                 .try_acquire_many_owned(u32::try_from(window.len()).unwrap_or(u32::MAX))
                 .map_err(|_| {
-                    EmbedderError::Overloaded(format!(
-                        "embedding queue full ({} texts waiting at most)",
-                        self.queue_capacity
-                    ))
+                    // Room for this window once as many texts as it holds are embedded (a
+                    // second when the worker has not measured its speed yet).
+                    let drain = match self.stats.time_per_text() {
+                        d if d.is_zero() => Duration::from_secs(1),
+                        d => d * u32::try_from(window.len()).unwrap_or(u32::MAX),
+                    };
+                    EmbedderError::overloaded(
+                        format!(
+                            "embedding queue full ({} texts waiting at most)",
+                            self.queue_capacity
+                        ),
+                        drain,
+                    )
                 })?;
             let (reply, answer) = oneshot::channel();
             let job = Job {
@@ -187,11 +201,11 @@ impl CandleEmbedder {
             };
             self.queue
                 .send(job)
-                .map_err(|_| EmbedderError::Unavailable("embedding worker has stopped".into()))?;
+                .map_err(|_| EmbedderError::unavailable("embedding worker has stopped"))?;
             let vectors = answer
                 .await
-                .map_err(|_| EmbedderError::Unavailable("embedding worker has stopped".into()))?
-                .map_err(EmbedderError::Failed)?;
+                .map_err(|_| EmbedderError::unavailable("embedding worker has stopped"))?
+                .map_err(|e| EmbedderError::failed_from("the model failed on the batch", e))?;
             out.extend(vectors);
         }
         Ok(out)
@@ -216,7 +230,8 @@ impl Embedder for CandleEmbedder {
             .await?
             .into_iter()
             .map(|v| {
-                Embedding::new(v, self.dimension).map_err(|e| EmbedderError::Failed(e.to_string()))
+                Embedding::new(v, self.dimension)
+                    .map_err(|e| EmbedderError::failed_from("the model returned an invalid vector", e))
             })
             .collect()
     }
@@ -313,8 +328,9 @@ impl Worker {
             }
             Err(e) => {
                 tracing::warn!(error = %e, texts = count, "embedding failed");
+                let e = Arc::new(e);
                 for (_, reply) in replies {
-                    let _ = reply.send(Err(e.to_string()));
+                    let _ = reply.send(Err(Arc::clone(&e)));
                 }
             }
         }

@@ -43,16 +43,13 @@ pub enum EmbedError {
     /// The worker thread could not be started or has stopped.
     #[error("embedder worker: {0}")]
     Worker(String),
-    /// Reading input or writing output failed (the `embed_lines` CLI helper).
-    #[error("i/o: {0}")]
-    Io(#[from] std::io::Error),
 }
 
 impl From<EmbedError> for EmbedderError {
     fn from(e: EmbedError) -> Self {
         match e {
-            EmbedError::Worker(msg) => EmbedderError::Unavailable(msg),
-            other => EmbedderError::Failed(other.to_string()),
+            EmbedError::Worker(_) => EmbedderError::unavailable_from("embedder worker", e),
+            other => EmbedderError::failed_from("embedding", other),
         }
     }
 }

@@ -3,11 +3,11 @@
 //! vectors as sentence-transformers on PyTorch.
 //!
 //! Layout:
-//! - [`config`]: [`EmbedderConfig`], defaults and `MEMORY_EMBEDDING_*` variables.
+//! - [`config`]: [`EmbedderConfig`] and its defaults (the binary maps its settings onto it:
+//!   this crate reads no environment variable).
 //! - [`model_files`]: where the model comes from (explicit directory, HF cache, hub).
 //! - [`embedder`]: [`CandleEmbedder`], the async `Embedder` with its worker and micro-batching.
 //! - [`encoder`]: [`SentenceEncoder`], the synchronous tokenizer → BERT → pooling pipeline.
-//! - [`lines`]: [`embed_lines`], texts one per line in, JSON lines out (`memory-server embed`).
 //! - [`bert`]: our BERT forward pass on packed sequences, with [`kernels`] for the fused ops.
 //! - [`error`]: [`EmbedError`], this crate's errors.
 //!
@@ -19,11 +19,9 @@ pub mod embedder;
 pub mod encoder;
 pub mod error;
 pub mod kernels;
-pub mod lines;
 pub mod model_files;
 
 pub use config::{DEFAULT_MODEL_NAME, EmbedderConfig};
 pub use embedder::{CandleEmbedder, EmbedderStats};
 pub use encoder::{Backend, SentenceEncoder};
 pub use error::{EmbedError, Result};
-pub use lines::embed_lines;

@@ -27,15 +27,12 @@ const REQUIRED: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors
 const SENTENCE_BERT_CONFIG: &str = "sentence_bert_config.json";
 const POOLING_CONFIG: &str = "1_Pooling/config.json";
 
-/// The Hugging Face hub cache root: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else
-/// `~/.cache/huggingface/hub` (the same order as `scripts/fetch-model.sh` and Python's
-/// `huggingface_hub`).
-pub fn hf_cache_dir() -> PathBuf {
-    let var = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
+/// The Hugging Face hub cache root, given a way to read variables (the binary passes
+/// `std::env::var_os`; this crate reads no environment itself): `$HF_HUB_CACHE`, else
+/// `$HF_HOME/hub`, else `$HOME/.cache/huggingface/hub` (the same order as
+/// `scripts/fetch-model.sh` and Python's `huggingface_hub`).
+pub fn hf_cache_dir(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+    let var = |k: &str| var(k).filter(|v| !v.is_empty()).map(PathBuf::from);
     if let Some(p) = var("HF_HUB_CACHE") {
         return p;
     }
@@ -48,7 +45,7 @@ pub fn hf_cache_dir() -> PathBuf {
 
 /// Finds the model named by `config`, in this order:
 /// 1. `config.model_path` when set (and only there);
-/// 2. the Hugging Face cache ([`hf_cache_dir`]), without network;
+/// 2. the Hugging Face cache `config.cache_dir`, when set, without network;
 /// 3. a download with hf-hub, when `config.allow_download` and the `hub-download` feature.
 pub fn resolve(config: &EmbedderConfig) -> Result<ModelFiles> {
     if let Some(dir) = &config.model_path {
@@ -61,8 +58,14 @@ pub fn resolve(config: &EmbedderConfig) -> Result<ModelFiles> {
         });
     }
     let mut looked = Vec::new();
-    let cache_dir = hf_cache_dir();
-    match from_cache(&cache_dir, &config.model_name) {
+    let Some(cache_dir) = &config.cache_dir else {
+        looked.push("no Hugging Face cache configured".into());
+        return Err(EmbedError::ModelNotFound {
+            model: config.model_name.clone(),
+            looked,
+        });
+    };
+    match from_cache(cache_dir, &config.model_name) {
         Ok(files) => return Ok(files),
         Err(why) => looked.push(format!(
             "Hugging Face cache {} ({why})",
@@ -70,7 +73,7 @@ pub fn resolve(config: &EmbedderConfig) -> Result<ModelFiles> {
         )),
     }
     if config.allow_download {
-        match download(&cache_dir, &config.model_name) {
+        match download(cache_dir, &config.model_name) {
             Ok(files) => return Ok(files),
             Err(why) => looked.push(format!("download from the Hugging Face hub ({why})")),
         }
@@ -163,6 +166,29 @@ fn download(_cache_dir: &Path, _model: &str) -> Result<ModelFiles, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_dir_follows_the_huggingface_order() {
+        let vars = |set: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                set.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
+        };
+        assert_eq!(
+            hf_cache_dir(vars(&[("HF_HUB_CACHE", "/c"), ("HF_HOME", "/h")])),
+            PathBuf::from("/c")
+        );
+        assert_eq!(
+            hf_cache_dir(vars(&[("HF_HUB_CACHE", ""), ("HF_HOME", "/h")])),
+            PathBuf::from("/h/hub")
+        );
+        assert_eq!(
+            hf_cache_dir(vars(&[("HOME", "/home/u")])),
+            PathBuf::from("/home/u/.cache/huggingface/hub")
+        );
+    }
 
     #[test]
     fn explicit_dir_missing_files_is_a_clear_error() {

@@ -144,7 +144,17 @@ async fn a_call_behind_too_much_queued_work_is_overloaded_at_once() {
     assert!((&mut busy_call).now_or_never().is_none(), "queued");
     let started = std::time::Instant::now();
     match embedder.embed(&["hello".to_string()]).await {
-        Err(EmbedderError::Overloaded(msg)) => assert!(msg.contains("ms of work"), "{msg}"),
+        Err(EmbedderError::Overloaded {
+            message,
+            retry_after,
+        }) => {
+            assert!(message.contains("ms of work"), "{message}");
+            // About 16 texts of work queued, 20 ms of it admissible: retry after the rest.
+            assert!(
+                retry_after > Duration::ZERO && retry_after <= per_text * 16,
+                "retry after {retry_after:?} ({per_text:?} per text)"
+            );
+        }
         other => panic!("expected Overloaded, got {other:?}"),
     }
     assert!(
@@ -172,7 +182,13 @@ async fn full_queue_is_overloaded_at_once() {
     let (busy_result, one_result) = tokio::join!(embedder.embed(&busy), embedder.embed(&one));
     assert_eq!(busy_result.unwrap().len(), 4);
     match one_result {
-        Err(EmbedderError::Overloaded(msg)) => assert!(msg.contains("queue full"), "{msg}"),
+        Err(EmbedderError::Overloaded {
+            message,
+            retry_after,
+        }) => {
+            assert!(message.contains("queue full"), "{message}");
+            assert!(retry_after > Duration::ZERO, "an estimate to wait for");
+        }
         other => panic!("expected Overloaded, got {other:?}"),
     }
     // Room again once the work is done.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use memory_core::domain::TenantId;
-use memory_core::retention::TenantAccess;
+use memory_core::access::TenantAccess;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 

@@ -5,11 +5,14 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use memory_core::CoreError;
-use memory_core::error::{EmbedderError, FieldError, RepositoryError, ValidationErrors};
+use memory_core::error::{
+    BoxError, EmbedderError, FieldError, RepositoryError, ValidationErrors,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// Seconds a client should wait before retrying a 503.
+/// Seconds a client should wait before retrying a 503 that gives no estimate of its own (an
+/// outage, or too many requests in flight).
 pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 5;
 
 /// The body of every error response.
@@ -94,13 +97,49 @@ pub enum ApiError {
     /// The embedder is saturated, or too many requests are in flight (503 `overloaded`, with
     /// Retry-After).
     #[error("the service is overloaded; retry later")]
-    Overloaded,
+    Overloaded {
+        /// When to retry: the embedder's estimate of its backlog, or
+        /// [`UNAVAILABLE_RETRY_AFTER_SECONDS`].
+        retry_after_seconds: u64,
+    },
     /// The store or the embedder cannot be reached (503 `unavailable`, with Retry-After).
     #[error("a dependency is unavailable; retry later")]
     Unavailable,
-    /// Anything else. The cause is logged, never sent (500 `internal`).
-    #[error("internal error")]
-    Internal(String),
+    /// The store behind this server lacks what the request needs, e.g. erasure (501
+    /// `not_supported`): a deployment's choice, not a failure, so retrying will not help.
+    #[error("not supported by this server's store: {0}")]
+    NotSupported(&'static str),
+    /// Anything else. The cause is logged with its source chain, never sent (500 `internal`).
+    #[error("internal error: {message}")]
+    Internal {
+        /// What failed, in words (logged).
+        message: String,
+        /// The error behind it (logged with its own sources).
+        #[source]
+        source: Option<BoxError>,
+    },
+}
+
+/// An error and its sources, `: `-separated: what the log says about a 5xx, so a driver's
+/// error behind a port error is not lost.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(e) = source {
+            write!(f, ": {e}")?;
+            source = e.source();
+        }
+        Ok(())
+    }
+}
+
+/// A duration as whole seconds for Retry-After: rounded up, at least 1 (0 would invite an
+/// immediate retry).
+fn retry_after_seconds(d: std::time::Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
 }
 
 /// The crate's result type.
@@ -110,6 +149,22 @@ impl ApiError {
     /// One field error as a validation error.
     pub fn field(field: impl Into<String>, rule: impl Into<String>) -> Self {
         ApiError::Validation(ValidationErrors(vec![FieldError::new(field, rule)]))
+    }
+
+    /// [`ApiError::Internal`] without a source.
+    pub fn internal(message: impl Into<String>) -> Self {
+        ApiError::Internal {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// [`ApiError::Internal`] caused by `source`.
+    pub fn internal_from(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        ApiError::Internal {
+            message: message.into(),
+            source: Some(source.into()),
+        }
     }
 
     /// The stable, machine-readable code.
@@ -127,9 +182,10 @@ impl ApiError {
             ApiError::Conflict => "conflict",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Timeout { .. } => "timeout",
-            ApiError::Overloaded => "overloaded",
+            ApiError::Overloaded { .. } => "overloaded",
             ApiError::Unavailable => "unavailable",
-            ApiError::Internal(_) => "internal",
+            ApiError::NotSupported(_) => "not_supported",
+            ApiError::Internal { .. } => "internal",
         }
     }
 
@@ -138,7 +194,10 @@ impl ApiError {
             ApiError::RateLimited {
                 retry_after_seconds,
             } => Some(*retry_after_seconds),
-            ApiError::Overloaded | ApiError::Unavailable => Some(UNAVAILABLE_RETRY_AFTER_SECONDS),
+            ApiError::Overloaded {
+                retry_after_seconds,
+            } => Some(*retry_after_seconds),
+            ApiError::Unavailable => Some(UNAVAILABLE_RETRY_AFTER_SECONDS),
             _ => None,
         }
     }
@@ -152,7 +211,7 @@ impl ApiError {
         let message = match self {
             ApiError::Validation(_) => "the request is invalid; see details".to_owned(),
             // Never show internals.
-            ApiError::Internal(_) => "internal error".to_owned(),
+            ApiError::Internal { .. } => "internal error".to_owned(),
             other => other.to_string(),
         };
         ErrorBody {
@@ -184,7 +243,8 @@ impl ApiError {
                     .unwrap_or("bad request")
                     .to_lowercase(),
             ),
-            _ => ApiError::Internal(format!("status {status}")),
+            501 => ApiError::NotSupported("this request"),
+            _ => ApiError::internal(format!("status {status}")),
         }
     }
 }
@@ -203,8 +263,9 @@ impl ResponseError for ApiError {
             ApiError::Conflict => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::Overloaded | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Overloaded { .. } | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotSupported(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -214,8 +275,11 @@ impl ResponseError for ApiError {
             // Load shedding and outages: logged once, at warn, with their cause where the
             // error was mapped (an overload must not flood the log with errors).
             tracing::debug!(code = self.code(), "request shed");
+        } else if status == StatusCode::NOT_IMPLEMENTED {
+            // The deployment's store lacks a capability: worth a warning, not an alert.
+            tracing::warn!(code = self.code(), error = %self, "request not supported");
         } else if status.is_server_error() {
-            tracing::error!(code = self.code(), error = ?self, "request failed");
+            tracing::error!(code = self.code(), error = %ErrorChain(self), "request failed");
         } else {
             tracing::debug!(code = self.code(), error = %self, "request rejected");
         }
@@ -239,28 +303,122 @@ impl From<CoreError> for ApiError {
             CoreError::Validation(v) => ApiError::Validation(v),
             CoreError::NotFound(what) => ApiError::NotFound(what),
             CoreError::Forbidden(why) => ApiError::Forbidden(why),
-            CoreError::Embedder(EmbedderError::Overloaded(why)) => {
-                tracing::warn!(%why, "embedder overloaded");
-                ApiError::Overloaded
+            CoreError::Unsupported(what) => ApiError::NotSupported(what),
+            e @ CoreError::DimensionMismatch { .. } => {
+                ApiError::internal_from("the embedder does not fit the store", e)
             }
-            CoreError::Embedder(EmbedderError::Unavailable(why)) => {
-                tracing::warn!(%why, "embedder unavailable");
+            CoreError::Embedder(e) => e.into(),
+            CoreError::Repository(e) => e.into(),
+        }
+    }
+}
+
+impl From<EmbedderError> for ApiError {
+    fn from(e: EmbedderError) -> Self {
+        match e {
+            EmbedderError::Overloaded {
+                ref message,
+                retry_after,
+            } => {
+                tracing::warn!(%message, ?retry_after, "embedder overloaded");
+                ApiError::Overloaded {
+                    retry_after_seconds: retry_after_seconds(retry_after),
+                }
+            }
+            e @ EmbedderError::Unavailable { .. } => {
+                tracing::warn!(error = %ErrorChain(&e), "embedder unavailable");
                 ApiError::Unavailable
             }
-            CoreError::Embedder(EmbedderError::Failed(why)) => {
-                ApiError::Internal(format!("embedder failed: {why}"))
-            }
-            CoreError::Repository(RepositoryError::Unavailable(why)) => {
-                tracing::warn!(%why, "store unavailable");
+            e @ EmbedderError::Failed { .. } => ApiError::internal_from("embedder failed", e),
+        }
+    }
+}
+
+impl From<RepositoryError> for ApiError {
+    fn from(e: RepositoryError) -> Self {
+        match e {
+            e @ RepositoryError::Unavailable { .. } => {
+                tracing::warn!(error = %ErrorChain(&e), "store unavailable");
                 ApiError::Unavailable
             }
-            CoreError::Repository(RepositoryError::Conflict(why)) => {
+            RepositoryError::Conflict(why) => {
                 tracing::warn!(%why, "store conflict");
                 ApiError::Conflict
             }
-            CoreError::Repository(RepositoryError::Internal(why)) => {
-                ApiError::Internal(format!("store failed: {why}"))
+            // A dimension mismatch here is a wiring bug the service should have caught.
+            e @ (RepositoryError::DimensionMismatch { .. } | RepositoryError::Internal { .. }) => {
+                ApiError::internal_from("store failed", e)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds_at_least_one() {
+        assert_eq!(retry_after_seconds(Duration::ZERO), 1);
+        assert_eq!(retry_after_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_seconds(Duration::from_secs(2)), 2);
+        assert_eq!(retry_after_seconds(Duration::from_millis(2001)), 3);
+    }
+
+    #[test]
+    fn core_errors_map_to_statuses_and_codes() {
+        let cases: Vec<(CoreError, u16, &str)> = vec![
+            (CoreError::Unsupported("erasure"), 501, "not_supported"),
+            (
+                CoreError::DimensionMismatch {
+                    store: 3,
+                    embedder: 4,
+                },
+                500,
+                "internal",
+            ),
+            (
+                RepositoryError::DimensionMismatch {
+                    expected: 3,
+                    got: 4,
+                }
+                .into(),
+                500,
+                "internal",
+            ),
+            (
+                EmbedderError::overloaded("busy", Duration::from_millis(1500)).into(),
+                503,
+                "overloaded",
+            ),
+            (RepositoryError::unavailable("down").into(), 503, "unavailable"),
+        ];
+        for (core, status, code) in cases {
+            let e = ApiError::from(core);
+            assert_eq!(e.status_code().as_u16(), status, "{e}");
+            assert_eq!(e.code(), code, "{e}");
+        }
+        let e = ApiError::from(CoreError::from(EmbedderError::overloaded(
+            "busy",
+            Duration::from_millis(1500),
+        )));
+        assert_eq!(e.retry_after(), Some(2));
+    }
+
+    #[test]
+    fn internal_errors_keep_their_source_chain_for_the_log_only() {
+        let driver = std::io::Error::other("connection reset by peer");
+        let e = ApiError::from(CoreError::from(RepositoryError::internal_from(
+            "reading a message",
+            driver,
+        )));
+        assert_eq!(
+            ErrorChain(&e).to_string(),
+            "internal error: store failed: store failure: reading a message: \
+             connection reset by peer"
+        );
+        assert_eq!(e.body().message, "internal error");
     }
 }

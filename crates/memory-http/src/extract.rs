@@ -153,7 +153,7 @@ pub fn path_param(req: &HttpRequest, name: &str) -> Result<String, ApiError> {
     let index = req
         .match_pattern()
         .and_then(|p| p.split('/').position(|segment| segment == placeholder))
-        .ok_or_else(|| ApiError::Internal(format!("the route has no parameter {name}")))?;
+        .ok_or_else(|| ApiError::internal(format!("the route has no parameter {name}")))?;
     let raw = req.uri().path().split('/').nth(index).unwrap_or_default();
     percent_decode_strict(raw, false).ok_or_else(|| ApiError::field(name, NOT_UTF8))
 }

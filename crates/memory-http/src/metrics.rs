@@ -1,6 +1,6 @@
-//! Prometheus metrics: one [`Metrics`] owns the registry; the HTTP middleware, the handlers
-//! and the port decorators ([`Metrics::instrument_store`], [`Metrics::instrument_embedder`])
-//! record into it, and `GET /metrics` renders it.
+//! Prometheus metrics: one [`Metrics`] owns the registry; the HTTP middleware, the handlers,
+//! the service (through [`PortObserver`], which times every store call) and the embedder
+//! decorator ([`Metrics::instrument_embedder`]) record into it, and `GET /metrics` renders it.
 //!
 //! | metric | type | labels |
 //! | --- | --- | --- |
@@ -16,20 +16,14 @@
 //! | `retention_run_duration_seconds` | histogram | |
 //! | `embeddings_pending` | gauge | |
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use memory_core::domain::{ConversationId, Embedding, Message, MessageId, TenantId};
-use memory_core::error::{EmbedderError, RepositoryError};
-use memory_core::ports::{
-    CandidateQuery, Embedder, EmbeddingUpdate, LexicalMatches, LexicalQuery, MessageRepository,
-    RetentionPolicyStore, Store,
-};
-use memory_core::retention::{ArchiveRule, RetentionPolicy, RetentionReport};
-use memory_core::scoring::Candidate;
+use memory_core::domain::Embedding;
+use memory_core::error::EmbedderError;
+use memory_core::ports::{Embedder, PortObserver};
+use memory_core::retention::RetentionReport;
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -216,14 +210,6 @@ impl Metrics {
             })
     }
 
-    /// Wraps a store so every operation's latency is recorded.
-    pub fn instrument_store(&self, s: Arc<dyn Store>) -> Arc<dyn Store> {
-        Arc::new(InstrumentedStore {
-            inner: s,
-            metrics: self.clone(),
-        })
-    }
-
     /// Wraps an embedder so every call's batch size and latency are recorded.
     pub fn instrument_embedder(&self, e: Arc<dyn Embedder>) -> Arc<dyn Embedder> {
         Arc::new(InstrumentedEmbedder {
@@ -263,167 +249,16 @@ impl Metrics {
             .with_label_values(&labels)
             .observe(seconds);
     }
+}
 
-    async fn time_store<T>(
-        &self,
-        operation: &'static str,
-        fut: impl Future<Output = Result<T, RepositoryError>>,
-    ) -> Result<T, RepositoryError> {
-        let start = Instant::now();
-        let result = fut.await;
-        let outcome = if result.is_ok() { "ok" } else { "error" };
+/// The service tells the metrics about every store call: `store_operation_duration_seconds`
+/// by operation (the port method's name) and outcome (`ok` or `error`).
+impl PortObserver for Metrics {
+    fn store_call(&self, operation: &'static str, elapsed: Duration, ok: bool) {
         self.inner
             .store_duration
-            .with_label_values(&[operation, outcome])
-            .observe(start.elapsed().as_secs_f64());
-        result
-    }
-}
-
-/// A store that records the latency of every operation.
-struct InstrumentedStore {
-    inner: Arc<dyn Store>,
-    metrics: Metrics,
-}
-
-#[async_trait]
-impl MessageRepository for InstrumentedStore {
-    async fn insert(&self, message: &Message) -> Result<(), RepositoryError> {
-        self.metrics
-            .time_store("insert", self.inner.insert(message))
-            .await
-    }
-    async fn get(&self, id: MessageId) -> Result<Option<Message>, RepositoryError> {
-        self.metrics.time_store("get", self.inner.get(id)).await
-    }
-    async fn set_embedding(
-        &self,
-        id: MessageId,
-        update: EmbeddingUpdate,
-        at: DateTime<Utc>,
-    ) -> Result<bool, RepositoryError> {
-        self.metrics
-            .time_store("set_embedding", self.inner.set_embedding(id, update, at))
-            .await
-    }
-    async fn search_candidates(
-        &self,
-        query: &CandidateQuery,
-    ) -> Result<Vec<Candidate>, RepositoryError> {
-        self.metrics
-            .time_store("search_candidates", self.inner.search_candidates(query))
-            .await
-    }
-    async fn archive(
-        &self,
-        tenant: &TenantId,
-        rule: &ArchiveRule,
-        now: DateTime<Utc>,
-        dry_run: bool,
-    ) -> Result<u64, RepositoryError> {
-        self.metrics
-            .time_store("archive", self.inner.archive(tenant, rule, now, dry_run))
-            .await
-    }
-    async fn purge_archived(
-        &self,
-        tenant: &TenantId,
-        archived_before: DateTime<Utc>,
-        dry_run: bool,
-    ) -> Result<u64, RepositoryError> {
-        self.metrics
-            .time_store(
-                "purge_archived",
-                self.inner.purge_archived(tenant, archived_before, dry_run),
-            )
-            .await
-    }
-    async fn pending_embeddings(&self, limit: usize) -> Result<Vec<Message>, RepositoryError> {
-        self.metrics
-            .time_store("pending_embeddings", self.inner.pending_embeddings(limit))
-            .await
-    }
-    async fn list_tenants(&self) -> Result<Vec<TenantId>, RepositoryError> {
-        self.metrics
-            .time_store("list_tenants", self.inner.list_tenants())
-            .await
-    }
-    async fn health(&self) -> Result<(), RepositoryError> {
-        self.metrics.time_store("health", self.inner.health()).await
-    }
-    // The port's default methods must be forwarded too, or the decorator would answer with
-    // the defaults instead of the store.
-    async fn lexical_candidates(
-        &self,
-        query: &LexicalQuery,
-    ) -> Result<LexicalMatches, RepositoryError> {
-        self.metrics
-            .time_store("lexical_candidates", self.inner.lexical_candidates(query))
-            .await
-    }
-    async fn count_pending(
-        &self,
-        tenant: Option<TenantId>,
-        conversation: Option<ConversationId>,
-    ) -> Result<u64, RepositoryError> {
-        self.metrics
-            .time_store(
-                "count_pending",
-                self.inner.count_pending(tenant, conversation),
-            )
-            .await
-    }
-    async fn delete_conversation(
-        &self,
-        tenant: &TenantId,
-        conversation: &ConversationId,
-    ) -> Result<u64, RepositoryError> {
-        self.metrics
-            .time_store(
-                "delete_conversation",
-                self.inner.delete_conversation(tenant, conversation),
-            )
-            .await
-    }
-    async fn delete_tenant(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
-        self.metrics
-            .time_store("delete_tenant", self.inner.delete_tenant(tenant))
-            .await
-    }
-    async fn conversation_timeline(
-        &self,
-        tenant: &TenantId,
-        conversation: &ConversationId,
-        limit: usize,
-    ) -> Result<Option<Vec<MessageId>>, RepositoryError> {
-        self.metrics
-            .time_store(
-                "conversation_timeline",
-                self.inner
-                    .conversation_timeline(tenant, conversation, limit),
-            )
-            .await
-    }
-}
-
-#[async_trait]
-impl RetentionPolicyStore for InstrumentedStore {
-    async fn get_policy(
-        &self,
-        tenant: &TenantId,
-    ) -> Result<Option<RetentionPolicy>, RepositoryError> {
-        self.metrics
-            .time_store("get_policy", self.inner.get_policy(tenant))
-            .await
-    }
-    async fn put_policy(
-        &self,
-        tenant: &TenantId,
-        policy: &RetentionPolicy,
-    ) -> Result<(), RepositoryError> {
-        self.metrics
-            .time_store("put_policy", self.inner.put_policy(tenant, policy))
-            .await
+            .with_label_values(&[operation, if ok { "ok" } else { "error" }])
+            .observe(elapsed.as_secs_f64());
     }
 }
 
@@ -448,9 +283,9 @@ impl Embedder for InstrumentedEmbedder {
         let result = self.inner.embed(texts).await;
         let outcome = match &result {
             Ok(_) => "ok",
-            Err(EmbedderError::Overloaded(_)) => "overloaded",
-            Err(EmbedderError::Unavailable(_)) => "unavailable",
-            Err(EmbedderError::Failed(_)) => "failed",
+            Err(EmbedderError::Overloaded { .. }) => "overloaded",
+            Err(EmbedderError::Unavailable { .. }) => "unavailable",
+            Err(EmbedderError::Failed { .. }) => "failed",
         };
         m.embedding_duration
             .with_label_values(&[outcome])

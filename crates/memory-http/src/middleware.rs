@@ -22,7 +22,7 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, ResponseError, web};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, RateLimiter};
-use memory_core::retention::TenantAccess;
+use memory_core::access::TenantAccess;
 use tracing::Instrument;
 
 use crate::config::{KeyHash, RateLimit, TrustedProxies, hash_key};
@@ -54,7 +54,7 @@ impl actix_web::FromRequest for Caller {
 
     fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         std::future::ready(req.extensions().get::<Caller>().cloned().ok_or_else(|| {
-            ApiError::Internal("route is not behind the authentication gate".into())
+            ApiError::internal("route is not behind the authentication gate")
         }))
     }
 }
@@ -211,7 +211,9 @@ pub async fn gate(
             Ok(p) => Some(p),
             Err(_) => {
                 tracing::warn!(route, "shed: too many requests in flight");
-                return Ok(req.error_response(ApiError::Overloaded));
+                return Ok(req.error_response(ApiError::Overloaded {
+                    retry_after_seconds: crate::error::UNAVAILABLE_RETRY_AFTER_SECONDS,
+                }));
             }
         }
     };

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
+use memory_core::access::TenantAccess;
 use memory_core::domain::Embedding;
 use memory_core::error::EmbedderError;
-use memory_core::ports::{Embedder, Store, SystemClock};
-use memory_core::retention::{RetentionAction, RetentionRequest, TenantAccess};
+use memory_core::ports::{Embedder, StorePorts};
+use memory_core::retention::RetentionRequest;
 use memory_core::{MemoryService, domain::TenantId};
 use memory_embed_candle::{CandleEmbedder, EmbedderConfig, SentenceEncoder};
 use memory_store_postgres::{PostgresConfig, PostgresStore, run_migrations};
@@ -16,17 +17,23 @@ use memory_store_sqlite::{SqliteStore, SqliteStoreOptions};
 
 use crate::config::{DatabaseUrl, Settings};
 
-/// The embedder configuration: the model from the settings, the batching knobs from
-/// `MEMORY_EMBEDDING_{MAX_BATCH_SIZE, QUEUE_CAPACITY, MAX_QUEUE_WAIT_MS, MAX_WAIT_MS, THREADS,
-/// ALLOW_DOWNLOAD}`
-/// (docs/embedder.md).
-pub fn embedder_config(settings: &Settings) -> anyhow::Result<EmbedderConfig> {
-    let base = EmbedderConfig::from_env().context("invalid MEMORY_EMBEDDING_* setting")?;
-    Ok(EmbedderConfig {
+/// The embedder configuration the `MEMORY_EMBEDDING_*` settings describe (docs/embedder.md),
+/// with the Hugging Face cache the environment names (`HF_HUB_CACHE`, `HF_HOME`, `HOME`):
+/// the one place the embedder's environment is read.
+pub fn embedder_config(settings: &Settings) -> EmbedderConfig {
+    EmbedderConfig {
         model_name: settings.embedding_model_name.clone(),
         model_path: settings.embedding_model_path.clone(),
-        ..base
-    })
+        cache_dir: Some(memory_embed_candle::model_files::hf_cache_dir(|k| {
+            std::env::var_os(k)
+        })),
+        max_batch_size: settings.embedding_max_batch_size as usize,
+        queue_capacity: settings.embedding_queue_capacity as usize,
+        max_queue_wait: Duration::from_millis(settings.embedding_max_queue_wait_ms),
+        max_wait: Duration::from_millis(settings.embedding_max_wait_ms),
+        threads: settings.embedding_threads,
+        allow_download: settings.embedding_allow_download,
+    }
 }
 
 /// An embedder that gives up after a time budget, as unavailable. The server gives every
@@ -57,7 +64,7 @@ impl Embedder for TimeBudget {
         tokio::time::timeout(self.budget, self.inner.embed(texts))
             .await
             .map_err(|_| {
-                EmbedderError::Unavailable(format!(
+                EmbedderError::unavailable(format!(
                     "no embedding within {} ms",
                     self.budget.as_millis()
                 ))
@@ -68,7 +75,7 @@ impl Embedder for TimeBudget {
 /// The embedder: the candle BERT model, found in MEMORY_EMBEDDING_MODEL_PATH, the Hugging
 /// Face cache, or the hub. Loading reads ~90 MB, so it runs on the blocking pool.
 pub async fn embedder(settings: &Settings) -> anyhow::Result<Arc<dyn Embedder>> {
-    let config = embedder_config(settings)?;
+    let config = embedder_config(settings);
     let embedder = tokio::task::spawn_blocking(move || CandleEmbedder::new(config))
         .await
         .context("the model loader panicked")?
@@ -83,7 +90,7 @@ pub async fn store(
     settings: &Settings,
     dimension: usize,
     model_id: &str,
-) -> anyhow::Result<Arc<dyn Store>> {
+) -> anyhow::Result<StorePorts> {
     match settings.database().map_err(anyhow::Error::msg)? {
         DatabaseUrl::Sqlite(url) => {
             let options = SqliteStoreOptions::new(dimension).model_id(model_id);
@@ -91,7 +98,7 @@ pub async fn store(
                 .await
                 .context("the store opener panicked")?
                 .context("cannot open the embedded store")?;
-            Ok(Arc::new(store))
+            Ok(StorePorts::full(Arc::new(store)))
         }
         DatabaseUrl::Postgres(url) => postgres_store(settings, &url, dimension).await,
     }
@@ -101,7 +108,7 @@ async fn postgres_store(
     settings: &Settings,
     url: &str,
     dimension: usize,
-) -> anyhow::Result<Arc<dyn Store>> {
+) -> anyhow::Result<StorePorts> {
     let redacted = settings
         .database()
         .map(|d| d.redacted())
@@ -122,7 +129,7 @@ async fn postgres_store(
     let store = PostgresStore::connect(url, config)
         .await
         .with_context(|| format!("cannot connect to {redacted}"))?;
-    Ok(Arc::new(store))
+    Ok(StorePorts::full(Arc::new(store)))
 }
 
 /// `memory-server migrate`: applies the migrations of the configured store.
@@ -151,17 +158,12 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 
 /// `memory-server embed`: texts on stdin, JSON lines on stdout, batched as the server does.
 pub async fn embed_stdin(settings: &Settings) -> anyhow::Result<()> {
-    let config = embedder_config(settings)?;
+    let config = embedder_config(settings);
     let n = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
         let encoder = SentenceEncoder::load(&config).context("cannot load the embedding model")?;
         let stdin = std::io::stdin().lock();
         let stdout = std::io::stdout().lock();
-        Ok(memory_embed_candle::embed_lines(
-            &encoder,
-            stdin,
-            stdout,
-            config.max_batch_size,
-        )?)
+        crate::embed_lines::embed_lines(&encoder, stdin, stdout, config.max_batch_size)
     })
     .await??;
     tracing::info!(texts = n, "embedded");
@@ -177,22 +179,13 @@ pub async fn retention_once(
 ) -> anyhow::Result<()> {
     let embedder = embedder(settings).await?;
     let store = store(settings, embedder.dimension(), &embedder.model_id()).await?;
-    let service = MemoryService::new(
-        store,
-        embedder,
-        SystemClock,
-        crate::startup::service_config(settings)?,
-    )?;
+    let service = MemoryService::new(store, embedder, crate::startup::service_config(settings)?)?;
     let tenants = match tenant {
         Some(t) => vec![TenantId::parse(t).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?],
-        None => service.store().list_tenants().await?,
+        None => service.list_tenants().await?,
     };
     for tenant_id in tenants {
-        let request = RetentionRequest {
-            tenant_id: tenant_id.clone(),
-            actions: [RetentionAction::Archive, RetentionAction::Delete].into(),
-            dry_run,
-        };
+        let request = RetentionRequest::full(tenant_id.clone(), dry_run);
         let report = service.run_retention(request, &TenantAccess::All).await?;
         println!(
             "{}",

@@ -200,6 +200,26 @@ pub struct Settings {
     /// A local directory with config.json, tokenizer.json and model.safetensors (skips the cache and the hub).
     #[arg(long, env = "MEMORY_EMBEDDING_MODEL_PATH")]
     pub embedding_model_path: Option<PathBuf>,
+    /// Most texts in one forward pass of the model.
+    #[arg(long, env = "MEMORY_EMBEDDING_MAX_BATCH_SIZE", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub embedding_max_batch_size: u32,
+    /// Most texts waiting for the model; beyond it embedding is refused at once (overloaded).
+    #[arg(long, env = "MEMORY_EMBEDDING_QUEUE_CAPACITY", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub embedding_queue_capacity: u32,
+    /// Most work, in ms (estimated from the model's recent speed), a call may queue behind;
+    /// beyond it the call is refused at once. 0: only the queue capacity bounds the queue.
+    #[arg(long, env = "MEMORY_EMBEDDING_MAX_QUEUE_WAIT_MS", default_value_t = 2000)]
+    pub embedding_max_queue_wait_ms: u64,
+    /// How long the model waits for more requests to fill a batch once it has one, in ms.
+    #[arg(long, env = "MEMORY_EMBEDDING_MAX_WAIT_MS", default_value_t = 2)]
+    pub embedding_max_wait_ms: u64,
+    /// Threads for the forward pass; 0: one per core.
+    #[arg(long, env = "MEMORY_EMBEDDING_THREADS", default_value_t = 0)]
+    pub embedding_threads: usize,
+    /// Download the model from the Hugging Face hub when it is in neither the model path nor
+    /// the cache (`HF_HUB_CACHE`, else `HF_HOME/hub`, else `~/.cache/huggingface/hub`).
+    #[arg(long, env = "MEMORY_EMBEDDING_ALLOW_DOWNLOAD", default_value_t = true, action = clap::ArgAction::Set)]
+    pub embedding_allow_download: bool,
     /// Archive messages older than this many days (default policy).
     #[arg(long, env = "MEMORY_RETENTION_MAX_AGE_DAYS", default_value_t = 30)]
     pub retention_max_age_days: u32,
@@ -242,11 +262,11 @@ pub struct Settings {
     )]
     pub search_default_mode: SearchModeSetting,
     /// Hybrid search: weight of the lexical (BM25) score in the fused relevance, 0-1.
-    #[arg(long, env = "MEMORY_HYBRID_LEXICAL_WEIGHT", default_value_t = memory_core::scoring::HybridConfig::default().lexical_weight)]
+    #[arg(long, env = "MEMORY_HYBRID_LEXICAL_WEIGHT", default_value_t = memory_core::scoring::HybridConfig::default().lexical_weight())]
     pub hybrid_lexical_weight: f64,
     /// Hybrid search: BM25 length normalisation b, 0-1 (0: none; 0.3 suits a store of long
     /// assistant replies better, see docs/scoring.md).
-    #[arg(long, env = "MEMORY_HYBRID_BM25_B", default_value_t = memory_core::scoring::HybridConfig::default().bm25.b)]
+    #[arg(long, env = "MEMORY_HYBRID_BM25_B", default_value_t = memory_core::scoring::HybridConfig::default().bm25().b())]
     pub hybrid_bm25_b: f64,
     /// Name of this deployment, shown by the health check.
     #[arg(long, env = "MEMORY_ENVIRONMENT", default_value = "local")]
@@ -331,12 +351,30 @@ mod tests {
         settings.hybrid_bm25_b = 0.3;
         settings.hybrid_lexical_weight = 0.6;
         let config = crate::startup::service_config(&settings).expect("valid");
-        assert_eq!(config.hybrid.bm25.b, 0.3);
-        assert_eq!(config.hybrid.bm25.k1, 1.2, "k1 keeps its default");
-        assert_eq!(config.hybrid.lexical_weight, 0.6);
+        assert_eq!(config.hybrid.bm25().b(), 0.3);
+        assert_eq!(config.hybrid.bm25().k1(), 1.2, "k1 keeps its default");
+        assert_eq!(config.hybrid.lexical_weight(), 0.6);
         settings.hybrid_bm25_b = 1.5;
         let err = crate::startup::service_config(&settings).expect_err("b above 1");
         assert!(err.to_string().contains("MEMORY_HYBRID_"), "{err}");
+    }
+
+    #[test]
+    fn embedding_settings_reach_the_embedder() {
+        let mut settings = Settings::from_env().expect("defaults parse");
+        let defaults = crate::adapters::embedder_config(&settings);
+        assert_eq!(
+            (defaults.max_batch_size, defaults.queue_capacity),
+            (32, 1024)
+        );
+        assert!(defaults.cache_dir.is_some(), "the Hugging Face cache");
+        settings.embedding_max_batch_size = 64;
+        settings.embedding_max_queue_wait_ms = 750;
+        settings.embedding_allow_download = false;
+        let c = crate::adapters::embedder_config(&settings);
+        assert_eq!(c.max_batch_size, 64);
+        assert_eq!(c.max_queue_wait, std::time::Duration::from_millis(750));
+        assert!(!c.allow_download);
     }
 
     #[test]

@@ -4,12 +4,14 @@
 //!
 //! - [`config`] — `MEMORY_*` settings, validated at startup.
 //! - [`adapters`] — builds the embedder and the store the settings name.
+//! - [`embed_lines`] — `memory-server embed`: texts in, JSON lines of embeddings out.
 //! - [`startup`] — [`startup::Application`], the running server plus its workers.
 //! - [`workers`] — the retention scheduler and the embedding catch-up worker.
 //! - [`telemetry`] — logging.
 
 pub mod adapters;
 pub mod config;
+pub mod embed_lines;
 pub mod startup;
 pub mod telemetry;
 pub mod workers;

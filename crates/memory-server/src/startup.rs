@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use memory_core::ports::{Embedder, Store, SystemClock};
+use memory_core::ports::{Embedder, StorePorts};
 use memory_core::retention::RetentionPolicy;
 use memory_core::scoring::{HybridConfig, RankingConfig};
+use memory_core::text::Bm25;
 use memory_core::{MemoryService, ServiceConfig};
-use memory_http::{ApiKeys, DynService, HttpConfig, Metrics, RateLimit, TrustedProxies};
+use memory_http::{ApiKeys, HttpConfig, Metrics, RateLimit, TrustedProxies};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -30,24 +31,24 @@ pub fn service_config(settings: &Settings) -> anyhow::Result<ServiceConfig> {
     )
     .map_err(|e| anyhow::anyhow!("invalid MEMORY_RETENTION_* setting: {e}"))?;
     let defaults = HybridConfig::default();
-    let hybrid = HybridConfig {
-        lexical_weight: settings.hybrid_lexical_weight,
-        bm25: memory_core::text::Bm25 {
-            b: settings.hybrid_bm25_b,
-            ..defaults.bm25
-        },
-        ..defaults
-    };
-    hybrid
-        .validate()
-        .map_err(|e| anyhow::anyhow!("invalid MEMORY_HYBRID_* setting: {e}"))?;
+    let hybrid_error = |e| anyhow::anyhow!("invalid MEMORY_HYBRID_* setting: {e}");
+    let bm25 = Bm25::new(defaults.bm25().k1(), settings.hybrid_bm25_b).map_err(hybrid_error)?;
+    let hybrid = defaults
+        .with_lexical_weight(settings.hybrid_lexical_weight)
+        .map_err(hybrid_error)?
+        .with_bm25(bm25);
+    let ranking_error = |e| anyhow::anyhow!("invalid MEMORY_RANKING_* setting: {e}");
+    let ranking = RankingConfig::default()
+        .with_weights(
+            settings.ranking_similarity_weight,
+            settings.ranking_importance_weight,
+            settings.ranking_decay_weight,
+        )
+        .map_err(ranking_error)?
+        .with_decay_days(settings.ranking_decay_days)
+        .map_err(ranking_error)?;
     Ok(ServiceConfig {
-        ranking: RankingConfig {
-            similarity_weight: settings.ranking_similarity_weight,
-            importance_weight: settings.ranking_importance_weight,
-            decay_weight: settings.ranking_decay_weight,
-            decay_days: settings.ranking_decay_days,
-        },
+        ranking,
         default_retention,
         hybrid,
         default_mode: settings.search_default_mode.into(),
@@ -76,7 +77,7 @@ pub fn http_config(settings: &Settings) -> anyhow::Result<HttpConfig> {
 pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
-    service: Arc<DynService>,
+    service: Arc<MemoryService>,
     stop: watch::Sender<bool>,
     workers: Vec<JoinHandle<()>>,
 }
@@ -103,7 +104,7 @@ impl Application {
     /// Builds with given adapters (tests share one model between many apps).
     pub async fn build_with(
         settings: Settings,
-        store: Arc<dyn Store>,
+        stores: StorePorts,
         embedder: Arc<dyn Embedder>,
     ) -> anyhow::Result<Self> {
         let http = http_config(&settings)?;
@@ -112,17 +113,22 @@ impl Application {
             embedder,
             Duration::from_secs(settings.request_timeout_seconds) / 2,
         ));
-        let service: Arc<DynService> = Arc::new(
-            MemoryService::new(
-                metrics.instrument_store(store),
-                metrics.instrument_embedder(embedder),
-                SystemClock,
-                service_config(&settings)?,
-            )
-            .map_err(|e| {
-                anyhow::anyhow!("invalid MEMORY_RANKING_* or MEMORY_HYBRID_* setting: {e}")
-            })?,
-        );
+        let service = MemoryService::new(
+            stores,
+            metrics.instrument_embedder(embedder),
+            service_config(&settings)?,
+        )?
+        .with_observer(Arc::new(metrics.clone()));
+        let service = Arc::new(service);
+        // Messages an older binary stored without analysed text become findable by their
+        // words before the first request (a no-op on an up-to-date store).
+        let analysed = service
+            .analyze_all()
+            .await
+            .context("cannot analyse stored messages for lexical search")?;
+        if analysed > 0 {
+            tracing::info!(messages = analysed, "analysed stored messages for lexical search");
+        }
         let listener = TcpListener::bind((settings.host, settings.port))
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
@@ -158,7 +164,7 @@ impl Application {
     }
 
     /// The service behind the server.
-    pub fn service(&self) -> Arc<DynService> {
+    pub fn service(&self) -> Arc<MemoryService> {
         self.service.clone()
     }
 

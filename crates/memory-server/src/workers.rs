@@ -3,14 +3,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use memory_core::retention::{RetentionAction, RetentionRequest, TenantAccess};
-use memory_http::{DynService, Metrics};
+use memory_core::MemoryService;
+use memory_core::access::TenantAccess;
+use memory_core::retention::RetentionRequest;
+use memory_http::Metrics;
 use tokio::sync::watch;
 
 /// Runs retention (archive, then delete) for every tenant every `every`, one run at a time:
 /// runs are sequential in this one task, and a run that overruns the period delays the next.
 pub async fn retention_scheduler(
-    service: Arc<DynService>,
+    service: Arc<MemoryService>,
     metrics: Metrics,
     every: Duration,
     mut stop: watch::Receiver<bool>,
@@ -23,7 +25,7 @@ pub async fn retention_scheduler(
             _ = ticker.tick() => {}
             _ = stop.changed() => return,
         }
-        let tenants = match service.store().list_tenants().await {
+        let tenants = match service.list_tenants().await {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!(error = %e, "retention: cannot list tenants");
@@ -32,11 +34,7 @@ pub async fn retention_scheduler(
         };
         for tenant in tenants {
             let started = Instant::now();
-            let request = RetentionRequest {
-                tenant_id: tenant.clone(),
-                actions: [RetentionAction::Archive, RetentionAction::Delete].into(),
-                dry_run: false,
-            };
+            let request = RetentionRequest::full(tenant.clone(), false);
             match service.run_retention(request, &TenantAccess::All).await {
                 Ok(report) => {
                     metrics.record_retention(&report, started.elapsed().as_secs_f64());
@@ -51,9 +49,11 @@ pub async fn retention_scheduler(
 }
 
 /// Embeds messages left `pending` or `failed` (a crash between commit and embedding, an
-/// embedder failure): at startup, then every `every`, with exponential backoff on errors.
+/// embedder failure), and analyses messages stored without analysed text (by another, older
+/// process on the same store): at startup, then every `every`, with exponential backoff on
+/// errors.
 pub async fn embedding_worker(
-    service: Arc<DynService>,
+    service: Arc<MemoryService>,
     metrics: Metrics,
     every: Duration,
     mut stop: watch::Receiver<bool>,
@@ -62,6 +62,11 @@ pub async fn embedding_worker(
     const MAX_BACKOFF: Duration = Duration::from_secs(300);
     let mut backoff = every;
     loop {
+        match service.analyze_unanalyzed(1000).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(analysed = n, "analysed messages for lexical search"),
+            Err(e) => tracing::warn!(error = %e, "cannot analyse stored messages"),
+        }
         let wait = match service.embed_pending(BATCH).await {
             // A full batch: there may be more, go on at once.
             Ok(n) if n == BATCH => Duration::ZERO,
@@ -79,8 +84,8 @@ pub async fn embedding_worker(
                 wait
             }
         };
-        if let Ok(pending) = service.store().pending_embeddings(1000).await {
-            metrics.set_pending_embeddings(pending.len() as i64);
+        if let Ok(pending) = service.pending_embeddings().await {
+            metrics.set_pending_embeddings(i64::try_from(pending).unwrap_or(i64::MAX));
         }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}

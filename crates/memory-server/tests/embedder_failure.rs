@@ -55,7 +55,7 @@ impl Flaky {
         };
         if fail {
             self.failed.fetch_add(1, Ordering::SeqCst);
-            return Err(EmbedderError::Unavailable(format!(
+            return Err(EmbedderError::unavailable(format!(
                 "test embedder: {mode:?}"
             )));
         }

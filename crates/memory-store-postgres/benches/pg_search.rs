@@ -13,9 +13,8 @@
 use std::time::{Duration, Instant};
 
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
-use memory_core::domain::{Embedding, TenantId};
-use memory_core::ports::{CandidateQuery, MessageRepository};
-use memory_core::testkit::Fixture;
+use memory_core::domain::Embedding;
+use memory_core::testkit::{Fixture, insert, query};
 use memory_store_postgres::testkit::{
     Clustered, Rng, SyntheticRow, TestDatabase, bulk_insert, recall,
 };
@@ -98,12 +97,12 @@ async fn measure(
     truth: &[Vec<uuid::Uuid>],
     limit: usize,
 ) -> Measured {
-    let mk = |q: &Vec<f32>| CandidateQuery {
-        tenant_id: TenantId::parse(tenant).expect("tenant"),
-        conversation_id: None,
-        importance_min: None,
-        embedding: Embedding::new(q.clone(), DIM).expect("embedding"),
-        limit,
+    let mk = |q: &Vec<f32>| {
+        query(
+            tenant,
+            Embedding::new(q.clone(), DIM).expect("embedding"),
+            limit,
+        )
     };
     // Warm the caches with other queries from the same distribution.
     let mut rng = Rng::new(queries.len() as u64 + 17);
@@ -162,8 +161,9 @@ async fn insert_throughput(store: &PostgresStore, n: usize, workers: usize) -> f
         .map(|chunk| {
             let store = store.clone();
             tokio::spawn(async move {
+                // As the service inserts: with the content analysed for lexical search.
                 for m in chunk {
-                    store.insert(&m).await.expect("insert");
+                    insert(&store, &m).await.expect("insert");
                 }
             })
         })

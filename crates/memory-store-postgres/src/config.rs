@@ -55,7 +55,7 @@ impl Default for PostgresConfig {
 impl PostgresConfig {
     /// Checks the values; [`crate::PostgresStore::connect`] calls it.
     pub fn validate(&self) -> Result<(), PgStoreError> {
-        let bad = |m: String| Err(PgStoreError::Config(m));
+        let bad = |m: String| Err(PgStoreError::config(m));
         if self.pool_size == 0 {
             return bad("pool_size must be at least 1".into());
         }

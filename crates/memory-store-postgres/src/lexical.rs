@@ -1,30 +1,49 @@
-//! Lexical search, conversation time lines, pending counts, erasure and the analyzed-text
-//! backfill.
+//! [`LexicalSearch`]: matching through the `lexical_tsv` GIN index, ranking by the core's BM25,
+//! and the analysed-text backfill of rows written before lexical search.
+//!
+//! The ranking is the core's, not `ts_rank`: every match of the scope is read (id and terms
+//! only), [`rank_matches`] computes the document frequencies and keeps the best `limit`, and
+//! only those rows are read in full. All of it runs in one read-only repeatable-read
+//! transaction, so the statistics, the matches and the rows are one snapshot.
 
+use std::collections::HashMap;
+
+use async_trait::async_trait;
 use diesel::QueryableByName;
 use diesel::sql_types::{Array, BigInt, Double, Integer, Text, Uuid as SqlUuid};
-use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
-use memory_core::domain::{ConversationId, Message, MessageId, TenantId};
-use memory_core::ports::{LexicalDocument, LexicalMatches, LexicalQuery};
-use memory_core::text::Analyzer;
+use diesel_async::RunQueryDsl as _;
+use memory_core::domain::{Content, Message, MessageId};
+use memory_core::error::RepositoryError;
+use memory_core::ports::{
+    LexicalDocument, LexicalMatches, LexicalQuery, LexicalSearch, rank_matches,
+};
+use memory_core::text::AnalyzedText;
 use uuid::Uuid;
 
 use crate::error::PgStoreError;
-use crate::rows::{CountRow, MessageRow};
-use crate::search::{Query, Scope};
-use crate::store::PostgresStore;
+use crate::open::PostgresStore;
+use crate::rows::MessageRow;
+use crate::scope::{Query, Scope};
 
-/// The message columns, then the analyzed text.
-const LEXICAL_COLUMNS: &str = "id, tenant_id, conversation_id, role, content, metadata, \
+/// The message columns, then the analysed text.
+const DOCUMENT_COLUMNS: &str = "id, tenant_id, conversation_id, role, content, metadata, \
      importance_score, embedding, embedding_status, archived, created_at, updated_at, \
-     lexical_terms AS terms";
+     coalesce(lexical_terms, '') AS terms";
 
 #[derive(QueryableByName)]
-struct LexicalRow {
+struct DocumentRow {
     #[diesel(embed)]
     message: MessageRow,
-    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
-    terms: Option<String>,
+    #[diesel(sql_type = Text)]
+    terms: String,
+}
+
+#[derive(QueryableByName)]
+struct MatchRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = Text)]
+    terms: String,
 }
 
 #[derive(QueryableByName)]
@@ -36,7 +55,7 @@ struct ScopeRow {
 }
 
 #[derive(QueryableByName)]
-struct BackfillRow {
+struct UnanalyzedRow {
     #[diesel(sql_type = SqlUuid)]
     id: Uuid,
     #[diesel(sql_type = Text)]
@@ -70,201 +89,154 @@ fn tsquery(terms: &[String]) -> String {
         .join(" | ")
 }
 
-impl PostgresStore {
-    pub(crate) async fn lexical(&self, q: &LexicalQuery) -> Result<LexicalMatches, PgStoreError> {
-        let (filter, next) = scope_where(q, 1);
+/// Whether the analysed text holds one of the query terms, by the contract's definition
+/// (space-separated terms): the index proposes, this decides.
+fn contains_any(terms: &str, query: &[String]) -> bool {
+    terms
+        .split(' ')
+        .any(|t| !t.is_empty() && query.iter().any(|q| q == t))
+}
+
+/// What one lexical query reads: the scope statistics, the document frequencies and the
+/// winners in rank order.
+type LexicalRead = (ScopeRow, Vec<u64>, Vec<LexicalDocument>);
+
+#[async_trait]
+impl LexicalSearch for PostgresStore {
+    async fn lexical_candidates(
+        &self,
+        q: &LexicalQuery,
+    ) -> Result<LexicalMatches, RepositoryError> {
+        let (filter, _) = scope_where(q, 1);
         let stats_sql = format!(
             "SELECT count(*) AS n, coalesce(avg(lexical_length), 0)::float8 AS avg_len \
              FROM messages WHERE {filter}"
         );
-        let (match_filter, next2) = scope_where(q, 2);
+        let (match_filter, _) = scope_where(q, 2);
         let match_sql = format!(
-            "SELECT {LEXICAL_COLUMNS} FROM messages WHERE {match_filter} \
-             AND lexical_tsv @@ to_tsquery('simple', $1) \
-             ORDER BY ts_rank(lexical_tsv, to_tsquery('simple', $1)) DESC, id \
-             LIMIT ${next2}"
+            "SELECT id, coalesce(lexical_terms, '') AS terms FROM messages \
+             WHERE {match_filter} AND lexical_tsv @@ to_tsquery('simple', $1)"
         );
-        let _ = next;
+        // The tenant predicate keeps the read inside the tenant whatever the ids.
+        let rows_sql = format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM messages WHERE id = ANY($1) AND tenant_id = $2"
+        );
         let tsq = tsquery(&q.terms);
-        let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
-        let with_terms = !q.terms.is_empty();
-        let (stats, rows) = self
+        let (stats, document_frequencies, documents) = self
             .with_conn("lexical_candidates", async |conn| {
-                let stats: ScopeRow = bind_scope(diesel::sql_query(stats_sql).into_boxed(), q)
-                    .get_result(conn)
-                    .await?;
-                let rows: Vec<LexicalRow> = if with_terms {
-                    bind_scope(
-                        diesel::sql_query(match_sql)
-                            .into_boxed()
-                            .bind::<Text, _>(tsq),
-                        q,
-                    )
-                    .bind::<BigInt, _>(limit)
-                    .load(conn)
-                    .await?
-                } else {
-                    Vec::new()
-                };
-                Ok((stats, rows))
+                conn.build_transaction()
+                    .read_only()
+                    .repeatable_read()
+                    .run::<LexicalRead, PgStoreError, _>(async |conn| {
+                        let stats: ScopeRow =
+                            bind_scope(diesel::sql_query(stats_sql).into_boxed(), q)
+                                .get_result(conn)
+                                .await?;
+                        if q.terms.is_empty() {
+                            return Ok((stats, Vec::new(), Vec::new()));
+                        }
+                        let matches: Vec<MatchRow> = bind_scope(
+                            diesel::sql_query(match_sql)
+                                .into_boxed()
+                                .bind::<Text, _>(tsq),
+                            q,
+                        )
+                        .load(conn)
+                        .await?;
+                        let matches = matches
+                            .into_iter()
+                            .filter(|m| contains_any(&m.terms, &q.terms))
+                            .map(|m| (MessageId::from_uuid(m.id), m.terms, ()))
+                            .collect();
+                        let scope_size = u64::try_from(stats.n).unwrap_or(0);
+                        let ranked = rank_matches(q, scope_size, stats.avg_len, matches);
+                        if ranked.best.is_empty() {
+                            return Ok((stats, ranked.document_frequencies, Vec::new()));
+                        }
+                        let ids: Vec<Uuid> =
+                            ranked.best.iter().map(|(id, ())| id.as_uuid()).collect();
+                        let rows: Vec<DocumentRow> = diesel::sql_query(rows_sql)
+                            .bind::<Array<SqlUuid>, _>(&ids)
+                            .bind::<Text, _>(q.tenant_id.as_str())
+                            .load(conn)
+                            .await?;
+                        let mut by_id: HashMap<Uuid, DocumentRow> =
+                            rows.into_iter().map(|r| (r.message.id, r)).collect();
+                        // Every winner is there: the rows come from the same snapshot.
+                        let documents = ids
+                            .iter()
+                            .filter_map(|id| by_id.remove(id))
+                            .map(|r| {
+                                Ok(LexicalDocument {
+                                    message: Message::try_from(r.message)?,
+                                    terms: r.terms,
+                                })
+                            })
+                            .collect::<Result<Vec<_>, PgStoreError>>()?;
+                        Ok((stats, ranked.document_frequencies, documents))
+                    })
+                    .await
             })
             .await?;
-        let documents = rows
-            .into_iter()
-            .map(|r| {
-                Ok(LexicalDocument {
-                    message: Message::try_from(r.message)?,
-                    terms: r.terms.unwrap_or_default(),
-                })
-            })
-            .collect::<Result<Vec<_>, PgStoreError>>()?;
         Ok(LexicalMatches {
             scope_size: u64::try_from(stats.n).unwrap_or(0),
             average_length: stats.avg_len,
+            document_frequencies,
             documents,
         })
     }
 
-    /// The ids of a conversation's non-archived messages in time order; `None` above `limit`.
-    pub(crate) async fn timeline(
-        &self,
-        tenant: &TenantId,
-        conversation: &ConversationId,
-        limit: usize,
-    ) -> Result<Option<Vec<MessageId>>, PgStoreError> {
-        use crate::schema::messages::dsl as m;
-        use diesel::{ExpressionMethods as _, QueryDsl as _};
-        let (tenant, conversation) = (tenant.as_str(), conversation.as_str());
-        let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
-        let ids: Vec<Uuid> = self
-            .with_conn("conversation_timeline", async |conn| {
-                Ok(m::messages
-                    .filter(m::tenant_id.eq(tenant))
-                    .filter(m::conversation_id.eq(conversation))
-                    .filter(m::archived.eq(false))
-                    .order((m::created_at.asc(), m::id.asc()))
-                    .select(m::id)
-                    .limit(fetch)
-                    .load(conn)
-                    .await?)
+    async fn unanalyzed(&self, limit: usize) -> Result<Vec<(MessageId, Content)>, RepositoryError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<UnanalyzedRow> = self
+            .with_conn("unanalyzed", async |conn| {
+                Ok(diesel::sql_query(
+                    "SELECT id, content FROM messages WHERE lexical_terms IS NULL \
+                     ORDER BY id LIMIT $1",
+                )
+                .bind::<BigInt, _>(limit)
+                .load(conn)
+                .await?)
             })
             .await?;
-        Ok((ids.len() <= limit).then(|| ids.into_iter().map(MessageId::from_uuid).collect()))
-    }
-
-    pub(crate) async fn pending_count(
-        &self,
-        tenant: Option<TenantId>,
-        conversation: Option<ConversationId>,
-    ) -> Result<u64, PgStoreError> {
-        let mut sql = String::from(
-            "SELECT count(*) AS n FROM messages WHERE NOT archived AND embedding_status <> 'completed'",
-        );
-        let mut n = 1;
-        if tenant.is_some() {
-            sql.push_str(&format!(" AND tenant_id = ${n}"));
-            n += 1;
-        }
-        if conversation.is_some() {
-            sql.push_str(&format!(" AND conversation_id = ${n}"));
-        }
-        let row: CountRow = self
-            .with_conn("count_pending", async |conn| {
-                let mut q = diesel::sql_query(sql).into_boxed();
-                if let Some(t) = &tenant {
-                    q = q.bind::<Text, _>(t.as_str());
-                }
-                if let Some(c) = &conversation {
-                    q = q.bind::<Text, _>(c.as_str());
-                }
-                Ok(q.get_result(conn).await?)
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let content = Content::parse(r.content)
+                    .map_err(|e| PgStoreError::corrupt(format!("message {}", r.id), e))?;
+                Ok((MessageId::from_uuid(r.id), content))
             })
-            .await?;
-        Ok(u64::try_from(row.n).unwrap_or(0))
+            .collect::<Result<Vec<_>, PgStoreError>>()?)
     }
 
-    /// Deletes a tenant's conversation, or (`conversation` None) all of the tenant and its
-    /// policy. Archived copies go with their messages (ON DELETE CASCADE).
-    pub(crate) async fn erase(
+    async fn store_analysis(
         &self,
-        tenant: &TenantId,
-        conversation: Option<&ConversationId>,
-    ) -> Result<u64, PgStoreError> {
-        let tenant = tenant.as_str().to_owned();
-        let conversation = conversation.map(|c| c.as_str().to_owned());
-        self.with_conn("erase", async |conn| {
-            conn.transaction::<_, PgStoreError, _>(async |conn| {
-                let n = match &conversation {
-                    Some(c) => {
-                        diesel::sql_query(
-                            "DELETE FROM messages WHERE tenant_id = $1 AND conversation_id = $2",
-                        )
-                        .bind::<Text, _>(&tenant)
-                        .bind::<Text, _>(c)
-                        .execute(conn)
-                        .await?
-                    }
-                    None => {
-                        let n = diesel::sql_query("DELETE FROM messages WHERE tenant_id = $1")
-                            .bind::<Text, _>(&tenant)
-                            .execute(conn)
-                            .await?;
-                        diesel::sql_query("DELETE FROM retention_policies WHERE tenant_id = $1")
-                            .bind::<Text, _>(&tenant)
-                            .execute(conn)
-                            .await?;
-                        n
-                    }
-                };
-                Ok(n as u64)
-            })
-            .await
-        })
-        .await
-    }
-
-    /// Analyzes rows written before lexical search existed (`lexical_terms IS NULL`), in
-    /// batches. Returns how many rows were filled in.
-    pub(crate) async fn backfill_lexical(&self) -> Result<u64, PgStoreError> {
-        const BATCH: i64 = 500;
-        let analyzer = Analyzer::english();
-        let mut total = 0;
-        loop {
-            let rows: Vec<BackfillRow> = self
-                .with_conn("backfill", async |conn| {
-                    Ok(diesel::sql_query(
-                        "SELECT id, content FROM messages WHERE lexical_terms IS NULL LIMIT $1",
-                    )
-                    .bind::<BigInt, _>(BATCH)
-                    .load(conn)
-                    .await?)
-                })
-                .await?;
-            if rows.is_empty() {
-                return Ok(total);
-            }
-            let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-            let analyzed: Vec<Vec<String>> =
-                rows.iter().map(|r| analyzer.terms(&r.content)).collect();
-            let lengths: Vec<i32> = analyzed
-                .iter()
-                .map(|t| i32::try_from(t.len()).unwrap_or(i32::MAX))
-                .collect();
-            let texts: Vec<String> = analyzed.into_iter().map(|t| t.join(" ")).collect();
-            self.with_conn("backfill", async |conn| {
-                diesel::sql_query(
+        analysed: &[(MessageId, AnalyzedText)],
+    ) -> Result<u64, RepositoryError> {
+        if analysed.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<Uuid> = analysed.iter().map(|(id, _)| id.as_uuid()).collect();
+        let texts: Vec<&str> = analysed.iter().map(|(_, a)| a.terms()).collect();
+        let lengths: Vec<i32> = analysed
+            .iter()
+            .map(|(_, a)| i32::try_from(a.length()).unwrap_or(i32::MAX))
+            .collect();
+        // One statement for the batch; lexical_tsv, a generated column, follows.
+        let n = self
+            .with_conn("store_analysis", async |conn| {
+                Ok(diesel::sql_query(
                     "UPDATE messages m SET lexical_terms = u.t, lexical_length = u.l \
-                     FROM unnest($1::uuid[], $2::text[], $3::int[]) AS u(id, t, l) WHERE m.id = u.id",
+                     FROM unnest($1::uuid[], $2::text[], $3::int[]) AS u(id, t, l) \
+                     WHERE m.id = u.id",
                 )
                 .bind::<Array<SqlUuid>, _>(&ids)
                 .bind::<Array<Text>, _>(&texts)
                 .bind::<Array<Integer>, _>(&lengths)
                 .execute(conn)
-                .await?;
-                Ok(())
+                .await?)
             })
             .await?;
-            total += rows.len() as u64;
-        }
+        Ok(n as u64)
     }
 }

@@ -1,8 +1,9 @@
 //! # memory-store-postgres
 //!
-//! The production store of AI Memory Layer: memory-core's [`MessageRepository`] and
-//! [`RetentionPolicyStore`] on PostgreSQL with pgvector, through diesel-async and a bounded
-//! deadpool pool.
+//! The production store of AI Memory Layer: every memory-core store port on PostgreSQL with
+//! pgvector, through diesel-async and a bounded deadpool pool. [`PostgresStore`] implements
+//! [`MessageStore`], [`VectorSearch`], [`LexicalSearch`], [`RetentionStore`], [`Erasure`] and
+//! [`Timeline`], so `StorePorts::full(Arc::new(store))` wires it into the service.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), memory_store_postgres::PgStoreError> {
@@ -17,18 +18,39 @@
 //! [`PostgresConfig::exact_scan_threshold`] searchable messages) are answered by an exact scan
 //! through a btree; large scopes by the HNSW index with pgvector's iterative scan, re-sorted
 //! by exact distance, falling back to the exact scan when the index returns too few rows.
+//! Lexical search matches through a GIN index on the analysed text the service stores with
+//! each message and ranks by the core's BM25 (never the database's `ts_rank`).
 //!
-//! [`MessageRepository`]: memory_core::ports::MessageRepository
-//! [`RetentionPolicyStore`]: memory_core::ports::RetentionPolicyStore
+//! Layout, one file per concern:
+//! - `open.rs`: connecting, the pool, the schema check, [`PostgresStore`] and its
+//!   bounded-time connection helper;
+//! - `messages.rs`, `vector.rs`, `lexical.rs`, `retention.rs`, `erasure.rs`, `timeline.rs`:
+//!   one port each, with its SQL (`vector.rs` also holds the scope size cache and
+//!   [`PostgresStore::search_with_path`] / [`PostgresStore::explain_search`]);
+//! - `scope.rs` (specific to this store): the scope predicate vector and lexical SQL share;
+//! - `config.rs`, `error.rs`, `migrate.rs`, `rows.rs`, `schema.rs`; `testkit.rs` (feature
+//!   `testkit`): a fresh database per test and synthetic data.
+//!
+//! [`MessageStore`]: memory_core::ports::MessageStore
+//! [`VectorSearch`]: memory_core::ports::VectorSearch
+//! [`LexicalSearch`]: memory_core::ports::LexicalSearch
+//! [`RetentionStore`]: memory_core::ports::RetentionStore
+//! [`Erasure`]: memory_core::ports::Erasure
+//! [`Timeline`]: memory_core::ports::Timeline
 
 mod config;
+mod erasure;
 mod error;
 mod lexical;
+mod messages;
 mod migrate;
+mod open;
+mod retention;
 mod rows;
 pub mod schema;
-mod search;
-mod store;
+mod scope;
+mod timeline;
+mod vector;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -36,4 +58,5 @@ pub mod testkit;
 pub use config::PostgresConfig;
 pub use error::PgStoreError;
 pub use migrate::{MIGRATIONS, pending_migrations, revert_all_migrations, run_migrations};
-pub use store::{PgPool, PostgresStore, SearchPath};
+pub use open::{PgPool, PostgresStore};
+pub use vector::SearchPath;

@@ -61,20 +61,27 @@ where
 {
     let conn = tokio::time::timeout(CONNECT_TIMEOUT, AsyncPgConnection::establish(url))
         .await
-        .map_err(|_| {
-            PgStoreError::Unavailable(format!(
-                "no connection within {CONNECT_TIMEOUT:?} for migrations"
-            ))
+        .map_err(|elapsed| {
+            PgStoreError::unavailable_from(
+                format!("no connection within {CONNECT_TIMEOUT:?} for migrations"),
+                elapsed,
+            )
         })??;
     tokio::task::spawn_blocking(move || {
         let mut conn = Wrapper::from(conn);
         diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
             .execute(&mut conn)?;
-        let result = f(&mut conn).map_err(|e| PgStoreError::Migration(e.to_string()));
+        let result = f(&mut conn).map_err(|source| PgStoreError::Migration {
+            message: "the migration harness failed".into(),
+            source,
+        });
         let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
             .execute(&mut conn);
         result
     })
     .await
-    .map_err(|e| PgStoreError::Migration(format!("migration task failed: {e}")))?
+    .map_err(|e| PgStoreError::Migration {
+        message: "the migration task failed".into(),
+        source: e.into(),
+    })?
 }

@@ -6,8 +6,8 @@ use memory_core::domain::{
     Content, ConversationId, Embedding, EmbeddingStatus, Importance, Message, MessageId, Metadata,
     Role, TenantId,
 };
+use memory_core::ports::{Candidate, MessageRecord};
 use memory_core::retention::RetentionPolicy;
-use memory_core::scoring::Candidate;
 use pgvector::Vector;
 use uuid::Uuid;
 
@@ -33,7 +33,7 @@ pub(crate) struct MessageRow {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A message row to insert.
+/// A message row to insert, with the analysed text the service computed.
 #[derive(Debug, Insertable)]
 #[diesel(table_name = messages)]
 pub(crate) struct NewMessageRow<'a> {
@@ -50,16 +50,16 @@ pub(crate) struct NewMessageRow<'a> {
     pub archived_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    pub lexical_terms: String,
+    pub lexical_terms: &'a str,
     pub lexical_length: i32,
 }
 
 impl<'a> NewMessageRow<'a> {
-    pub fn from_message(m: &'a Message) -> Self {
-        let terms = memory_core::text::Analyzer::english().terms(m.content.as_str());
+    pub fn from_record(record: &'a MessageRecord) -> Self {
+        let m = &record.message;
         Self {
-            lexical_length: i32::try_from(terms.len()).unwrap_or(i32::MAX),
-            lexical_terms: terms.join(" "),
+            lexical_terms: record.terms.terms(),
+            lexical_length: i32::try_from(record.terms.length()).unwrap_or(i32::MAX),
             id: m.id.as_uuid(),
             tenant_id: m.tenant_id.as_str(),
             conversation_id: m.conversation_id.as_str(),
@@ -127,8 +127,8 @@ pub(crate) struct PolicyRow {
     pub updated_at: DateTime<Utc>,
 }
 
-fn corrupt(id: Uuid, what: impl std::fmt::Display) -> PgStoreError {
-    PgStoreError::Corrupt(format!("message {id}: {what}"))
+fn corrupt(id: Uuid, what: impl Into<memory_core::error::BoxError>) -> PgStoreError {
+    PgStoreError::corrupt(format!("message {id}"), what)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -230,6 +230,6 @@ impl TryFrom<PolicyRow> for RetentionPolicy {
             r.importance_threshold,
             days(r.delete_after_days),
         )
-        .map_err(|e| PgStoreError::Corrupt(format!("retention policy of {}: {e}", r.tenant_id)))
+        .map_err(|e| PgStoreError::corrupt(format!("retention policy of {}", r.tenant_id), e))
     }
 }

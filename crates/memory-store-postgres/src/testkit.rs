@@ -232,8 +232,12 @@ pub struct SyntheticRow {
     pub embedding: Vec<f32>,
 }
 
-/// Inserts `rows` as completed messages, `batch` rows per multi-row INSERT (an
-/// `INSERT ... SELECT FROM unnest(arrays)`), then ANALYZEs; returns their ids in order. With
+/// The content of every [`bulk_insert`] row.
+pub const SYNTHETIC_CONTENT: &str = "synthetic message";
+
+/// Inserts `rows` as completed messages (content [`SYNTHETIC_CONTENT`], analysed), `batch`
+/// rows per multi-row INSERT (an `INSERT ... SELECT FROM unnest(arrays)`), then ANALYZEs;
+/// returns their ids in order. With
 /// `rebuild_hnsw` the HNSW index is dropped first and built again from its own definition
 /// afterwards (much faster than inserting into it row by row). For tests and benchmarks: it
 /// bypasses the store.
@@ -243,7 +247,7 @@ pub async fn bulk_insert(
     batch: usize,
     rebuild_hnsw: bool,
 ) -> Result<Vec<uuid::Uuid>, PgStoreError> {
-    use diesel::sql_types::{Array, Double, Text, Timestamptz, Uuid as SqlUuid};
+    use diesel::sql_types::{Array, Double, Integer, Text, Timestamptz, Uuid as SqlUuid};
     #[derive(diesel::QueryableByName)]
     struct IndexDef {
         #[diesel(sql_type = Text)]
@@ -264,6 +268,9 @@ pub async fn bulk_insert(
             .execute(&mut conn)
             .await?;
     }
+    // Analysed as the service would have, so the rows are like the ones it writes.
+    let analysed = memory_core::text::Analyzer::english().analyze(SYNTHETIC_CONTENT);
+    let analysed_length = i32::try_from(analysed.length()).unwrap_or(i32::MAX);
     let now = chrono::Utc::now();
     let mut ids = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(batch.max(1)) {
@@ -280,9 +287,10 @@ pub async fn bulk_insert(
             .collect();
         diesel::sql_query(
             "INSERT INTO messages (id, tenant_id, conversation_id, role, content, metadata, \
-             importance_score, embedding, embedding_status, created_at, updated_at) \
-             SELECT id, t, c, 'user', 'synthetic message', '{}'::jsonb, imp, e, 'completed', \
-             ts, ts FROM unnest($1, $2, $3, $4, $5, $6) AS u(id, t, c, imp, e, ts)",
+             importance_score, embedding, embedding_status, created_at, updated_at, \
+             lexical_terms, lexical_length) \
+             SELECT id, t, c, 'user', $7, '{}'::jsonb, imp, e, 'completed', \
+             ts, ts, $8, $9 FROM unnest($1, $2, $3, $4, $5, $6) AS u(id, t, c, imp, e, ts)",
         )
         .bind::<Array<SqlUuid>, _>(&chunk_ids)
         .bind::<Array<Text>, _>(&tenants)
@@ -290,6 +298,9 @@ pub async fn bulk_insert(
         .bind::<Array<Double>, _>(&importance)
         .bind::<Array<pgvector::sql_types::Vector>, _>(&vectors)
         .bind::<Array<Timestamptz>, _>(&created)
+        .bind::<Text, _>(SYNTHETIC_CONTENT)
+        .bind::<Text, _>(analysed.terms())
+        .bind::<Integer, _>(analysed_length)
         .execute(&mut conn)
         .await?;
         ids.extend(chunk_ids);

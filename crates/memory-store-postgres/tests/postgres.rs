@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use memory_core::domain::{ConversationId, Embedding, Importance, MessageId, TenantId};
+use memory_core::domain::{Embedding, Importance, MessageId, TenantId};
 use memory_core::error::RepositoryError;
-use memory_core::ports::{CandidateQuery, MessageRepository};
+use memory_core::ports::{MessageStore, RetentionStore, VectorSearch};
 use memory_core::retention::ArchiveRule;
-use memory_core::testkit::{Fixture, basis, t0};
+use memory_core::testkit::{Fixture, basis, conv, insert, query, t0, tenant};
 use memory_store_postgres::testkit::{
     Clustered, Rng, SyntheticRow, TestDatabase, bulk_insert, exact_top_k, recall, with_database,
 };
@@ -25,16 +25,6 @@ const DIM: usize = 384;
 
 fn embedding(v: Vec<f32>) -> Embedding {
     Embedding::new(v, DIM).expect("valid embedding")
-}
-
-fn query(tenant: &str, e: Embedding, limit: usize) -> CandidateQuery {
-    CandidateQuery {
-        tenant_id: TenantId::parse(tenant).expect("tenant"),
-        conversation_id: None,
-        importance_min: None,
-        embedding: e,
-        limit,
-    }
 }
 
 async fn table_exists(url: &str, table: &str) -> bool {
@@ -82,7 +72,7 @@ async fn migrations_up_down_up() {
     let m = Fixture::new("acme", "c1", DIM)
         .embedded(basis(DIM, 0))
         .build();
-    store.insert(&m).await.expect("insert");
+    insert(&store, &m).await.expect("insert");
     drop(store);
 
     let reverted = revert_all_migrations(&db.url).await.expect("down");
@@ -104,7 +94,7 @@ async fn migrations_up_down_up() {
         store.get(m.id).await.expect("get").is_none(),
         "fresh tables"
     );
-    store.insert(&m).await.expect("insert again");
+    insert(&store, &m).await.expect("insert again");
 }
 
 #[tokio::test]
@@ -129,9 +119,13 @@ async fn dimension_mismatch_is_a_startup_error() {
     let store = db.store(PostgresConfig::default()).await.expect("connect");
     let small = Fixture::new("acme", "c", 8).embedded(basis(8, 0)).build();
     assert!(matches!(
-        store.insert(&small).await,
-        Err(RepositoryError::Internal(_))
+        insert(&store, &small).await,
+        Err(RepositoryError::DimensionMismatch {
+            expected: 384,
+            got: 8
+        })
     ));
+    assert!(store.get(small.id).await.expect("get").is_none());
 }
 
 /// `tenants` (name, rows) of clustered data; returns every row with its id.
@@ -350,7 +344,7 @@ async fn concurrent_inserts_lose_nothing() {
                     let m = Fixture::new(&format!("tenant-{}", w % 4), &format!("c{w}"), DIM)
                         .embedded(embedding(v))
                         .build();
-                    store.insert(&m).await.expect("insert");
+                    insert(&store, &m).await.expect("insert");
                     ids.push(m.id);
                 }
                 ids
@@ -375,7 +369,7 @@ async fn concurrent_inserts_lose_nothing() {
     tenants.sort();
     assert_eq!(tenants, ["tenant-0", "tenant-1", "tenant-2", "tenant-3"]);
     let mut q = query("tenant-1", basis(DIM, 0), 1_000);
-    q.conversation_id = Some(ConversationId::parse("c5").expect("conv"));
+    q.conversation_id = Some(conv("c5"));
     assert_eq!(store.search_candidates(&q).await.expect("search").len(), 40);
 }
 
@@ -396,7 +390,7 @@ async fn pool_exhaustion_is_unavailable_not_a_hang() {
         .await
         .expect("must not hang");
     assert!(
-        matches!(r, Err(RepositoryError::Unavailable(_))),
+        matches!(r, Err(RepositoryError::Unavailable { .. })),
         "exhausted pool: {r:?}"
     );
     assert!(
@@ -436,7 +430,7 @@ async fn database_down_is_unavailable_quickly() {
     )
     .await
     .expect("must not hang");
-    assert!(matches!(r, Err(PgStoreError::Unavailable(_))), "{r:?}");
+    assert!(matches!(r, Err(PgStoreError::Unavailable { .. })), "{r:?}");
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
@@ -444,10 +438,10 @@ async fn database_down_is_unavailable_quickly() {
     );
     assert!(matches!(
         RepositoryError::from(r.expect_err("error")),
-        RepositoryError::Unavailable(_)
+        RepositoryError::Unavailable { .. }
     ));
     let r = run_migrations(&url).await;
-    assert!(matches!(r, Err(PgStoreError::Unavailable(_))), "{r:?}");
+    assert!(matches!(r, Err(PgStoreError::Unavailable { .. })), "{r:?}");
 }
 
 /// A server that accepts connections and never answers: connect gives up after
@@ -476,7 +470,7 @@ async fn unresponsive_server_times_out() {
     )
     .await
     .expect("must not hang");
-    assert!(matches!(r, Err(PgStoreError::Unavailable(_))), "{r:?}");
+    assert!(matches!(r, Err(PgStoreError::Unavailable { .. })), "{r:?}");
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "{:?}",
@@ -556,7 +550,7 @@ async fn database_gone_mid_flight_is_unavailable() {
     let m = Fixture::new("acme", "c1", DIM)
         .embedded(basis(DIM, 0))
         .build();
-    store.insert(&m).await.expect("insert");
+    insert(&store, &m).await.expect("insert");
     proxy.cut();
     tokio::time::sleep(Duration::from_millis(100)).await;
     for _ in 0..3 {
@@ -565,7 +559,7 @@ async fn database_gone_mid_flight_is_unavailable() {
             .await
             .expect("must not hang");
         assert!(
-            matches!(r, Err(RepositoryError::Unavailable(_))),
+            matches!(r, Err(RepositoryError::Unavailable { .. })),
             "database gone: {r:?}"
         );
         assert!(
@@ -575,7 +569,10 @@ async fn database_gone_mid_flight_is_unavailable() {
         );
     }
     let r = store.health().await;
-    assert!(matches!(r, Err(RepositoryError::Unavailable(_))), "{r:?}");
+    assert!(
+        matches!(r, Err(RepositoryError::Unavailable { .. })),
+        "{r:?}"
+    );
 }
 
 /// Archive copies rows into archived_messages; purge deletes message and copy; a threshold
@@ -598,7 +595,7 @@ async fn archive_copies_and_purge_deletes_both() {
         .build();
     let edge = Fixture::new("acme", "c1", DIM).importance(0.35).build();
     for m in [&old, &edge] {
-        store.insert(m).await.expect("insert");
+        insert(&store, m).await.expect("insert");
     }
     let rule = ArchiveRule {
         created_before: now - chrono::Duration::days(30),
@@ -606,7 +603,7 @@ async fn archive_copies_and_purge_deletes_both() {
     };
     assert_eq!(
         store
-            .archive(&TenantId::parse("acme").expect("t"), &rule, now, false)
+            .archive(&tenant("acme"), &rule, now, false)
             .await
             .expect("archive"),
         1,
@@ -625,7 +622,7 @@ async fn archive_copies_and_purge_deletes_both() {
     assert_eq!(n.n, 1, "a full copy in the archive");
     let purged = store
         .purge_archived(
-            &TenantId::parse("acme").expect("t"),
+            &tenant("acme"),
             Utc::now() + chrono::Duration::days(1),
             false,
         )
@@ -647,7 +644,7 @@ async fn archive_in_batches_counts_every_row() {
     let db = TestDatabase::migrated().await.expect("database");
     let (_, rows) = load_dataset(&db, &[("acme", 12_000)], 21).await;
     let store = db.store(PostgresConfig::default()).await.expect("connect");
-    let tenant = TenantId::parse("acme").expect("t");
+    let tenant = tenant("acme");
     let rule = ArchiveRule {
         created_before: Utc::now() + chrono::Duration::days(1),
         importance_below: Importance::new(0.0).expect("importance"),
@@ -693,4 +690,86 @@ async fn archive_in_batches_counts_every_row() {
             .expect("get")
             .is_none()
     );
+}
+
+/// The server terminates a connection (57P01, as on a restart or an operator's
+/// pg_terminate_backend). Mid-query, the error is Unavailable (the driver gives no SQLSTATE
+/// for it, so this checks the message fallback against a real server); idle in the pool,
+/// the broken connection is replaced and the next call just works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminated_connection_is_unavailable_then_replaced() {
+    use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    let db = TestDatabase::migrated().await.expect("database");
+    let store = db
+        .store(PostgresConfig {
+            pool_size: 1,
+            ..PostgresConfig::default()
+        })
+        .await
+        .expect("connect");
+    let m = Fixture::new("acme", "c1", DIM).build();
+    insert(&store, &m).await.expect("insert");
+    let mut admin = AsyncPgConnection::establish(&db.url).await.expect("admin");
+    let mut terminate = async |pid: i32| {
+        diesel::sql_query(format!("SELECT pg_terminate_backend({pid})"))
+            .execute(&mut admin)
+            .await
+            .expect("terminate");
+    };
+
+    // Mid-query.
+    let mut conn = store.pool().get().await.expect("the pool's connection");
+    let pid: Pid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+        .get_result(&mut *conn)
+        .await
+        .expect("pid");
+    let sleeping = tokio::spawn(async move {
+        let r = diesel::sql_query("SELECT pg_sleep(10)")
+            .execute(&mut *conn)
+            .await;
+        (r, conn)
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    terminate(pid.pid).await;
+    let (r, conn) = tokio::time::timeout(Duration::from_secs(5), sleeping)
+        .await
+        .expect("the query ends when its backend does")
+        .expect("task");
+    let err = PgStoreError::from(r.expect_err("terminated mid-query"));
+    assert!(err.is_unavailable(), "{err:?}");
+    assert!(matches!(
+        RepositoryError::from(err),
+        RepositoryError::Unavailable { .. }
+    ));
+    // Back in the pool, the dead connection may be handed out once more before the driver
+    // has noticed the socket closed; that call is Unavailable and discards it.
+    drop(conn);
+    if let Err(e) = store.get(m.id).await {
+        assert!(matches!(e, RepositoryError::Unavailable { .. }), "{e:?}");
+    }
+    let got = store.get(m.id).await.expect("a new connection");
+    assert_eq!(got.map(|g| g.id), Some(m.id));
+
+    // Idle in the pool.
+    let pid: Pid = {
+        let mut conn = store.pool().get().await.expect("the pool's connection");
+        diesel::sql_query("SELECT pg_backend_pid() AS pid")
+            .get_result(&mut *conn)
+            .await
+            .expect("pid")
+    };
+    terminate(pid.pid).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let got = tokio::time::timeout(Duration::from_secs(10), store.get(m.id))
+        .await
+        .expect("must not hang")
+        .expect("the broken connection is replaced");
+    assert_eq!(got.map(|g| g.id), Some(m.id));
+    assert!(started.elapsed() < Duration::from_secs(3));
 }

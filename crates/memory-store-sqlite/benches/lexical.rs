@@ -18,7 +18,7 @@ use memory_core::domain::{
     Content, ConversationId, EmbeddingStatus, Importance, Message, MessageId, Metadata, Role,
     TenantId,
 };
-use memory_core::ports::{LexicalQuery, MessageRepository};
+use memory_core::ports::{LexicalQuery, MessageStore};
 use memory_core::text::Analyzer;
 use memory_store_sqlite::SqliteStore;
 

@@ -18,7 +18,7 @@ use memory_core::domain::{
     Content, ConversationId, Embedding, EmbeddingStatus, Importance, Message, MessageId, Metadata,
     Role, TenantId,
 };
-use memory_core::ports::{CandidateQuery, MessageRepository};
+use memory_core::ports::{CandidateQuery, MessageStore};
 use memory_store_sqlite::{SqliteStore, SqliteStoreOptions};
 
 const DIM: usize = 384;
@@ -160,7 +160,7 @@ async fn bench_size(size: usize, rounds: usize) {
         .collect();
     let t = Instant::now();
     for m in &extra {
-        store.insert(m).await.expect("insert");
+        insert(&store, m).await.expect("insert");
     }
     let single = t.elapsed();
 

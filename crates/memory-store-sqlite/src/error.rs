@@ -66,14 +66,6 @@ pub enum SqliteStoreError {
         /// The model configured now.
         configured: String,
     },
-    /// An embedding of the wrong dimension was given to the store.
-    #[error("embedding has {got} dimensions, the store holds {expected}")]
-    WrongDimension {
-        /// The embedding's dimension.
-        got: usize,
-        /// The store's dimension.
-        expected: usize,
-    },
     /// A query failed.
     #[error("SQLite query failed: {0}")]
     Query(#[from] DieselError),
@@ -115,7 +107,9 @@ impl SqliteStoreError {
 }
 
 /// SQLite's messages for SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_CANTOPEN,
-/// SQLITE_FULL and SQLITE_READONLY (diesel reports them as `DatabaseErrorKind::Unknown`).
+/// SQLITE_FULL and SQLITE_READONLY. diesel reports these as `DatabaseErrorKind::Unknown` and
+/// drops SQLite's result code, so the message (fixed text from `sqlite3_errstr`) is the only
+/// signal left; every condition diesel does give a kind for is decided by the kind.
 fn is_unavailable_message(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     [
@@ -137,9 +131,9 @@ impl From<SqliteStoreError> for RepositoryError {
         if e.is_conflict() {
             RepositoryError::Conflict(e.to_string())
         } else if e.is_unavailable() {
-            RepositoryError::Unavailable(e.to_string())
+            RepositoryError::unavailable_from("SQLite", e)
         } else {
-            RepositoryError::Internal(e.to_string())
+            RepositoryError::internal_from("SQLite", e)
         }
     }
 }
@@ -160,12 +154,12 @@ mod tests {
         let busy = db_error(DatabaseErrorKind::Unknown, "database is locked");
         assert!(matches!(
             RepositoryError::from(busy),
-            RepositoryError::Unavailable(_)
+            RepositoryError::Unavailable { .. }
         ));
         let io = db_error(DatabaseErrorKind::Unknown, "disk I/O error");
         assert!(matches!(
             RepositoryError::from(io),
-            RepositoryError::Unavailable(_)
+            RepositoryError::Unavailable { .. }
         ));
         let dup = db_error(
             DatabaseErrorKind::UniqueViolation,
@@ -178,17 +172,17 @@ mod tests {
         let check = db_error(DatabaseErrorKind::CheckViolation, "CHECK constraint failed");
         assert!(matches!(
             RepositoryError::from(check),
-            RepositoryError::Internal(_)
+            RepositoryError::Internal { .. }
         ));
         let timeout = SqliteStoreError::WriterTimeout(Duration::from_secs(1));
         assert!(matches!(
             RepositoryError::from(timeout),
-            RepositoryError::Unavailable(_)
+            RepositoryError::Unavailable { .. }
         ));
         let corrupt = SqliteStoreError::Corrupt("bad blob".into());
         assert!(matches!(
             RepositoryError::from(corrupt),
-            RepositoryError::Internal(_)
+            RepositoryError::Internal { .. }
         ));
     }
 }

@@ -1,8 +1,20 @@
 //! # memory-store-sqlite
 //!
-//! The embedded default store of AI Memory Layer: memory-core's [`MessageRepository`] and
-//! [`RetentionPolicyStore`] over one SQLite file, with diesel's SQLite backend and a bundled
-//! libsqlite3 (no system library, no server).
+//! The embedded default store of AI Memory Layer: every store port of memory-core over one
+//! SQLite file, with diesel's SQLite backend and a bundled libsqlite3 (no system library, no
+//! server).
+//!
+//! Layout, one file per capability (the same names as in memory-store-postgres):
+//! - `open.rs`: [`SqliteStore::open`], [`SqliteStoreOptions`], the writer connection and the
+//!   reader pool, the dimension and model check.
+//! - `messages.rs`: `MessageStore` (insert, get, embeddings, the backlog, tenants, health).
+//! - `vector.rs`: `VectorSearch`, over `vector_index.rs` (dot product, top-k, the per-tenant
+//!   index) and `vector_cache.rs` (the indexes held in memory, within a budget).
+//! - `lexical.rs`: `LexicalSearch` on FTS5, ranked by the core's BM25, and the analysed-text
+//!   backfill.
+//! - `retention.rs`: `RetentionStore`; `erasure.rs`: `Erasure`; `timeline.rs`: `Timeline`.
+//! - `rows.rs`, `schema.rs`: the rows and the diesel schema; `url.rs`: database URLs;
+//!   `error.rs`: [`SqliteStoreError`].
 //!
 //! - WAL mode, `busy_timeout`, foreign keys; one writer connection plus a small reader pool;
 //!   every blocking call runs on tokio's blocking pool.
@@ -20,17 +32,21 @@
 //! ```
 //!
 //! See `docs/storage-sqlite.md` for the schema, how search works, and its limits.
-//!
-//! [`MessageRepository`]: memory_core::ports::MessageRepository
-//! [`RetentionPolicyStore`]: memory_core::ports::RetentionPolicyStore
 
+mod erasure;
 mod error;
+mod lexical;
+mod messages;
+mod open;
+mod retention;
 mod rows;
 mod schema;
-mod store;
+mod timeline;
 mod url;
 mod vector;
+mod vector_cache;
+mod vector_index;
 
 pub use error::SqliteStoreError;
-pub use store::{MIGRATIONS, SqliteStore, SqliteStoreOptions};
+pub use open::{MIGRATIONS, SqliteStore, SqliteStoreOptions};
 pub use url::database_path;

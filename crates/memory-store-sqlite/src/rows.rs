@@ -6,7 +6,7 @@ use memory_core::domain::{
     Content, ConversationId, Embedding, EmbeddingStatus, Importance, Message, MessageId, Metadata,
     Role, TenantId,
 };
-use memory_core::text::Analyzer;
+use memory_core::text::AnalyzedText;
 use uuid::Uuid;
 
 use crate::error::SqliteStoreError;
@@ -125,27 +125,21 @@ pub struct NewMessageRow<'a> {
     pub archived_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
-    pub lexical_terms: Option<String>,
+    pub lexical_terms: Option<&'a str>,
     pub lexical_length: Option<i64>,
     pub lexical_doc: Option<i64>,
 }
 
-/// The analyzed form of `content`: its terms joined by spaces, and how many there are.
-pub fn analyze(content: &str) -> (String, i64) {
-    let terms = Analyzer::english().terms(content);
-    let n = i64::try_from(terms.len()).unwrap_or(i64::MAX);
-    (terms.join(" "), n)
-}
-
 impl<'a> NewMessageRow<'a> {
-    /// The row for `m`, numbered `lexical_doc` in the full-text index. `id` must be `m.id`'s
-    /// bytes (kept by the caller for the borrow).
+    /// The row for `m` with its analysed text `terms`, numbered `lexical_doc` in the
+    /// full-text index. `id` must be `m.id`'s bytes (kept by the caller for the borrow).
     pub fn new(
         m: &'a Message,
         id: &'a [u8; 16],
         lexical_doc: i64,
+        terms: &'a AnalyzedText,
     ) -> Result<Self, SqliteStoreError> {
-        let (terms, length) = analyze(m.content.as_str());
+        let length = i64::try_from(terms.length()).unwrap_or(i64::MAX);
         let metadata = serde_json::to_string(m.metadata.as_map())
             .map_err(|e| SqliteStoreError::Corrupt(format!("metadata: {e}")))?;
         Ok(Self {
@@ -162,7 +156,7 @@ impl<'a> NewMessageRow<'a> {
             archived_at: m.archived.then(|| to_micros(m.updated_at)),
             created_at: to_micros(m.created_at),
             updated_at: to_micros(m.updated_at),
-            lexical_terms: Some(terms),
+            lexical_terms: Some(terms.terms()),
             lexical_length: Some(length),
             lexical_doc: Some(lexical_doc),
         })

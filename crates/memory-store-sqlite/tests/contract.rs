@@ -1,47 +1,45 @@
-//! memory-core's repository contract suite, unchanged, against fresh database files: once with
-//! the in-memory vector index (the default) and once scanning from disk.
-
-use std::sync::atomic::{AtomicUsize, Ordering};
+//! memory-core's store contract suite, one test per check, against fresh database files:
+//! with the in-memory vector index (the default), scanning from disk, and on a
+//! current-thread runtime (nothing may block the runtime).
 
 use memory_store_sqlite::{SqliteStore, SqliteStoreOptions};
 
 const DIM: usize = 384;
 
-async fn run(options: SqliteStoreOptions) {
+/// A fresh store in its own temporary directory (kept alive with the store).
+async fn fresh(options: SqliteStoreOptions) -> (SqliteStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let n = AtomicUsize::new(0);
-    memory_core::testkit::run_all(
-        || {
-            let path = dir
-                .path()
-                .join(format!("contract-{}.db", n.fetch_add(1, Ordering::Relaxed)));
-            let options = options.clone();
-            async move {
-                SqliteStore::open_with(&format!("sqlite://{}", path.display()), options)
-                    .expect("open fresh store")
-            }
-        },
-        DIM,
-    )
-    .await;
-    assert_eq!(
-        n.load(Ordering::Relaxed),
-        17,
-        "every check ran on a fresh file"
-    );
+    let url = format!("sqlite://{}", dir.path().join("contract.db").display());
+    let store = SqliteStore::open_with(&url, options).expect("open fresh store");
+    (store, dir)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn contract_suite_with_vector_index() {
-    run(SqliteStoreOptions::new(DIM)).await;
+mod vector_index {
+    use super::*;
+    memory_core::contract_tests! {
+        test = #[tokio::test(flavor = "multi_thread", worker_threads = 2)],
+        store = fresh(SqliteStoreOptions::new(DIM)),
+        dimension = DIM,
+        checks = [messages, vector, lexical, retention, erasure, timeline],
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn contract_suite_scanning_from_disk() {
-    run(SqliteStoreOptions::new(DIM).vector_cache_bytes(0)).await;
+mod disk_scan {
+    use super::*;
+    memory_core::contract_tests! {
+        test = #[tokio::test(flavor = "multi_thread", worker_threads = 2)],
+        store = fresh(SqliteStoreOptions::new(DIM).vector_cache_bytes(0)),
+        dimension = DIM,
+        checks = [messages, vector, lexical, retention, erasure, timeline],
+    }
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn contract_suite_on_a_current_thread_runtime() {
-    run(SqliteStoreOptions::new(DIM)).await;
+mod current_thread {
+    use super::*;
+    memory_core::contract_tests! {
+        test = #[tokio::test(flavor = "current_thread")],
+        store = fresh(SqliteStoreOptions::new(DIM)),
+        dimension = DIM,
+        checks = [messages, vector, lexical, retention, erasure, timeline],
+    }
 }

@@ -6,9 +6,10 @@ use std::path::Path;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel_migrations::MigrationHarness;
-use memory_core::domain::{ConversationId, MessageId, TenantId};
-use memory_core::ports::{CandidateQuery, LexicalQuery, MessageRepository};
-use memory_core::testkit::{Fixture, basis};
+use memory_core::domain::{ConversationId, MessageId};
+use memory_core::ports::{Erasure, LexicalQuery, LexicalSearch, VectorSearch};
+use memory_core::scoring::HybridConfig;
+use memory_core::testkit::{Fixture, basis, insert, query, tenant};
 use memory_core::text::Analyzer;
 use memory_store_sqlite::{MIGRATIONS, SqliteStore};
 
@@ -18,16 +19,13 @@ fn url(dir: &Path, name: &str) -> String {
     format!("sqlite://{}", dir.join(name).display())
 }
 
-fn tenant(s: &str) -> TenantId {
-    TenantId::parse(s).expect("valid tenant")
-}
-
 fn lexical(t: &str, text: &str, limit: usize) -> LexicalQuery {
     LexicalQuery {
         tenant_id: tenant(t),
         conversation_id: None,
         importance_min: None,
         terms: Analyzer::english().query_terms(text),
+        bm25: HybridConfig::default().bm25(),
         limit,
     }
 }
@@ -72,12 +70,12 @@ async fn lexical_search_ranks_by_bm25_and_survives_reopening() {
     {
         let store = SqliteStore::open(&url(dir.path(), "m.db"), DIM).expect("open");
         for m in [&rust3, &rust1, &tea] {
-            store.insert(m).await.expect("insert");
+            insert(&store, m).await.expect("insert");
         }
         assert_eq!(
             lexical_ids(&store, &lexical("t", "rust", 1)).await,
             vec![rust3.id],
-            "more occurrences in a shorter text rank first"
+            "more occurrences rank first (the core's BM25)"
         );
     }
     let store = SqliteStore::open(&url(dir.path(), "m.db"), DIM).expect("reopen");
@@ -115,7 +113,7 @@ async fn lexical_search_ranks_by_bm25_and_survives_reopening() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rows_written_before_the_lexical_migration_are_analyzed_at_open() {
+async fn rows_written_before_the_lexical_migration_are_backfilled_by_the_service() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("old.db");
     {
@@ -148,14 +146,24 @@ async fn rows_written_before_the_lexical_migration_are_analyzed_at_open() {
         }
     }
     let store = SqliteStore::open(&url(dir.path(), "old.db"), DIM).expect("open migrates");
-    assert_eq!(
-        count(
-            &path,
-            "SELECT count(*) AS n FROM messages WHERE lexical_doc IS NULL"
-        ),
-        0,
-        "every row analyzed"
+    let unanalyzed = "SELECT count(*) AS n FROM messages WHERE lexical_doc IS NULL";
+    assert_eq!(count(&path, unanalyzed), 4, "the store never analyses");
+    assert!(
+        lexical_ids(&store, &lexical("old", "hike", 10))
+            .await
+            .is_empty(),
+        "unanalysed rows are not in the full-text index"
     );
+    // What MemoryService::analyze_unanalyzed does: list, analyse in the core, store.
+    let rows = store.unanalyzed(10).await.expect("unanalyzed");
+    assert_eq!(rows.len(), 4);
+    let analysed: Vec<_> = rows
+        .iter()
+        .map(|(id, content)| (*id, Analyzer::english().analyze(content.as_str())))
+        .collect();
+    assert_eq!(store.store_analysis(&analysed).await.expect("store"), 4);
+    assert_eq!(count(&path, unanalyzed), 0, "every row analysed");
+    assert!(store.unanalyzed(10).await.expect("unanalyzed").is_empty());
     let got = store
         .lexical_candidates(&lexical("old", "hike", 10))
         .await
@@ -164,7 +172,7 @@ async fn rows_written_before_the_lexical_migration_are_analyzed_at_open() {
     assert_eq!(got.scope_size, 3);
     let a = Analyzer::english();
     for d in &got.documents {
-        assert_eq!(d.terms, a.index_text(d.message.content.as_str()));
+        assert_eq!(d.terms, a.analyze(d.message.content.as_str()).terms());
     }
     let len = |s: &str| a.terms(s).len();
     let avg = (len("Hiking in the Alps last summer")
@@ -176,7 +184,7 @@ async fn rows_written_before_the_lexical_migration_are_analyzed_at_open() {
     let new = Fixture::new("old", "c3", DIM)
         .content("More hiking")
         .build();
-    store.insert(&new).await.expect("insert");
+    insert(&store, &new).await.expect("insert");
     assert_eq!(
         lexical_ids(&store, &lexical("old", "hiking", 10))
             .await
@@ -203,15 +211,9 @@ async fn erasure_leaves_no_trace_in_the_indexes() {
         .embedded(basis(DIM, 0))
         .build();
     for m in [&gone, &kept, &other] {
-        store.insert(m).await.expect("insert");
+        insert(&store, m).await.expect("insert");
     }
-    let q = |t: &str| CandidateQuery {
-        tenant_id: tenant(t),
-        conversation_id: None,
-        importance_min: None,
-        embedding: basis(DIM, 0),
-        limit: 10,
-    };
+    let q = |t: &str| query(t, basis(DIM, 0), 10);
     // Load tenant a's vectors into the in-memory index before erasing.
     assert_eq!(
         store
@@ -258,7 +260,7 @@ async fn erasure_leaves_no_trace_in_the_indexes() {
         .content("new secret")
         .embedded(basis(DIM, 0))
         .build();
-    store.insert(&again).await.expect("insert");
+    insert(&store, &again).await.expect("insert");
     assert_eq!(
         lexical_ids(&store, &lexical("a", "secret", 10)).await,
         vec![again.id]
@@ -272,12 +274,13 @@ async fn erasure_leaves_no_trace_in_the_indexes() {
             .expect("search")
             .is_empty()
     );
+    let none = store
+        .lexical_candidates(&lexical("a", "plans secret", 10))
+        .await
+        .expect("lexical");
     assert_eq!(
-        store
-            .lexical_candidates(&lexical("a", "plans secret", 10))
-            .await
-            .expect("lexical"),
-        Default::default()
+        (none.scope_size, none.documents.len(), none.document_frequencies),
+        (0, 0, vec![0, 0])
     );
     assert_eq!(
         count(

@@ -4,13 +4,13 @@
 use std::path::Path;
 
 use chrono::Duration;
-use memory_core::domain::{EmbeddingStatus, MessageId, TenantId};
+use memory_core::domain::{EmbeddingStatus, MessageId};
 use memory_core::error::RepositoryError;
 use memory_core::ports::{
-    CandidateQuery, EmbeddingUpdate, MessageRepository, RetentionPolicyStore,
+    CandidateQuery, EmbeddingUpdate, MessageRecord, MessageStore, RetentionStore, VectorSearch,
 };
 use memory_core::retention::{ArchiveRule, RetentionPolicy};
-use memory_core::testkit::{Fixture, basis, t0, tilted};
+use memory_core::testkit::{Fixture, basis, ids_of, insert, query, t0, tenant, tilted};
 use memory_store_sqlite::{SqliteStore, SqliteStoreError, SqliteStoreOptions};
 
 const DIM: usize = 16;
@@ -19,28 +19,8 @@ fn url(dir: &Path, name: &str) -> String {
     format!("sqlite://{}", dir.join(name).display())
 }
 
-fn tenant(s: &str) -> TenantId {
-    TenantId::parse(s).expect("valid tenant")
-}
-
-fn query(t: &str, e: memory_core::domain::Embedding, limit: usize) -> CandidateQuery {
-    CandidateQuery {
-        tenant_id: tenant(t),
-        conversation_id: None,
-        importance_min: None,
-        embedding: e,
-        limit,
-    }
-}
-
 async fn ids(store: &SqliteStore, q: &CandidateQuery) -> Vec<MessageId> {
-    store
-        .search_candidates(q)
-        .await
-        .expect("search")
-        .into_iter()
-        .map(|c| c.message.id)
-        .collect()
+    ids_of(store, q).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,10 +42,10 @@ async fn memories_survive_closing_and_reopening() {
     {
         let store = SqliteStore::open(&url, DIM).expect("open");
         for m in [&embedded, &pending, &old] {
-            store.insert(m).await.expect("insert");
+            insert(&store, m).await.expect("insert");
         }
         store
-            .put_policy(&tenant("acme"), &policy)
+            .put_policy(&tenant("acme"), &policy, t0())
             .await
             .expect("policy");
         let rule = RetentionPolicy::default().archive_rule(t0());
@@ -137,7 +117,7 @@ async fn a_changed_embedding_dimension_is_a_startup_error() {
         let m = Fixture::new("acme", "c1", DIM)
             .embedded(basis(DIM, 0))
             .build();
-        store.insert(&m).await.expect("insert");
+        insert(&store, &m).await.expect("insert");
     }
     match SqliteStore::open(&url, 32) {
         Err(e @ SqliteStoreError::DimensionMismatch { .. }) => {
@@ -160,16 +140,14 @@ async fn without_stored_vectors_the_dimension_may_change() {
     let url = url(dir.path(), "memory.db");
     {
         let store = SqliteStore::open(&url, DIM).expect("open");
-        store
-            .insert(&Fixture::new("acme", "c1", DIM).build())
-            .await
+        insert(&store, &Fixture::new("acme", "c1", DIM).build()).await
             .expect("pending insert");
     }
     let store = SqliteStore::open(&url, 32).expect("no embeddings yet: new dimension recorded");
     let m = Fixture::new("acme", "c1", 32)
         .embedded(basis(32, 1))
         .build();
-    store.insert(&m).await.expect("insert");
+    insert(&store, &m).await.expect("insert");
     drop(store);
     assert!(matches!(
         SqliteStore::open(&url, DIM),
@@ -188,13 +166,9 @@ async fn a_changed_model_is_a_startup_error() {
     let opts = |model: &str| SqliteStoreOptions::new(DIM).model_id(model);
     {
         let store = SqliteStore::open_with(&url, opts("model-a")).expect("open");
-        store
-            .insert(
-                &Fixture::new("acme", "c1", DIM)
+        insert(&store, &Fixture::new("acme", "c1", DIM)
                     .embedded(basis(DIM, 0))
-                    .build(),
-            )
-            .await
+                    .build()).await
             .expect("insert");
     }
     SqliteStore::open_with(&url, opts("model-a")).expect("same model");
@@ -224,7 +198,7 @@ async fn many_concurrent_writers_lose_nothing() {
                     let m = Fixture::new("acme", &format!("w{w}"), DIM)
                         .content(&format!("writer {w} message {i}"))
                         .build();
-                    store.insert(&m).await.expect("insert");
+                    insert(&store, &m).await.expect("insert");
                     // Half get embedded afterwards, as the embedding worker would.
                     if i % 2 == 0 {
                         let e = tilted(DIM, 0.001 * f32::from(i as u8));
@@ -311,10 +285,11 @@ async fn the_vector_index_stays_equal_to_the_table() {
             .build();
         messages.push(m);
     }
-    indexed.insert_many(&messages[..30]).await.expect("batch");
+    let records: Vec<MessageRecord> = messages[..30].iter().cloned().map(MessageRecord::new).collect();
+    indexed.insert_many(&records).await.expect("batch");
     check("after a batch").await; // loads the index
     for m in &messages[30..] {
-        indexed.insert(m).await.expect("insert");
+        insert(&indexed, m).await.expect("insert");
     }
     check("after single inserts").await;
     indexed
@@ -351,7 +326,7 @@ async fn the_vector_index_stays_equal_to_the_table() {
         .importance(0.9)
         .embedded(basis(DIM, 0))
         .build();
-    scanning.insert(&outside).await.expect("outside insert");
+    insert(&scanning, &outside).await.expect("outside insert");
     check("after a write by another connection").await;
     assert_eq!(
         ids(&indexed, &query("acme", basis(DIM, 0), 1)).await,
@@ -367,9 +342,7 @@ async fn urls_and_parent_directories() {
     let store = SqliteStore::open(&format!("sqlite://{}", nested.display()), DIM)
         .expect("creates the directories");
     store.health().await.expect("healthy");
-    store
-        .insert(&Fixture::new("acme", "c1", DIM).build())
-        .await
+    insert(&store, &Fixture::new("acme", "c1", DIM).build()).await
         .expect("insert");
     assert!(nested.exists());
     assert!(
@@ -395,20 +368,23 @@ async fn wrong_dimensions_and_empty_limits() {
     let store = SqliteStore::open(&url(dir.path(), "memory.db"), DIM).expect("open");
     let wrong = Fixture::new("acme", "c1", 8).embedded(basis(8, 0)).build();
     assert!(matches!(
-        store.insert(&wrong).await,
-        Err(RepositoryError::Internal(_))
+        insert(&store, &wrong).await,
+        Err(RepositoryError::DimensionMismatch {
+            expected: DIM,
+            got: 8
+        })
     ));
     assert!(store.get(wrong.id).await.expect("get").is_none());
     assert!(matches!(
         store
             .search_candidates(&query("acme", basis(8, 0), 5))
             .await,
-        Err(RepositoryError::Internal(_))
+        Err(RepositoryError::DimensionMismatch { .. })
     ));
     let m = Fixture::new("acme", "c1", DIM)
         .embedded(basis(DIM, 0))
         .build();
-    store.insert(&m).await.expect("insert");
+    insert(&store, &m).await.expect("insert");
     assert!(
         store
             .search_candidates(&query("acme", basis(DIM, 0), 0))
@@ -419,7 +395,9 @@ async fn wrong_dimensions_and_empty_limits() {
     // A duplicate inside a batch fails the whole batch.
     let fresh = Fixture::new("acme", "c1", DIM).build();
     assert!(matches!(
-        store.insert_many(&[fresh.clone(), m.clone()]).await,
+        store
+            .insert_many(&[MessageRecord::new(fresh.clone()), MessageRecord::new(m.clone())])
+            .await,
         Err(RepositoryError::Conflict(_))
     ));
     assert!(
@@ -443,15 +421,15 @@ async fn a_locked_database_is_unavailable_in_bounded_time() {
     };
     let store = SqliteStore::open_with(path.to_str().expect("utf-8"), options).expect("open");
     let kept = Fixture::new("acme", "c1", DIM).build();
-    store.insert(&kept).await.expect("insert");
+    insert(&store, &kept).await.expect("insert");
 
     let mut other = SqliteConnection::establish(path.to_str().expect("utf-8")).expect("connect");
     other
         .batch_execute("BEGIN IMMEDIATE")
         .expect("take the write lock");
     let started = std::time::Instant::now();
-    match store.insert(&Fixture::new("acme", "c1", DIM).build()).await {
-        Err(RepositoryError::Unavailable(_)) => {}
+    match insert(&store, &Fixture::new("acme", "c1", DIM).build()).await {
+        Err(RepositoryError::Unavailable { .. }) => {}
         other => panic!("expected Unavailable, got {other:?}"),
     }
     assert!(
@@ -463,8 +441,6 @@ async fn a_locked_database_is_unavailable_in_bounded_time() {
         "readers are not blocked by a writer"
     );
     other.batch_execute("ROLLBACK").expect("release");
-    store
-        .insert(&Fixture::new("acme", "c1", DIM).build())
-        .await
+    insert(&store, &Fixture::new("acme", "c1", DIM).build()).await
         .expect("writes resume");
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::error::FieldError;
+use crate::error::{FieldError, RepositoryError};
 
 /// A sentence embedding: a fixed number of finite `f32` values. Cheap to clone.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +34,19 @@ impl Embedding {
     /// The number of dimensions.
     pub fn dimension(&self) -> usize {
         self.0.len()
+    }
+
+    /// The one dimension check: `Ok` when the embedding has `expected` values, else the
+    /// store's [`RepositoryError::DimensionMismatch`] naming both numbers.
+    pub fn check_dimension(&self, expected: usize) -> Result<(), RepositoryError> {
+        if self.dimension() == expected {
+            Ok(())
+        } else {
+            Err(RepositoryError::DimensionMismatch {
+                expected,
+                got: self.dimension(),
+            })
+        }
     }
 
     /// Cosine similarity with `other`, in `[-1, 1]` (0 when either is all zeros).

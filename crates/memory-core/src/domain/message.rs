@@ -1,4 +1,4 @@
-//! Messages, and the shapes of a search.
+//! Messages: as stored, and as a client submits them.
 
 use chrono::{DateTime, Utc};
 
@@ -6,7 +6,7 @@ use super::{
     Content, ConversationId, Embedding, EmbeddingStatus, Importance, MessageId, Metadata, Role,
     TenantId,
 };
-use crate::error::{FieldError, ValidationErrors};
+use crate::error::ValidationErrors;
 
 /// A stored chat message. Every field is a validated type, so a `Message` is always valid.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,26 +37,54 @@ pub struct Message {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A message as a client submits it, validated.
+/// A message as a client submits it, validated by [`NewMessage::parse`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewMessage {
-    /// Owner.
-    pub tenant_id: TenantId,
-    /// Conversation.
-    pub conversation_id: ConversationId,
-    /// Author.
-    pub role: Role,
-    /// Text.
-    pub content: Content,
-    /// Metadata (empty object when absent).
-    pub metadata: Metadata,
-    /// The client's own importance, weighted 40% (see `docs/scoring.md`).
-    pub importance_override: Option<Importance>,
-    /// For imports: when the message was really written. `None` means now.
-    pub created_at: Option<DateTime<Utc>>,
+    pub(crate) tenant_id: TenantId,
+    pub(crate) conversation_id: ConversationId,
+    pub(crate) role: Role,
+    pub(crate) content: Content,
+    pub(crate) metadata: Metadata,
+    pub(crate) importance_override: Option<Importance>,
+    pub(crate) created_at: Option<DateTime<Utc>>,
 }
 
 impl NewMessage {
+    /// Owner.
+    pub fn tenant_id(&self) -> &TenantId {
+        &self.tenant_id
+    }
+
+    /// Conversation.
+    pub fn conversation_id(&self) -> &ConversationId {
+        &self.conversation_id
+    }
+
+    /// Author.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Text.
+    pub fn content(&self) -> &Content {
+        &self.content
+    }
+
+    /// Metadata (empty object when absent).
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// The client's own importance, weighted 40% (see `docs/scoring.md`).
+    pub fn importance_override(&self) -> Option<Importance> {
+        self.importance_override
+    }
+
+    /// For imports: when the message was really written. `None` means now.
+    pub fn created_at(&self) -> Option<DateTime<Utc>> {
+        self.created_at
+    }
+
     /// Validates raw fields, collecting every error. `metadata` may be `None` (empty object).
     #[allow(clippy::too_many_arguments)]
     pub fn parse(
@@ -109,210 +137,3 @@ impl NewMessage {
     }
 }
 
-/// A validated search request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SearchQuery {
-    /// Mandatory scope.
-    pub tenant_id: TenantId,
-    /// The text to search for.
-    pub query: String,
-    /// Optional narrower scope.
-    pub conversation_id: Option<ConversationId>,
-    /// How many results (1-100, default 5).
-    pub top_k: usize,
-    /// Only messages at least this important.
-    pub importance_min: Option<Importance>,
-    /// How many nearest neighbours the store returns for ranking (1-1000, default 200).
-    pub candidate_limit: usize,
-    /// Vector, hybrid or lexical retrieval; `None` is the service's default.
-    pub mode: Option<SearchMode>,
-}
-
-/// How candidates are found and how relevant they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum SearchMode {
-    /// Nearest neighbours by cosine similarity only (the seed's method).
-    Vector,
-    /// Nearest neighbours plus lexical (BM25) matches, fused; see `docs/scoring.md`.
-    #[default]
-    Hybrid,
-    /// Lexical (BM25) matches only; the query is not embedded. Also what a hybrid search
-    /// runs when the embedder is unavailable or overloaded.
-    Lexical,
-}
-
-impl SearchMode {
-    /// The wire name.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            SearchMode::Vector => "vector",
-            SearchMode::Hybrid => "hybrid",
-            SearchMode::Lexical => "lexical",
-        }
-    }
-
-    /// Parses `vector`, `hybrid` or `lexical`.
-    pub fn parse(value: &str) -> Result<Self, FieldError> {
-        match value {
-            "vector" => Ok(Self::Vector),
-            "hybrid" => Ok(Self::Hybrid),
-            "lexical" => Ok(Self::Lexical),
-            other => Err(FieldError::new(
-                "mode",
-                format!("must be vector, hybrid or lexical; got {other:?}"),
-            )),
-        }
-    }
-}
-
-impl SearchQuery {
-    /// The same query in another mode.
-    pub fn with_mode(mut self, mode: SearchMode) -> Self {
-        self.mode = Some(mode);
-        self
-    }
-
-    /// Default `top_k`.
-    pub const DEFAULT_TOP_K: usize = 5;
-    /// Largest `top_k`.
-    pub const MAX_TOP_K: usize = 100;
-    /// Default `candidate_limit`.
-    pub const DEFAULT_CANDIDATE_LIMIT: usize = 200;
-    /// Largest `candidate_limit`.
-    pub const MAX_CANDIDATE_LIMIT: usize = 1000;
-    /// Longest query, in characters.
-    pub const MAX_QUERY_CHARS: usize = 10_000;
-
-    /// Validates raw parameters, collecting every error. `None` means the default.
-    pub fn parse(
-        tenant_id: &str,
-        query: &str,
-        conversation_id: Option<&str>,
-        top_k: Option<i64>,
-        importance_min: Option<f64>,
-        candidate_limit: Option<i64>,
-    ) -> Result<Self, ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        let tenant_id = errors.check(TenantId::parse(tenant_id));
-        let qlen = query.chars().count();
-        if query.trim().is_empty() {
-            errors.push(FieldError::new("query", "must not be empty"));
-        } else if qlen > Self::MAX_QUERY_CHARS {
-            errors.push(FieldError::new(
-                "query",
-                format!("must be at most {} characters", Self::MAX_QUERY_CHARS),
-            ));
-        } else if query.contains('\0') {
-            errors.push(FieldError::new("query", "must not contain NUL characters"));
-        }
-        let conversation_id = match conversation_id {
-            Some(c) => errors.check(ConversationId::parse(c)).map(Some),
-            None => Some(None),
-        };
-        let top_k = bounded(
-            &mut errors,
-            "top_k",
-            top_k,
-            Self::DEFAULT_TOP_K,
-            Self::MAX_TOP_K,
-        );
-        let candidate_limit = bounded(
-            &mut errors,
-            "candidate_limit",
-            candidate_limit,
-            Self::DEFAULT_CANDIDATE_LIMIT,
-            Self::MAX_CANDIDATE_LIMIT,
-        );
-        let importance_min = match importance_min {
-            Some(v) => errors
-                .check(Importance::parse_field("importance_min", v))
-                .map(Some),
-            None => Some(None),
-        };
-        if let (Some(k), Some(c)) = (top_k, candidate_limit)
-            && c < k
-        {
-            errors.push(FieldError::new(
-                "candidate_limit",
-                format!("must be at least top_k ({k}), got {c}"),
-            ));
-        }
-        match (
-            tenant_id,
-            conversation_id,
-            top_k,
-            importance_min,
-            candidate_limit,
-        ) {
-            (
-                Some(tenant_id),
-                Some(conversation_id),
-                Some(top_k),
-                Some(importance_min),
-                Some(candidate_limit),
-            ) if errors.is_empty() => Ok(Self {
-                tenant_id,
-                query: query.to_owned(),
-                conversation_id,
-                top_k,
-                importance_min,
-                candidate_limit,
-                mode: None,
-            }),
-            _ => Err(errors),
-        }
-    }
-}
-
-fn bounded(
-    errors: &mut ValidationErrors,
-    field: &str,
-    value: Option<i64>,
-    default: usize,
-    max: usize,
-) -> Option<usize> {
-    match value {
-        None => Some(default),
-        Some(v) if v >= 1 && (v as u64) <= max as u64 => Some(v as usize),
-        Some(v) => {
-            errors.push(FieldError::new(
-                field,
-                format!("must be between 1 and {max}, got {v}"),
-            ));
-            None
-        }
-    }
-}
-
-/// One ranked search result.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SearchHit {
-    /// The message (its embedding left out).
-    pub message: Message,
-    /// The final score: `w_sim*similarity + w_imp*importance + w_decay*decay`.
-    pub score: f64,
-    /// Cosine similarity of the query and the message.
-    pub similarity: f64,
-    /// `exp(-age_days / decay_days)`.
-    pub decay: f64,
-    /// The message's importance score.
-    pub importance: f64,
-    /// Hybrid and lexical modes: the normalised lexical (BM25) score in `[0, 1]`; `None` in
-    /// vector mode.
-    pub lexical: Option<f64>,
-    /// What the score's first term weighs: the similarity (vector mode) or the fused
-    /// relevance of similarity and lexical score (hybrid mode).
-    pub relevance: f64,
-}
-
-/// The ranked results of a search.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct SearchResults {
-    /// Best first, at most `top_k`.
-    pub items: Vec<SearchHit>,
-    /// The mode that ran: lexical when a hybrid search could not embed its query.
-    pub mode: SearchMode,
-    /// Messages of the scope not embedded yet: vector similarity could not consider them
-    /// (hybrid mode still finds them lexically). They are embedded in the background.
-    pub pending_embeddings: u64,
-}

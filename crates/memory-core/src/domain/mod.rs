@@ -2,10 +2,12 @@
 
 mod embedding;
 mod message;
+mod search;
 mod values;
 
 pub use embedding::{Embedding, cosine_similarity};
-pub use message::{Message, NewMessage, SearchHit, SearchMode, SearchQuery, SearchResults};
+pub use message::{Message, NewMessage};
+pub use search::{SearchHit, SearchMode, SearchQuery, SearchResults};
 pub use values::{
     Content, ConversationId, EmbeddingStatus, Importance, MessageId, Metadata, Role, TenantId,
 };

@@ -4,37 +4,27 @@ use std::collections::HashMap;
 
 use crate::domain::{Embedding, Message, MessageId};
 use crate::error::FieldError;
-use crate::ports::LexicalMatches;
-use crate::scoring::Candidate;
-use crate::text::Bm25;
+use crate::ports::{Candidate, LexicalMatches};
+use crate::text::{Bm25, LexicalScorer};
 
 /// Tunables of hybrid search. Defaults were chosen on the LoCoMo dev split, with a
-/// leave-one-conversation-out check (docs/scoring.md).
+/// leave-one-conversation-out check (docs/scoring.md). Every setter checks its value, so a
+/// `HybridConfig` is always valid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HybridConfig {
-    /// Weight of the lexical score in the fused score; the dense part gets the rest (0.5).
-    pub lexical_weight: f64,
-    /// BM25 parameters (k1 1.2, b 0: no length normalisation; chat turns vary in length less
-    /// than documents do, and a long turn that names the thing asked about is no worse for it).
-    pub bm25: Bm25,
-    /// Each candidate gains this share of the fused scores of its neighbours (0.2): turns
-    /// next to a relevant turn are often the answer, or part of it.
-    pub neighbour_weight: f64,
-    /// How many places on each side, in the conversation's time order, count as neighbours
-    /// (2).
-    pub neighbour_window: usize,
-    /// Conversations of at most this many messages have their time line read for neighbour
-    /// smoothing (10,000); longer ones fall back to the candidates' own time order.
-    pub timeline_limit: usize,
-    /// Most lexical matches fetched per query (1000).
-    pub lexical_limit: usize,
+    lexical_weight: f64,
+    bm25: Bm25,
+    neighbour_weight: f64,
+    neighbour_window: usize,
+    timeline_limit: usize,
+    lexical_limit: usize,
 }
 
 impl Default for HybridConfig {
     fn default() -> Self {
         Self {
             lexical_weight: 0.5,
-            bm25: Bm25 { k1: 1.2, b: 0.0 },
+            bm25: Bm25::new(1.2, 0.0).unwrap_or_default(),
             neighbour_weight: 0.2,
             neighbour_window: 2,
             timeline_limit: 10_000,
@@ -43,28 +33,91 @@ impl Default for HybridConfig {
     }
 }
 
+fn unit_interval(field: &str, v: f64) -> Result<f64, FieldError> {
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(FieldError::new(
+            field,
+            format!("must be between 0 and 1, got {v}"),
+        ))
+    }
+}
+
 impl HybridConfig {
-    /// Weights in [0, 1], BM25 parameters in range, a positive limit.
-    pub fn validate(&self) -> Result<(), FieldError> {
-        if !(0.0..=1.0).contains(&self.lexical_weight) {
-            return Err(FieldError::new("lexical_weight", "must be between 0 and 1"));
-        }
-        if !(0.0..=1.0).contains(&self.neighbour_weight) {
-            return Err(FieldError::new(
-                "neighbour_weight",
-                "must be between 0 and 1",
-            ));
-        }
-        if !self.bm25.k1.is_finite() || self.bm25.k1 < 0.0 || !(0.0..=1.0).contains(&self.bm25.b) {
-            return Err(FieldError::new(
-                "bm25",
-                "k1 must be >= 0 and b between 0 and 1",
-            ));
-        }
-        if self.lexical_limit == 0 {
+    /// Weight of the lexical score in the fused score, in `[0, 1]`; the dense part gets the
+    /// rest (default 0.5).
+    pub fn lexical_weight(&self) -> f64 {
+        self.lexical_weight
+    }
+
+    /// BM25 parameters (default k1 1.2, b 0: no length normalisation; chat turns vary in
+    /// length less than documents do, and a long turn that names the thing asked about is no
+    /// worse for it).
+    pub fn bm25(&self) -> Bm25 {
+        self.bm25
+    }
+
+    /// Each candidate gains this share, in `[0, 1]`, of the fused scores of its neighbours
+    /// (default 0.2): turns next to a relevant turn are often the answer, or part of it.
+    pub fn neighbour_weight(&self) -> f64 {
+        self.neighbour_weight
+    }
+
+    /// How many places on each side, in the conversation's time order, count as neighbours
+    /// (default 2).
+    pub fn neighbour_window(&self) -> usize {
+        self.neighbour_window
+    }
+
+    /// Conversations of at most this many messages have their time line read for neighbour
+    /// smoothing (default 10,000); longer ones fall back to the candidates' own time order.
+    pub fn timeline_limit(&self) -> usize {
+        self.timeline_limit
+    }
+
+    /// Most lexical matches fetched per query, at least 1 (default 1000).
+    pub fn lexical_limit(&self) -> usize {
+        self.lexical_limit
+    }
+
+    /// Sets [`Self::lexical_weight`].
+    pub fn with_lexical_weight(mut self, w: f64) -> Result<Self, FieldError> {
+        self.lexical_weight = unit_interval("lexical_weight", w)?;
+        Ok(self)
+    }
+
+    /// Sets [`Self::bm25`].
+    pub fn with_bm25(mut self, bm25: Bm25) -> Self {
+        self.bm25 = bm25;
+        self
+    }
+
+    /// Sets [`Self::neighbour_weight`].
+    pub fn with_neighbour_weight(mut self, w: f64) -> Result<Self, FieldError> {
+        self.neighbour_weight = unit_interval("neighbour_weight", w)?;
+        Ok(self)
+    }
+
+    /// Sets [`Self::neighbour_window`].
+    pub fn with_neighbour_window(mut self, places: usize) -> Self {
+        self.neighbour_window = places;
+        self
+    }
+
+    /// Sets [`Self::timeline_limit`].
+    pub fn with_timeline_limit(mut self, messages: usize) -> Self {
+        self.timeline_limit = messages;
+        self
+    }
+
+    /// Sets [`Self::lexical_limit`].
+    pub fn with_lexical_limit(mut self, limit: usize) -> Result<Self, FieldError> {
+        if limit == 0 {
             return Err(FieldError::new("lexical_limit", "must be at least 1"));
         }
-        Ok(())
+        self.lexical_limit = limit;
+        Ok(self)
     }
 }
 
@@ -110,8 +163,8 @@ fn min_max(values: &[f64]) -> Vec<f64> {
 /// candidates and no query embedding, so V is 0 and every similarity 0):
 ///
 /// ```text
-/// bm25(d)   BM25 of d for the query terms; N and the average length are the scope's,
-///           document frequencies are counted over the matches (0 without a match)
+/// bm25(d)   BM25 of d for the query terms over the scope's statistics (N, the average
+///           length and each term's document frequency; 0 without a match)
 /// L, V      min-max of bm25 and of the cosine similarity over C
 /// f(d)      = w * L(d) + (1 - w) * V(d)
 /// g(d)      = f(d) + s * sum of f(e) over the candidates e that are d's neighbours
@@ -131,29 +184,17 @@ pub fn fuse(
     timeline: Option<&[MessageId]>,
     config: &HybridConfig,
 ) -> Vec<Fused> {
-    let n = lexical.scope_size.max(lexical.documents.len() as u64) as f64;
-    let split: Vec<Vec<&str>> = lexical
-        .documents
-        .iter()
-        .map(|d| d.terms.split(' ').filter(|t| !t.is_empty()).collect())
-        .collect();
-    let idf: Vec<(String, f64)> = query_terms
-        .iter()
-        .map(|t| {
-            let df = split.iter().filter(|d| d.contains(&t.as_str())).count() as f64;
-            (t.clone(), Bm25::idf(n, df))
-        })
-        .collect();
+    let scorer = LexicalScorer::new(
+        config.bm25,
+        query_terms,
+        &lexical.document_frequencies,
+        lexical.scope_size.max(lexical.documents.len() as u64),
+        lexical.average_length,
+    );
     let bm25: HashMap<MessageId, f64> = lexical
         .documents
         .iter()
-        .zip(&split)
-        .map(|(d, terms)| {
-            (
-                d.message.id,
-                config.bm25.score(&idf, terms, lexical.average_length),
-            )
-        })
+        .map(|d| (d.message.id, scorer.score(&d.terms)))
         .collect();
 
     let mut union: Vec<(Message, f64)> = Vec::with_capacity(dense.len() + lexical.documents.len());
@@ -271,7 +312,10 @@ mod tests {
     fn doc(m: &Message) -> LexicalDocument {
         LexicalDocument {
             message: m.clone(),
-            terms: Analyzer::english().index_text(m.content.as_str()),
+            terms: Analyzer::english()
+                .analyze(m.content.as_str())
+                .terms()
+                .to_owned(),
         }
     }
 
@@ -310,6 +354,7 @@ mod tests {
         let lexical = LexicalMatches {
             scope_size: 4,
             average_length: 2.0,
+            document_frequencies: vec![1, 1],
             documents: vec![doc(&a)],
         };
         let terms = Analyzer::english().query_terms("puppy Rex");
@@ -366,6 +411,7 @@ mod tests {
         let lexical = || LexicalMatches {
             scope_size: 6,
             average_length: 3.0,
+            document_frequencies: vec![1, 1],
             documents: vec![doc(&a)],
         };
         let terms = Analyzer::english().query_terms("puppy Rex");
@@ -434,6 +480,7 @@ mod tests {
         let lexical = LexicalMatches {
             scope_size: 2,
             average_length: 3.0,
+            document_frequencies: vec![1, 1],
             documents: vec![doc(&pending)],
         };
         let fused = fuse(
@@ -469,30 +516,15 @@ mod tests {
 
     #[test]
     fn config_validation() {
-        assert!(HybridConfig::default().validate().is_ok());
-        assert!(
-            HybridConfig {
-                lexical_weight: 1.5,
-                ..Default::default()
-            }
-            .validate()
-            .is_err()
+        let c = HybridConfig::default();
+        assert_eq!(c.lexical_weight(), 0.5);
+        assert_eq!(
+            c.clone().with_lexical_weight(1.5).expect_err("range").field,
+            "lexical_weight"
         );
-        assert!(
-            HybridConfig {
-                neighbour_weight: -0.1,
-                ..Default::default()
-            }
-            .validate()
-            .is_err()
-        );
-        assert!(
-            HybridConfig {
-                lexical_limit: 0,
-                ..Default::default()
-            }
-            .validate()
-            .is_err()
-        );
+        assert!(c.clone().with_neighbour_weight(-0.1).is_err());
+        assert!(c.clone().with_lexical_limit(0).is_err());
+        let c = c.with_lexical_weight(0.3).expect("valid");
+        assert_eq!(c.lexical_weight(), 0.3);
     }
 }

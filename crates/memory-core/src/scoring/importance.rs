@@ -5,26 +5,21 @@ use chrono::{DateTime, Utc};
 use super::{age_days, decay};
 use crate::domain::{Importance, Role};
 use crate::error::FieldError;
+use crate::scoring::ranking::{days, weight};
 
-/// Weights and curves of the importance score. Defaults are the seed's; see `docs/scoring.md`.
+/// Weights and curves of the importance score. Defaults are the seed's; see
+/// `docs/scoring.md`. The setters check their values, so an `ImportanceConfig` is always
+/// valid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportanceConfig {
-    /// Weight of recency (default 0.4).
-    pub recency_weight: f64,
-    /// Weight of the role (default 0.2).
-    pub role_weight: f64,
-    /// Weight of the client's explicit importance (default 0.4).
-    pub explicit_weight: f64,
-    /// Role values: system 0.9, user 0.7, assistant 0.5.
-    pub system_value: f64,
-    /// See `system_value`.
-    pub user_value: f64,
-    /// See `system_value`.
-    pub assistant_value: f64,
-    /// Recency is `exp(-age_days / recency_days)`; default 7, as the search decay.
-    pub recency_days: f64,
-    /// Explicit part when the client gives none: 0.5, neutral (default).
-    pub default_explicit: f64,
+    recency_weight: f64,
+    role_weight: f64,
+    explicit_weight: f64,
+    system_value: f64,
+    user_value: f64,
+    assistant_value: f64,
+    recency_days: f64,
+    default_explicit: f64,
 }
 
 impl Default for ImportanceConfig {
@@ -43,26 +38,62 @@ impl Default for ImportanceConfig {
 }
 
 impl ImportanceConfig {
-    /// Checks that weights and values are finite and non-negative and `recency_days` > 0.
-    pub fn validate(&self) -> Result<(), FieldError> {
-        let all = [
-            ("recency_weight", self.recency_weight),
-            ("role_weight", self.role_weight),
-            ("explicit_weight", self.explicit_weight),
-            ("system_value", self.system_value),
-            ("user_value", self.user_value),
-            ("assistant_value", self.assistant_value),
-            ("default_explicit", self.default_explicit),
-        ];
-        for (name, v) in all {
-            if !v.is_finite() || v < 0.0 {
-                return Err(FieldError::new(name, "must be a finite number >= 0"));
-            }
-        }
-        if !self.recency_days.is_finite() || self.recency_days <= 0.0 {
-            return Err(FieldError::new("recency_days", "must be > 0"));
-        }
-        Ok(())
+    /// Weights of recency, role and the client's explicit importance (default 0.4, 0.2, 0.4).
+    pub fn weights(&self) -> (f64, f64, f64) {
+        (self.recency_weight, self.role_weight, self.explicit_weight)
+    }
+
+    /// Role values of system, user and assistant messages (default 0.9, 0.7, 0.5).
+    pub fn role_values(&self) -> (f64, f64, f64) {
+        (self.system_value, self.user_value, self.assistant_value)
+    }
+
+    /// Recency is `exp(-age_days / recency_days)`; default 7, as the search decay.
+    pub fn recency_days(&self) -> f64 {
+        self.recency_days
+    }
+
+    /// Explicit part when the client gives none: 0.5, neutral (default).
+    pub fn default_explicit(&self) -> f64 {
+        self.default_explicit
+    }
+
+    /// Sets the weights of recency, role and explicit importance (finite, `>= 0`).
+    pub fn with_weights(
+        mut self,
+        recency: f64,
+        role: f64,
+        explicit: f64,
+    ) -> Result<Self, FieldError> {
+        self.recency_weight = weight("recency_weight", recency)?;
+        self.role_weight = weight("role_weight", role)?;
+        self.explicit_weight = weight("explicit_weight", explicit)?;
+        Ok(self)
+    }
+
+    /// Sets the role values of system, user and assistant messages (finite, `>= 0`).
+    pub fn with_role_values(
+        mut self,
+        system: f64,
+        user: f64,
+        assistant: f64,
+    ) -> Result<Self, FieldError> {
+        self.system_value = weight("system_value", system)?;
+        self.user_value = weight("user_value", user)?;
+        self.assistant_value = weight("assistant_value", assistant)?;
+        Ok(self)
+    }
+
+    /// Sets the recency time constant (`> 0`).
+    pub fn with_recency_days(mut self, d: f64) -> Result<Self, FieldError> {
+        self.recency_days = days("recency_days", d)?;
+        Ok(self)
+    }
+
+    /// Sets the explicit part used when the client gives none (finite, `>= 0`).
+    pub fn with_default_explicit(mut self, v: f64) -> Result<Self, FieldError> {
+        self.default_explicit = weight("default_explicit", v)?;
+        Ok(self)
     }
 }
 
@@ -185,16 +216,15 @@ mod tests {
 
     #[test]
     fn config_validation_rejects_negative_and_zero_days() {
-        let bad = ImportanceConfig {
-            role_weight: -0.1,
-            ..Default::default()
-        };
-        assert_eq!(bad.validate().expect_err("negative").field, "role_weight");
-        let bad = ImportanceConfig {
-            recency_days: 0.0,
-            ..Default::default()
-        };
-        assert_eq!(bad.validate().expect_err("zero").field, "recency_days");
-        assert!(ImportanceConfig::default().validate().is_ok());
+        let c = ImportanceConfig::default();
+        let e = c
+            .clone()
+            .with_weights(0.4, -0.1, 0.4)
+            .expect_err("negative");
+        assert_eq!(e.field, "role_weight");
+        let e = c.clone().with_recency_days(0.0).expect_err("zero");
+        assert_eq!(e.field, "recency_days");
+        let c = c.with_role_values(1.0, 0.5, 0.0).expect("valid");
+        assert_eq!(c.role_values(), (1.0, 0.5, 0.0));
     }
 }

@@ -6,7 +6,7 @@ mod ranking;
 
 pub use fusion::{Fused, HybridConfig, fuse};
 pub use importance::{ImportanceConfig, ImportanceScorer};
-pub use ranking::{Candidate, Ranker, RankingConfig};
+pub use ranking::{Ranker, RankingConfig};
 
 use chrono::{DateTime, Utc};
 

@@ -6,20 +6,18 @@ use chrono::{DateTime, Utc};
 
 use super::fusion::Fused;
 use super::{age_days, decay};
-use crate::domain::{Message, SearchHit};
+use crate::domain::SearchHit;
 use crate::error::FieldError;
+use crate::ports::Candidate;
 
-/// Weights of the final score and the decay's time constant. Defaults are the seed's.
+/// Weights of the final score and the decay's time constant. Defaults are the seed's. The
+/// setters check their values, so a `RankingConfig` is always valid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RankingConfig {
-    /// Weight of cosine similarity (default 0.6).
-    pub similarity_weight: f64,
-    /// Weight of the stored importance (default 0.3).
-    pub importance_weight: f64,
-    /// Weight of `exp(-age_days / decay_days)` (default 0.1).
-    pub decay_weight: f64,
-    /// Time constant of the decay, in days (default 7).
-    pub decay_days: f64,
+    similarity_weight: f64,
+    importance_weight: f64,
+    decay_weight: f64,
+    decay_days: f64,
 }
 
 impl Default for RankingConfig {
@@ -33,32 +31,66 @@ impl Default for RankingConfig {
     }
 }
 
-impl RankingConfig {
-    /// Weights must be finite and non-negative; `decay_days` finite and > 0.
-    pub fn validate(&self) -> Result<(), FieldError> {
-        for (name, v) in [
-            ("similarity_weight", self.similarity_weight),
-            ("importance_weight", self.importance_weight),
-            ("decay_weight", self.decay_weight),
-        ] {
-            if !v.is_finite() || v < 0.0 {
-                return Err(FieldError::new(name, "must be a finite number >= 0"));
-            }
-        }
-        if !self.decay_days.is_finite() || self.decay_days <= 0.0 {
-            return Err(FieldError::new("decay_days", "must be > 0"));
-        }
-        Ok(())
+/// A weight: finite and `>= 0`.
+pub(crate) fn weight(field: &str, v: f64) -> Result<f64, FieldError> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(FieldError::new(
+            field,
+            format!("must be a finite number >= 0, got {v}"),
+        ))
     }
 }
 
-/// A message a repository proposes for a query, with its cosine similarity to the query.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Candidate {
-    /// The message (repositories may leave its embedding out).
-    pub message: Message,
-    /// Cosine similarity to the query embedding, in `[-1, 1]`.
-    pub similarity: f64,
+/// A time constant in days: finite and `> 0`.
+pub(crate) fn days(field: &str, v: f64) -> Result<f64, FieldError> {
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(FieldError::new(field, format!("must be > 0, got {v}")))
+    }
+}
+
+impl RankingConfig {
+    /// Weight of the relevance (cosine similarity in vector mode; default 0.6).
+    pub fn similarity_weight(&self) -> f64 {
+        self.similarity_weight
+    }
+
+    /// Weight of the stored importance (default 0.3).
+    pub fn importance_weight(&self) -> f64 {
+        self.importance_weight
+    }
+
+    /// Weight of `exp(-age_days / decay_days)` (default 0.1).
+    pub fn decay_weight(&self) -> f64 {
+        self.decay_weight
+    }
+
+    /// Time constant of the decay, in days (default 7).
+    pub fn decay_days(&self) -> f64 {
+        self.decay_days
+    }
+
+    /// Sets the three weights (each finite and `>= 0`).
+    pub fn with_weights(
+        mut self,
+        similarity: f64,
+        importance: f64,
+        decay: f64,
+    ) -> Result<Self, FieldError> {
+        self.similarity_weight = weight("similarity_weight", similarity)?;
+        self.importance_weight = weight("importance_weight", importance)?;
+        self.decay_weight = weight("decay_weight", decay)?;
+        Ok(self)
+    }
+
+    /// Sets the decay's time constant (`> 0`).
+    pub fn with_decay_days(mut self, d: f64) -> Result<Self, FieldError> {
+        self.decay_days = days("decay_days", d)?;
+        Ok(self)
+    }
 }
 
 /// Turns candidates into ranked hits.
@@ -201,12 +233,11 @@ mod tests {
 
     #[test]
     fn weights_are_configurable() {
-        let r = Ranker::new(RankingConfig {
-            similarity_weight: 1.0,
-            importance_weight: 0.0,
-            decay_weight: 0.0,
-            decay_days: 7.0,
-        });
+        let r = Ranker::new(
+            RankingConfig::default()
+                .with_weights(1.0, 0.0, 0.0)
+                .expect("valid"),
+        );
         let hits = r.rank(vec![cand(0.80, 0.1, 70), cand(0.70, 0.9, 0)], t0(), 2);
         assert_eq!(hits[0].similarity, 0.80);
         assert!((hits[0].score - 0.8).abs() < 1e-12);
@@ -223,21 +254,14 @@ mod tests {
 
     #[test]
     fn invalid_configs_are_rejected() {
-        assert!(
-            RankingConfig {
-                decay_days: -1.0,
-                ..Default::default()
-            }
-            .validate()
-            .is_err()
+        let c = RankingConfig::default();
+        assert_eq!(
+            c.clone().with_decay_days(-1.0).expect_err("days").field,
+            "decay_days"
         );
-        assert!(
-            RankingConfig {
-                similarity_weight: f64::NAN,
-                ..Default::default()
-            }
-            .validate()
-            .is_err()
+        assert_eq!(
+            c.with_weights(f64::NAN, 0.3, 0.1).expect_err("nan").field,
+            "similarity_weight"
         );
     }
 }

@@ -6,11 +6,17 @@ use std::path::PathBuf;
 
 use memory_embed_candle::{Backend, EmbedderConfig, SentenceEncoder, model_files};
 
-/// The test configuration: environment overrides, never a network download.
+/// The test configuration: the model in `MEMORY_EMBEDDING_MODEL_PATH` or the Hugging Face
+/// cache the environment names, never a network download.
 pub fn config() -> EmbedderConfig {
-    let mut c = EmbedderConfig::from_env().expect("valid MEMORY_EMBEDDING_* variables");
-    c.allow_download = false;
-    c
+    EmbedderConfig {
+        model_path: std::env::var_os("MEMORY_EMBEDDING_MODEL_PATH")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from),
+        cache_dir: Some(model_files::hf_cache_dir(|k| std::env::var_os(k))),
+        allow_download: false,
+        ..EmbedderConfig::default()
+    }
 }
 
 /// The model, or a panic that says how to provision it.

@@ -2,10 +2,8 @@
 
 use std::io::{BufRead, Write};
 
+use memory_embed_candle::SentenceEncoder;
 use serde::Serialize;
-
-use crate::encoder::SentenceEncoder;
-use crate::error::Result;
 
 /// How many lines are read before embedding them: enough for several full forward passes
 /// sorted by length, little enough to stream.
@@ -29,7 +27,7 @@ pub fn embed_lines(
     input: impl BufRead,
     mut output: impl Write,
     max_batch_size: usize,
-) -> Result<usize> {
+) -> anyhow::Result<usize> {
     let mut total = 0;
     let mut lines = input.lines();
     loop {
@@ -47,8 +45,7 @@ pub fn embed_lines(
         let texts: Vec<&str> = round.iter().map(String::as_str).collect();
         let vectors = encoder.encode(&texts, max_batch_size)?;
         for (text, embedding) in texts.iter().zip(&vectors) {
-            serde_json::to_writer(&mut output, &Line { text, embedding })
-                .map_err(std::io::Error::from)?;
+            serde_json::to_writer(&mut output, &Line { text, embedding })?;
             output.write_all(b"\n")?;
         }
         output.flush()?;

@@ -1,5 +1,8 @@
-//! `embed_lines`: one JSON line per input line, in order, with the golden vectors.
+//! `embed_lines` (`memory-server embed`): one JSON line per input line, in order, with the
+//! golden vectors.
 
+// The model tests' helpers (the real model, the golden vectors), shared with the embedder.
+#[path = "../../memory-embed-candle/tests/common/mod.rs"]
 mod common;
 
 use common::{encoder, golden, max_abs_diff};
@@ -23,7 +26,7 @@ fn embeds_each_line_in_order() {
         .join("\r\n");
     input.push('\n');
     let mut output = Vec::new();
-    let n = memory_embed_candle::embed_lines(&encoder(), input.as_bytes(), &mut output, 8).unwrap();
+    let n = memory_server::embed_lines::embed_lines(&encoder(), input.as_bytes(), &mut output, 8).unwrap();
     assert_eq!(n, golden.len());
     let lines: Vec<Out> = String::from_utf8(output)
         .unwrap()
@@ -45,7 +48,7 @@ fn embeds_each_line_in_order() {
 fn empty_input_writes_nothing() {
     let mut output = Vec::new();
     assert_eq!(
-        memory_embed_candle::embed_lines(&encoder(), &b""[..], &mut output, 8).unwrap(),
+        memory_server::embed_lines::embed_lines(&encoder(), &b""[..], &mut output, 8).unwrap(),
         0
     );
     assert!(output.is_empty());

@@ -1,0 +1,197 @@
+//! [`MessageStore`]: writing and reading messages, embedding outcomes, the embedding backlog,
+//! tenants and health.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::sql_types::{BigInt, Text};
+use diesel::{
+    ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, SelectableHelper as _,
+};
+use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
+use memory_core::domain::{ConversationId, Message, MessageId, TenantId};
+use memory_core::error::RepositoryError;
+use memory_core::ports::{EmbeddingUpdate, MessageRecord, MessageStore};
+use pgvector::Vector;
+
+use crate::error::PgStoreError;
+use crate::open::PostgresStore;
+use crate::rows::{CountRow, MessageRow, NewMessageRow, TenantRow};
+use crate::schema::messages;
+
+/// The columns a message and its archive copy share.
+const COPY_COLUMNS: &str = "id, tenant_id, conversation_id, role, content, metadata, \
+     importance_score, embedding, embedding_status, created_at, updated_at";
+
+const PENDING_SQL: &str = "SELECT id, tenant_id, conversation_id, role, content, metadata, \
+     importance_score, embedding, embedding_status, archived, created_at, updated_at \
+     FROM messages WHERE NOT archived AND embedding_status <> 'completed' \
+     ORDER BY created_at, id LIMIT $1";
+
+/// Distinct tenants by a loose index scan of messages_tenant_created_idx: one index probe per
+/// tenant instead of reading every row.
+const TENANTS_SQL: &str = "WITH RECURSIVE t(tenant_id) AS ( \
+       (SELECT tenant_id FROM messages ORDER BY tenant_id LIMIT 1) \
+       UNION ALL \
+       SELECT (SELECT m.tenant_id FROM messages m WHERE m.tenant_id > t.tenant_id \
+               ORDER BY m.tenant_id LIMIT 1) \
+       FROM t WHERE t.tenant_id IS NOT NULL) \
+     SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL";
+
+#[async_trait]
+impl MessageStore for PostgresStore {
+    async fn insert(&self, record: &MessageRecord) -> Result<(), RepositoryError> {
+        let m = &record.message;
+        if let Some(e) = &m.embedding {
+            e.check_dimension(self.config().dimension)?;
+        }
+        let row = NewMessageRow::from_record(record);
+        let archived = m.archived;
+        let id = m.id.as_uuid();
+        self.with_conn("insert", async |conn| {
+            if !archived {
+                diesel::insert_into(messages::table)
+                    .values(&row)
+                    .execute(conn)
+                    .await?;
+                return Ok(());
+            }
+            // Inserted already archived (an import): the archive copy comes with it.
+            conn.transaction::<_, PgStoreError, _>(async |conn| {
+                diesel::insert_into(messages::table)
+                    .values(&row)
+                    .execute(conn)
+                    .await?;
+                diesel::sql_query(format!(
+                    "INSERT INTO archived_messages ({COPY_COLUMNS}, archived_at) \
+                             SELECT {COPY_COLUMNS}, archived_at FROM messages WHERE id = $1"
+                ))
+                .bind::<diesel::sql_types::Uuid, _>(id)
+                .execute(conn)
+                .await?;
+                Ok(())
+            })
+            .await
+        })
+        .await
+        .map_err(|e| match e {
+            PgStoreError::Conflict { .. } => {
+                RepositoryError::Conflict(format!("message {id} exists"))
+            }
+            other => other.into(),
+        })
+    }
+
+    async fn get(&self, id: MessageId) -> Result<Option<Message>, RepositoryError> {
+        let row: Option<MessageRow> = self
+            .with_conn("get", async |conn| {
+                Ok(messages::table
+                    .find(id.as_uuid())
+                    .select(MessageRow::as_select())
+                    .first(conn)
+                    .await
+                    .optional()?)
+            })
+            .await?;
+        Ok(row.map(Message::try_from).transpose()?)
+    }
+
+    async fn set_embedding(
+        &self,
+        id: MessageId,
+        update: EmbeddingUpdate,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let (embedding, status) = match &update {
+            EmbeddingUpdate::Completed(e) => {
+                e.check_dimension(self.config().dimension)?;
+                (Some(Vector::from(e.as_slice().to_vec())), "completed")
+            }
+            // The CHECK constraint: only a completed message has an embedding.
+            EmbeddingUpdate::Failed => (None, "failed"),
+        };
+        let n = self
+            .with_conn("set_embedding", async |conn| {
+                Ok(diesel::update(messages::table.find(id.as_uuid()))
+                    .set((
+                        messages::embedding.eq(embedding),
+                        messages::embedding_status.eq(status),
+                        messages::updated_at.eq(at),
+                    ))
+                    .execute(conn)
+                    .await?)
+            })
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn pending_embeddings(&self, limit: usize) -> Result<Vec<Message>, RepositoryError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<MessageRow> = self
+            .with_conn("pending_embeddings", async |conn| {
+                Ok(diesel::sql_query(PENDING_SQL)
+                    .bind::<BigInt, _>(limit)
+                    .load(conn)
+                    .await?)
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(Message::try_from)
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    async fn count_pending(
+        &self,
+        tenant: Option<TenantId>,
+        conversation: Option<ConversationId>,
+    ) -> Result<u64, RepositoryError> {
+        let mut sql = String::from(
+            "SELECT count(*) AS n FROM messages WHERE NOT archived AND embedding_status <> 'completed'",
+        );
+        let mut n = 1;
+        if tenant.is_some() {
+            sql.push_str(&format!(" AND tenant_id = ${n}"));
+            n += 1;
+        }
+        if conversation.is_some() {
+            sql.push_str(&format!(" AND conversation_id = ${n}"));
+        }
+        let row: CountRow = self
+            .with_conn("count_pending", async |conn| {
+                let mut q = diesel::sql_query(sql).into_boxed();
+                if let Some(t) = &tenant {
+                    q = q.bind::<Text, _>(t.as_str());
+                }
+                if let Some(c) = &conversation {
+                    q = q.bind::<Text, _>(c.as_str());
+                }
+                Ok(q.get_result(conn).await?)
+            })
+            .await?;
+        Ok(u64::try_from(row.n).unwrap_or(0))
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<TenantId>, RepositoryError> {
+        let rows: Vec<TenantRow> = self
+            .with_conn("list_tenants", async |conn| {
+                Ok(diesel::sql_query(TENANTS_SQL).load(conn).await?)
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let message = format!("tenant {:?}", r.tenant_id);
+                TenantId::parse(r.tenant_id).map_err(|e| PgStoreError::corrupt(message, e))
+            })
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    async fn health(&self) -> Result<(), RepositoryError> {
+        self.with_conn("health", async |conn| {
+            diesel::sql_query("SELECT 1").execute(conn).await?;
+            Ok(())
+        })
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,278 @@
+//! [`VectorSearch`]: an exact scan for small scopes, the HNSW index with an iterative scan for
+//! large ones (see `docs/storage-postgres.md` for why), and the cache of which scopes are large.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use diesel::sql_types::{BigInt, Text};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+use memory_core::error::RepositoryError;
+use memory_core::ports::{Candidate, CandidateQuery, VectorSearch};
+use pgvector::Vector;
+
+use crate::error::PgStoreError;
+use crate::open::PostgresStore;
+use crate::rows::{CountRow, SearchRow};
+use crate::scope::{Query, Scope};
+
+/// How a search was (or would be) answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchPath {
+    /// An exact scan of the scope through the btree.
+    Exact,
+    /// The HNSW index with an iterative scan.
+    Index,
+}
+
+/// Most scopes whose size class is remembered; the cache is cleared when it would grow past.
+const SCOPE_CACHE_MAX: usize = 100_000;
+
+/// Identifies a search scope for the size cache.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ScopeKey {
+    tenant: String,
+    conversation: Option<String>,
+    importance_min_bits: Option<u64>,
+}
+
+impl ScopeKey {
+    fn of(q: &CandidateQuery) -> Self {
+        Self {
+            tenant: q.tenant_id.as_str().to_owned(),
+            conversation: q.conversation_id.as_ref().map(|c| c.as_str().to_owned()),
+            importance_min_bits: q.importance_min.map(|i| i.value().to_bits()),
+        }
+    }
+}
+
+/// Each scope's size class (large: at least `exact_scan_threshold` searchable rows) and
+/// when it was counted, so most searches skip the capped count.
+#[derive(Default)]
+pub(crate) struct ScopeSizes(Mutex<HashMap<ScopeKey, (bool, Instant)>>);
+
+impl ScopeSizes {
+    fn lock(&self) -> MutexGuard<'_, HashMap<ScopeKey, (bool, Instant)>> {
+        // The map holds no invariant a panic could break: recover from poisoning.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The columns a search returns: everything but the embedding (the ranker does not need it).
+const SEARCH_COLUMNS: &str = "id, tenant_id, conversation_id, role, content, metadata, \
+     importance_score, embedding_status, archived, created_at, updated_at";
+
+fn scope_of(q: &CandidateQuery) -> Scope<'_> {
+    Scope {
+        tenant: &q.tenant_id,
+        conversation: q.conversation_id.as_ref(),
+        importance_min: q.importance_min,
+    }
+}
+
+/// The scope of a vector search: only embedded, non-archived rows.
+fn scope_where(q: &CandidateQuery, first: usize) -> (String, usize) {
+    scope_of(q).where_clause(first, "NOT archived AND embedding_status = 'completed'")
+}
+
+fn explain_prefix(explain: bool) -> &'static str {
+    if explain { "EXPLAIN " } else { "" }
+}
+
+fn limit_of(q: &CandidateQuery) -> i64 {
+    i64::try_from(q.limit).unwrap_or(i64::MAX)
+}
+
+/// How many searchable rows the scope has, counting at most `cap` (an index-only scan of
+/// `messages_search_scope_idx`, so its cost is bounded by `cap`).
+fn capped_count(q: &CandidateQuery, cap: u64) -> Query<'_> {
+    let (filter, next) = scope_where(q, 1);
+    let sql = format!(
+        "SELECT count(*) AS n FROM (SELECT 1 FROM messages WHERE {filter} LIMIT ${next}) s"
+    );
+    scope_of(q)
+        .bind(diesel::sql_query(sql).into_boxed())
+        .bind::<BigInt, _>(i64::try_from(cap).unwrap_or(i64::MAX))
+}
+
+/// The exact `limit` nearest neighbours. `OFFSET 0` keeps the subquery from being flattened,
+/// so the ORDER BY cannot be served by the HNSW index (which would lose filtered rows): the
+/// planner reads the scope through the btree and keeps the top `limit` by exact distance.
+fn exact<'a>(q: &'a CandidateQuery, vector: &'a Vector, explain: bool) -> Query<'a> {
+    let (filter, next) = scope_where(q, 2);
+    let sql = format!(
+        "{}SELECT * FROM (SELECT {SEARCH_COLUMNS}, embedding <=> $1 AS distance FROM messages \
+         WHERE {filter} OFFSET 0) s ORDER BY distance, id LIMIT ${next}",
+        explain_prefix(explain)
+    );
+    let query = diesel::sql_query(sql)
+        .into_boxed()
+        .bind::<pgvector::sql_types::Vector, _>(vector);
+    scope_of(q).bind(query).bind::<BigInt, _>(limit_of(q))
+}
+
+/// The approximate `limit` nearest neighbours through the HNSW index (run inside a
+/// transaction that set `hnsw.iterative_scan = relaxed_order`), re-sorted by exact distance.
+fn ann<'a>(q: &'a CandidateQuery, vector: &'a Vector, explain: bool) -> Query<'a> {
+    let (filter, next) = scope_where(q, 2);
+    let sql = format!(
+        "{}WITH nearest AS MATERIALIZED (SELECT {SEARCH_COLUMNS}, embedding <=> $1 AS distance \
+         FROM messages WHERE {filter} ORDER BY embedding <=> $1 LIMIT ${next}) \
+         SELECT * FROM nearest ORDER BY distance, id",
+        explain_prefix(explain)
+    );
+    let query = diesel::sql_query(sql)
+        .into_boxed()
+        .bind::<pgvector::sql_types::Vector, _>(vector);
+    scope_of(q).bind(query).bind::<BigInt, _>(limit_of(q))
+}
+
+/// The transaction-local settings of an index search.
+fn ann_settings(ef_search: u32, max_scan_tuples: u32) -> Query<'static> {
+    diesel::sql_query(
+        "SELECT set_config('hnsw.ef_search', $1, true), \
+         set_config('hnsw.iterative_scan', 'relaxed_order', true), \
+         set_config('hnsw.max_scan_tuples', $2, true)",
+    )
+    .into_boxed()
+    .bind::<Text, _>(ef_search.to_string())
+    .bind::<Text, _>(max_scan_tuples.to_string())
+}
+
+impl PostgresStore {
+    /// Whether `q`'s scope is large enough for the index (cached for `scope_size_cache_ttl`).
+    async fn scope_is_large(
+        &self,
+        conn: &mut AsyncPgConnection,
+        q: &CandidateQuery,
+    ) -> Result<bool, PgStoreError> {
+        let config = self.config();
+        match config.exact_scan_threshold {
+            0 => return Ok(true),
+            u64::MAX => return Ok(false),
+            _ => {}
+        }
+        let key = ScopeKey::of(q);
+        if let Some(&(large, at)) = self.scope_sizes().lock().get(&key)
+            && at.elapsed() < config.scope_size_cache_ttl
+        {
+            return Ok(large);
+        }
+        let count: CountRow = capped_count(q, config.exact_scan_threshold)
+            .get_result(conn)
+            .await?;
+        let large = u64::try_from(count.n).unwrap_or(0) >= config.exact_scan_threshold;
+        let mut cache = self.scope_sizes().lock();
+        if cache.len() >= SCOPE_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(key, (large, Instant::now()));
+        Ok(large)
+    }
+
+    /// Forgets every scope's remembered size class (tests, or after a bulk import).
+    pub fn clear_scope_cache(&self) {
+        self.scope_sizes().lock().clear();
+    }
+
+    /// Searches like [`VectorSearch::search_candidates`] and tells which path answered.
+    pub async fn search_with_path(
+        &self,
+        q: &CandidateQuery,
+    ) -> Result<(Vec<Candidate>, SearchPath), RepositoryError> {
+        q.embedding.check_dimension(self.config().dimension)?;
+        if q.limit == 0 {
+            return Ok((Vec::new(), SearchPath::Exact));
+        }
+        let vector = Vector::from(q.embedding.as_slice().to_vec());
+        let config = self.config();
+        let ef = config
+            .hnsw_ef_search
+            .max(u32::try_from(q.limit).unwrap_or(u32::MAX))
+            .min(1_000);
+        let max_scan = config.hnsw_max_scan_tuples;
+        let (rows, path) = self
+            .with_conn("search", async |conn| {
+                if self.scope_is_large(conn, q).await? {
+                    let vector = &vector;
+                    let rows: Vec<SearchRow> = conn
+                        .transaction::<_, PgStoreError, _>(async |conn| {
+                            ann_settings(ef, max_scan).execute(conn).await?;
+                            Ok(ann(q, vector, false).load(conn).await?)
+                        })
+                        .await?;
+                    // Fewer than asked: the scope has fewer eligible rows, or the iterative
+                    // scan gave up (hnsw.max_scan_tuples). The exact scan is always complete.
+                    if rows.len() >= q.limit {
+                        return Ok((rows, SearchPath::Index));
+                    }
+                    tracing::debug!(
+                        tenant = %q.tenant_id,
+                        got = rows.len(),
+                        limit = q.limit,
+                        "index search returned too few rows; exact scan"
+                    );
+                }
+                let rows: Vec<SearchRow> = exact(q, &vector, false).load(conn).await?;
+                Ok((rows, SearchPath::Exact))
+            })
+            .await?;
+        let candidates = rows
+            .into_iter()
+            .map(Candidate::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((candidates, path))
+    }
+
+    /// The plan Postgres would use for `q`'s search (`EXPLAIN`, not executed), and which path
+    /// the store would take first. For operators and tests: the index path must show
+    /// `messages_embedding_hnsw_idx`.
+    pub async fn explain_search(
+        &self,
+        q: &CandidateQuery,
+    ) -> Result<(SearchPath, String), RepositoryError> {
+        #[derive(diesel::QueryableByName)]
+        struct PlanLine {
+            #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+            line: String,
+        }
+        q.embedding.check_dimension(self.config().dimension)?;
+        let vector = Vector::from(q.embedding.as_slice().to_vec());
+        let config = self.config();
+        let (ef, max_scan) = (config.hnsw_ef_search, config.hnsw_max_scan_tuples);
+        Ok(self
+            .with_conn("explain search", async |conn| {
+                let (path, lines): (SearchPath, Vec<PlanLine>) =
+                    if self.scope_is_large(conn, q).await? {
+                        let vector = &vector;
+                        let lines = conn
+                            .transaction::<_, PgStoreError, _>(async |conn| {
+                                ann_settings(ef, max_scan).execute(conn).await?;
+                                Ok(ann(q, vector, true).load(conn).await?)
+                            })
+                            .await?;
+                        (SearchPath::Index, lines)
+                    } else {
+                        (SearchPath::Exact, exact(q, &vector, true).load(conn).await?)
+                    };
+                let plan: Vec<String> = lines.into_iter().map(|l| l.line).collect();
+                Ok((path, plan.join("\n")))
+            })
+            .await?)
+    }
+}
+
+#[async_trait]
+impl VectorSearch for PostgresStore {
+    fn dimension(&self) -> usize {
+        self.config().dimension
+    }
+
+    async fn search_candidates(
+        &self,
+        query: &CandidateQuery,
+    ) -> Result<Vec<Candidate>, RepositoryError> {
+        Ok(self.search_with_path(query).await?.0)
+    }
+}
