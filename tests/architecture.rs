@@ -104,8 +104,18 @@ fn our_direct_deps(meta: &Value, name: &str) -> BTreeSet<String> {
 }
 
 const IO_CRATES: &[&str] = &[
-    "tokio", "diesel", "diesel-async", "actix-web", "actix-rt", "candle-core", "tokenizers",
-    "reqwest", "hyper", "libsqlite3-sys", "tokio-postgres", "mio",
+    "tokio",
+    "diesel",
+    "diesel-async",
+    "actix-web",
+    "actix-rt",
+    "candle-core",
+    "tokenizers",
+    "reqwest",
+    "hyper",
+    "libsqlite3-sys",
+    "tokio-postgres",
+    "mio",
 ];
 
 #[test]
@@ -212,7 +222,10 @@ fn only_memory_server_reads_the_environment() {
             }
         }
     }
-    assert!(bad.is_empty(), "environment read outside memory-server: {bad:?}");
+    assert!(
+        bad.is_empty(),
+        "environment read outside memory-server: {bad:?}"
+    );
 }
 
 #[test]
@@ -258,7 +271,10 @@ const LONG_FILES: &[(&str, &str)] = &[];
 fn no_source_file_grows_past_600_lines() {
     let mut bad = Vec::new();
     for (_, file) in library_sources() {
-        let lines = std::fs::read_to_string(&file).expect("read").lines().count();
+        let lines = std::fs::read_to_string(&file)
+            .expect("read")
+            .lines()
+            .count();
         let name = file.display().to_string();
         if lines > 600 && !LONG_FILES.iter().any(|(f, _)| name.ends_with(f)) {
             bad.push(format!("{name}: {lines} lines"));

@@ -1,5 +1,5 @@
 //! Wiring `MemoryService` by hand: the testkit's `InMemoryStore` (every store port in
-//! memory) and a toy embedder of our own. Run it with
+//! memory) and its `ToyEmbedder` (hashed words, no model). Run it with
 //! `cargo run -p memory-core --features testkit --example in_memory`.
 //!
 //! An adapter of yours plugs in the same way: implement the ports your store has, bundle
@@ -8,53 +8,12 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use memory_core::access::TenantAccess;
-use memory_core::domain::{Embedding, NewMessage, SearchQuery};
-use memory_core::error::EmbedderError;
-use memory_core::ports::{Embedder, StorePorts};
+use memory_core::domain::{NewMessage, SearchQuery};
+use memory_core::ports::StorePorts;
 use memory_core::retention::RetentionRequest;
-use memory_core::testkit::InMemoryStore;
+use memory_core::testkit::{InMemoryStore, ToyEmbedder};
 use memory_core::{MemoryService, ServiceConfig};
-
-/// A toy embedder: a bag of hashed lower-case words in 64 dimensions. Good enough to show
-/// that "Python" finds "I love Python"; use a real model in production.
-#[derive(Debug, Default)]
-pub struct ToyEmbedder;
-
-impl ToyEmbedder {
-    const DIM: usize = 64;
-}
-
-#[async_trait]
-impl Embedder for ToyEmbedder {
-    fn model_id(&self) -> String {
-        "toy-bag-of-words".into()
-    }
-
-    fn dimension(&self) -> usize {
-        Self::DIM
-    }
-
-    async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, EmbedderError> {
-        texts
-            .iter()
-            .map(|t| {
-                let mut v = vec![0.0f32; Self::DIM];
-                for word in t
-                    .split(|c: char| !c.is_alphanumeric())
-                    .filter(|w| !w.is_empty())
-                {
-                    let h = word.to_lowercase().bytes().fold(2166136261u32, |h, b| {
-                        (h ^ u32::from(b)).wrapping_mul(16777619)
-                    });
-                    v[h as usize % Self::DIM] += 1.0;
-                }
-                Embedding::new(v, Self::DIM).map_err(|e| EmbedderError::failed_from("toy embedding", e))
-            })
-            .collect()
-    }
-}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     futures::executor::block_on(async {

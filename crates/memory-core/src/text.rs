@@ -274,7 +274,10 @@ impl Bm25 {
     /// Validated parameters.
     pub fn new(k1: f64, b: f64) -> Result<Self, FieldError> {
         if !k1.is_finite() || k1 < 0.0 {
-            return Err(FieldError::new("bm25_k1", format!("must be >= 0, got {k1}")));
+            return Err(FieldError::new(
+                "bm25_k1",
+                format!("must be >= 0, got {k1}"),
+            ));
         }
         if !(0.0..=1.0).contains(&b) {
             return Err(FieldError::new(
@@ -396,7 +399,10 @@ mod tests {
         let idf_x = Bm25::idf(10.0, 2.0);
         let expected = Bm25::default().score(&[("x".into(), idf_x)], &["x", "a", "b", "c"], 4.0);
         assert!((scorer.score("x a b c") - expected).abs() < 1e-12);
-        assert!(scorer.score("x a") > scorer.score("y a"), "the rarer term weighs more");
+        assert!(
+            scorer.score("x a") > scorer.score("y a"),
+            "the rarer term weighs more"
+        );
         assert_eq!(scorer.score(""), 0.0);
     }
 

@@ -51,10 +51,17 @@ fn a_store_with_messages_and_vectors_only_serves_vector_search() {
     ingest(&svc, "I love Python");
     let q = SearchQuery::parse("acme", "Python", None, None, None, None).expect("valid");
     let hybrid = run(svc.search(q.clone(), &TenantAccess::All)).expect("search");
-    assert_eq!(hybrid.mode, SearchMode::Vector, "hybrid runs on vectors alone");
+    assert_eq!(
+        hybrid.mode,
+        SearchMode::Vector,
+        "hybrid runs on vectors alone"
+    );
     assert_eq!(hybrid.items.len(), 1);
     let lexical = run(svc.search(q.with_mode(SearchMode::Lexical), &TenantAccess::All));
-    assert!(matches!(lexical, Err(CoreError::Unsupported(_))), "{lexical:?}");
+    assert!(
+        matches!(lexical, Err(CoreError::Unsupported(_))),
+        "{lexical:?}"
+    );
     let acme = TenantId::parse("acme").expect("valid");
     assert!(matches!(
         run(svc.erase_tenant(&acme, &TenantAccess::All)),
@@ -84,7 +91,9 @@ fn the_service_analyses_what_an_old_binary_stored_without_terms() {
         let q = SearchQuery::parse("acme", "lighthouse", None, None, None, None)
             .expect("valid")
             .with_mode(SearchMode::Lexical);
-        run(svc.search(q, &TenantAccess::All)).expect("search").items
+        run(svc.search(q, &TenantAccess::All))
+            .expect("search")
+            .items
     };
     assert!(lexical().is_empty(), "no analysed text: no lexical match");
     assert_eq!(run(svc.analyze_all()).expect("backfill"), 1);
@@ -115,8 +124,8 @@ fn the_observer_sees_every_store_call_of_a_use_case() {
     .expect("service")
     .with_observer(recorder.clone());
     ingest(&svc, "the wedding is in Porto");
-    let q = SearchQuery::parse("acme", "Porto wedding", Some("c1"), None, None, None)
-        .expect("valid");
+    let q =
+        SearchQuery::parse("acme", "Porto wedding", Some("c1"), None, None, None).expect("valid");
     run(svc.search(q, &TenantAccess::All)).expect("search");
     run(svc.erase_conversation(
         &TenantId::parse("acme").expect("valid"),

@@ -8,8 +8,8 @@ use memory_core::domain::{ConversationId, SearchMode};
 use memory_core::domain::{Embedding, EmbeddingStatus, Message, NewMessage, SearchQuery, TenantId};
 use memory_core::error::{CoreError, EmbedderError, RepositoryError};
 use memory_core::mocks::{
-    MockClock, MockEmbedder, MockErasure, MockLexicalSearch, MockMessageStore,
-    MockRetentionStore, MockTimeline, MockVectorSearch,
+    MockClock, MockEmbedder, MockErasure, MockLexicalSearch, MockMessageStore, MockRetentionStore,
+    MockTimeline, MockVectorSearch,
 };
 use memory_core::ports::{
     Candidate, CandidateQuery, Embedder, EmbeddingUpdate, LexicalDocument, LexicalMatches,
@@ -171,7 +171,9 @@ fn embedder_trouble_still_stores_the_message() {
             .messages
             .expect_insert()
             .times(1)
-            .withf(on_message(move |m: &Message| m.embedding_status == status && m.embedding.is_none()))
+            .withf(on_message(move |m: &Message| {
+                m.embedding_status == status && m.embedding.is_none()
+            }))
             .returning(|_| Ok(()));
         store.messages.expect_set_embedding().never();
         let mut embedder = MockEmbedder::new();
@@ -207,12 +209,22 @@ fn created_at_may_be_backdated_but_not_future_dated() {
         .messages
         .expect_insert()
         .times(1)
-        .withf(on_message(move |m: &Message| m.created_at == old && m.updated_at == now()))
+        .withf(on_message(move |m: &Message| {
+            m.created_at == old && m.updated_at == now()
+        }))
         .returning(|_| Ok(()));
     let svc = service(store, embedder_returning(basis(DIM, 0)));
     let dated = |at| {
-        NewMessage::parse("acme", "conv-1", "user", "I love Python", None, None, Some(at))
-            .expect("valid")
+        NewMessage::parse(
+            "acme",
+            "conv-1",
+            "user",
+            "I love Python",
+            None,
+            None,
+            Some(at),
+        )
+        .expect("valid")
     };
     let m = run(svc.ingest(dated(old), &TenantAccess::All)).expect("backdated");
     // 60 days old user message: recency ~0, so 0.2*0.7 + 0.4*0.5 plus a tiny recency part.
@@ -484,7 +496,9 @@ fn wrong_sized_embeddings_are_failures_not_panics() {
     store
         .messages
         .expect_insert()
-        .withf(on_message(|m: &Message| m.embedding_status == EmbeddingStatus::Failed))
+        .withf(on_message(|m: &Message| {
+            m.embedding_status == EmbeddingStatus::Failed
+        }))
         .returning(|_| Ok(()));
     let mut embedder = MockEmbedder::new();
     embedder.expect_dimension().return_const(DIM);
@@ -579,7 +593,10 @@ fn conversation_scoped_hybrid_search_smooths_over_the_time_line() {
             .times(1)
             .withf(|t, c, l| t.as_str() == "acme" && c.as_str() == "c1" && *l == 10_000)
             .return_once(move |_, _, _| timeline);
-        store.messages.expect_count_pending().returning(|_, _| Ok(0));
+        store
+            .messages
+            .expect_count_pending()
+            .returning(|_, _| Ok(0));
         service(store, embedder_returning(basis(DIM, 0)))
     };
     let q = SearchQuery::parse("acme", "wedding in Porto", Some("c1"), Some(3), None, None)
@@ -590,8 +607,7 @@ fn conversation_scoped_hybrid_search_smooths_over_the_time_line() {
     assert_eq!(ids, [hit.id, close.id, far.id], "{:?}", results.items);
     assert!(results.items[1].relevance > results.items[2].relevance);
 
-    let r =
-        run(make(Err(RepositoryError::unavailable("down"))).search(q, &TenantAccess::All));
+    let r = run(make(Err(RepositoryError::unavailable("down"))).search(q, &TenantAccess::All));
     assert!(
         matches!(
             r,
@@ -627,7 +643,10 @@ fn lexical_mode_and_the_hybrid_fallback_need_no_embedder() {
                 })
             });
         store.vectors.expect_search_candidates().never();
-        store.messages.expect_count_pending().returning(|_, _| Ok(2));
+        store
+            .messages
+            .expect_count_pending()
+            .returning(|_, _| Ok(2));
         let mut embedder = MockEmbedder::new();
         embedder.expect_dimension().return_const(DIM);
         match embed {
@@ -653,7 +672,10 @@ fn lexical_mode_and_the_hybrid_fallback_need_no_embedder() {
         (None, Some(SearchMode::Lexical)),
         (Some(EmbedderError::unavailable("down")), None),
         (
-            Some(EmbedderError::overloaded("queue full", std::time::Duration::from_secs(1))),
+            Some(EmbedderError::overloaded(
+                "queue full",
+                std::time::Duration::from_secs(1),
+            )),
             Some(SearchMode::Hybrid),
         ),
     ] {
@@ -737,7 +759,10 @@ fn hybrid_search_fuses_lexical_matches_with_neighbours() {
                 }],
             })
         });
-    store.messages.expect_count_pending().returning(|_, _| Ok(1));
+    store
+        .messages
+        .expect_count_pending()
+        .returning(|_, _| Ok(1));
     let config = ServiceConfig {
         hybrid: HybridConfig::default()
             .with_lexical_weight(0.7)
@@ -778,14 +803,20 @@ fn hybrid_search_with_only_stopwords_skips_the_lexical_query() {
     let m = Fixture::new("acme", "c1", DIM)
         .embedded(basis(DIM, 0))
         .build();
-    store.vectors.expect_search_candidates().return_once(move |_| {
-        Ok(vec![Candidate {
-            message: m,
-            similarity: 1.0,
-        }])
-    });
+    store
+        .vectors
+        .expect_search_candidates()
+        .return_once(move |_| {
+            Ok(vec![Candidate {
+                message: m,
+                similarity: 1.0,
+            }])
+        });
     store.lexical.expect_lexical_candidates().never();
-    store.messages.expect_count_pending().returning(|_, _| Ok(0));
+    store
+        .messages
+        .expect_count_pending()
+        .returning(|_, _| Ok(0));
     let svc = service(store, embedder_returning(basis(DIM, 0)));
     let q = SearchQuery::parse("acme", "what is it?", None, None, None, None).expect("valid");
     let results = run(svc.search(q, &TenantAccess::All)).expect("search");

@@ -230,8 +230,9 @@ impl Embedder for CandleEmbedder {
             .await?
             .into_iter()
             .map(|v| {
-                Embedding::new(v, self.dimension)
-                    .map_err(|e| EmbedderError::failed_from("the model returned an invalid vector", e))
+                Embedding::new(v, self.dimension).map_err(|e| {
+                    EmbedderError::failed_from("the model returned an invalid vector", e)
+                })
             })
             .collect()
     }

@@ -12,8 +12,8 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use memory_core::domain::TenantId;
 use memory_core::access::TenantAccess;
+use memory_core::domain::TenantId;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 

@@ -5,9 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use memory_core::CoreError;
-use memory_core::error::{
-    BoxError, EmbedderError, FieldError, RepositoryError, ValidationErrors,
-};
+use memory_core::error::{BoxError, EmbedderError, FieldError, RepositoryError, ValidationErrors};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -393,7 +391,11 @@ mod tests {
                 503,
                 "overloaded",
             ),
-            (RepositoryError::unavailable("down").into(), 503, "unavailable"),
+            (
+                RepositoryError::unavailable("down").into(),
+                503,
+                "unavailable",
+            ),
         ];
         for (core, status, code) in cases {
             let e = ApiError::from(core);

@@ -5,11 +5,12 @@
 //!
 //! - [`config`]: [`HttpConfig`], [`ApiKeys`] (kept as SHA-256 hashes), [`RateLimit`],
 //!   [`TrustedProxies`].
-//! - [`dto`]: the wire types (serde + utoipa mirrors of the core's types, converted by hand).
-//! - [`routes`]: one handler per endpoint; no business logic.
+//! - [`api`]: one module per endpoint (handler, wire types, conversions, OpenAPI annotation);
+//!   shared error responses and schemas from the core's limits.
 //! - [`extract`]: extractors whose failures are [`ApiError`]s (same JSON for every error).
 //! - [`middleware`]: request id + tracing + HTTP metrics, CORS, timeout, rate limits + auth.
-//! - [`metrics`]: [`Metrics`], the Prometheus registry, and port decorators recording latency.
+//! - [`metrics`]: [`Metrics`], the Prometheus registry; it observes the service's store calls
+//!   ([`memory_core::ports::PortObserver`]) and wraps the embedder.
 //! - [`error`]: [`ApiError`], every failure mapped to a status and a stable code.
 //! - [`openapi`]: the OpenAPI document (`/openapi.json`, Swagger UI at `/docs/`).
 //! - [`startup`]: [`serve`], which builds the app and binds it.
@@ -17,7 +18,7 @@
 //! docs/api.md documents the API for clients.
 //!
 //! ```no_run
-//! # async fn run(service: std::sync::Arc<memory_http::DynService>) -> std::io::Result<()> {
+//! # async fn run(service: std::sync::Arc<memory_core::MemoryService>) -> std::io::Result<()> {
 //! use memory_http::{ApiKeys, HttpConfig, Metrics, RateLimit, TrustedProxies, serve};
 //! let config = HttpConfig {
 //!     api_keys: ApiKeys::parse("key1:acme|globex,key2").expect("valid keys"),
@@ -34,16 +35,13 @@
 //! # }
 //! ```
 
-use std::sync::Arc;
-
+pub mod api;
 pub mod config;
-pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
-pub mod routes;
 pub mod startup;
 
 pub use config::{ApiKeys, ConfigError, HttpConfig, RateLimit, TrustedProxies};
@@ -51,9 +49,3 @@ pub use error::{ApiError, ErrorBody};
 pub use metrics::Metrics;
 pub use openapi::ApiDoc;
 pub use startup::serve;
-
-/// The service the API serves: any store and embedder, chosen at startup, on the system clock.
-pub type DynService = memory_core::MemoryService<
-    Arc<dyn memory_core::ports::Store>,
-    Arc<dyn memory_core::ports::Embedder>,
->;

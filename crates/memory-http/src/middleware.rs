@@ -53,9 +53,12 @@ impl actix_web::FromRequest for Caller {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        std::future::ready(req.extensions().get::<Caller>().cloned().ok_or_else(|| {
-            ApiError::internal("route is not behind the authentication gate")
-        }))
+        std::future::ready(
+            req.extensions()
+                .get::<Caller>()
+                .cloned()
+                .ok_or_else(|| ApiError::internal("route is not behind the authentication gate")),
+        )
     }
 }
 

@@ -4,13 +4,16 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::dto::{
-    CreateMessageRequest, DatabaseStatus, EmbeddingStatusDto, ErasureResponse, HealthResponse,
-    HealthStatus, MessageResponse, RetentionActionDto, RetentionRunRequest, RetentionRunResponse,
-    RoleDto, SearchItem, SearchModeDto, SearchResponse,
+use crate::api::common::{EmbeddingStatusDto, ErasureResponse, MessageResponse, RoleDto};
+use crate::api::create_message::CreateMessageRequest;
+use crate::api::health::{DatabaseStatus, HealthResponse, HealthStatus};
+use crate::api::run_retention::{RetentionActionDto, RetentionRunRequest, RetentionRunResponse};
+use crate::api::search::{SearchItem, SearchModeDto, SearchResponse};
+use crate::api::{
+    create_message, erase_conversation, erase_tenant, get_message, health, metrics, run_retention,
+    search,
 };
 use crate::error::{ErrorBody, FieldErrorBody};
-use crate::routes;
 
 /// The API's OpenAPI document.
 #[derive(OpenApi)]
@@ -21,14 +24,14 @@ use crate::routes;
             Errors are JSON {code, message, details}; see docs/api.md.",
     ),
     paths(
-        routes::create_message,
-        routes::get_message,
-        routes::search,
-        routes::run_retention,
-        routes::erase_conversation,
-        routes::erase_tenant,
-        routes::health,
-        routes::metrics,
+        create_message::create_message,
+        get_message::get_message,
+        search::search,
+        run_retention::run_retention,
+        erase_conversation::erase_conversation,
+        erase_tenant::erase_tenant,
+        health::health,
+        metrics::metrics,
     ),
     components(schemas(
         ErasureResponse,

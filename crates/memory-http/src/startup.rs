@@ -13,15 +13,17 @@ use actix_web::{App, HttpServer, web};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::api;
 use crate::config::{ApiKeys, HttpConfig, TrustedProxies};
+use crate::extract;
 use crate::metrics::Metrics;
 use crate::middleware::{self, API_KEY, REQUEST_ID, RateLimiters};
 use crate::openapi::ApiDoc;
-use crate::{DynService, extract, routes};
+use memory_core::MemoryService;
 
 /// What every handler and middleware shares.
 pub struct AppState {
-    pub(crate) service: Arc<DynService>,
+    pub(crate) service: Arc<MemoryService>,
     pub(crate) metrics: Metrics,
     pub(crate) api_keys: ApiKeys,
     pub(crate) limiters: RateLimiters,
@@ -90,7 +92,7 @@ macro_rules! guarded {
 /// Fails when the listener cannot be used or an allowed origin is malformed.
 pub fn serve(
     listener: TcpListener,
-    service: Arc<DynService>,
+    service: Arc<MemoryService>,
     config: HttpConfig,
     metrics: Metrics,
 ) -> io::Result<Server> {
@@ -122,27 +124,31 @@ pub fn serve(
         App::new()
             .app_data(state.clone())
             .configure(extract::configure)
-            .service(guarded!("/v1/messages").route(web::post().to(routes::create_message)))
             .service(
-                guarded!("/v1/messages/{message_id}").route(web::get().to(routes::get_message)),
+                guarded!("/v1/messages").route(web::post().to(api::create_message::create_message)),
             )
-            .service(guarded!("/v1/memory/search").route(web::get().to(routes::search)))
             .service(
-                guarded!("/v1/admin/retention/run").route(web::post().to(routes::run_retention)),
+                guarded!("/v1/messages/{message_id}")
+                    .route(web::get().to(api::get_message::get_message)),
+            )
+            .service(guarded!("/v1/memory/search").route(web::get().to(api::search::search)))
+            .service(
+                guarded!("/v1/admin/retention/run")
+                    .route(web::post().to(api::run_retention::run_retention)),
             )
             .service(
                 guarded!("/v1/conversations/{conversation_id}")
-                    .route(web::delete().to(routes::erase_conversation)),
+                    .route(web::delete().to(api::erase_conversation::erase_conversation)),
             )
             .service(
                 guarded!("/v1/tenants/{tenant_id}/messages")
-                    .route(web::delete().to(routes::erase_tenant)),
+                    .route(web::delete().to(api::erase_tenant::erase_tenant)),
             )
-            .service(guarded!("/v1/admin/health").route(web::get().to(routes::health)))
-            .service(guarded!("/metrics").route(web::get().to(routes::metrics)))
-            .service(guarded!("/docs").route(web::get().to(routes::docs_redirect)))
+            .service(guarded!("/v1/admin/health").route(web::get().to(api::health::health)))
+            .service(guarded!("/metrics").route(web::get().to(api::metrics::metrics)))
+            .service(guarded!("/docs").route(web::get().to(api::docs_redirect)))
             .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
-            .default_service(web::to(routes::not_found))
+            .default_service(web::to(api::not_found))
             // Innermost first: CORS, then telemetry (outermost).
             .wrap(cors(&origins))
             .wrap(from_fn(middleware::telemetry))

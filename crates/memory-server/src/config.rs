@@ -208,7 +208,11 @@ pub struct Settings {
     pub embedding_queue_capacity: u32,
     /// Most work, in ms (estimated from the model's recent speed), a call may queue behind;
     /// beyond it the call is refused at once. 0: only the queue capacity bounds the queue.
-    #[arg(long, env = "MEMORY_EMBEDDING_MAX_QUEUE_WAIT_MS", default_value_t = 2000)]
+    #[arg(
+        long,
+        env = "MEMORY_EMBEDDING_MAX_QUEUE_WAIT_MS",
+        default_value_t = 2000
+    )]
     pub embedding_max_queue_wait_ms: u64,
     /// How long the model waits for more requests to fill a batch once it has one, in ms.
     #[arg(long, env = "MEMORY_EMBEDDING_MAX_WAIT_MS", default_value_t = 2)]

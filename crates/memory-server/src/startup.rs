@@ -127,7 +127,10 @@ impl Application {
             .await
             .context("cannot analyse stored messages for lexical search")?;
         if analysed > 0 {
-            tracing::info!(messages = analysed, "analysed stored messages for lexical search");
+            tracing::info!(
+                messages = analysed,
+                "analysed stored messages for lexical search"
+            );
         }
         let listener = TcpListener::bind((settings.host, settings.port))
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;

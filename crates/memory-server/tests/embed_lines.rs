@@ -26,7 +26,8 @@ fn embeds_each_line_in_order() {
         .join("\r\n");
     input.push('\n');
     let mut output = Vec::new();
-    let n = memory_server::embed_lines::embed_lines(&encoder(), input.as_bytes(), &mut output, 8).unwrap();
+    let n = memory_server::embed_lines::embed_lines(&encoder(), input.as_bytes(), &mut output, 8)
+        .unwrap();
     assert_eq!(n, golden.len());
     let lines: Vec<Out> = String::from_utf8(output)
         .unwrap()

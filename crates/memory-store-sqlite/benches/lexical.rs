@@ -18,8 +18,8 @@ use memory_core::domain::{
     Content, ConversationId, EmbeddingStatus, Importance, Message, MessageId, Metadata, Role,
     TenantId,
 };
-use memory_core::ports::{LexicalQuery, MessageStore};
-use memory_core::text::Analyzer;
+use memory_core::ports::{LexicalQuery, LexicalSearch, MessageRecord};
+use memory_core::text::{Analyzer, Bm25};
 use memory_store_sqlite::SqliteStore;
 
 const DIM: usize = 384;
@@ -129,7 +129,7 @@ fn main() {
         let started = Instant::now();
         let mut batch = Vec::with_capacity(5_000);
         for i in 0..size {
-            batch.push(message(&mut rng, i));
+            batch.push(MessageRecord::new(message(&mut rng, i)));
             if batch.len() == 5_000 || i + 1 == size {
                 store.insert_many(&batch).await.expect("insert");
                 batch.clear();
@@ -154,6 +154,7 @@ fn main() {
                     ),
                     importance_min: None,
                     terms: analyzer.query_terms(&text.join(" ")),
+                    bm25: Bm25::default(),
                     limit: LIMIT,
                 }
             })

@@ -18,7 +18,7 @@ use memory_core::domain::{
     Content, ConversationId, Embedding, EmbeddingStatus, Importance, Message, MessageId, Metadata,
     Role, TenantId,
 };
-use memory_core::ports::{CandidateQuery, MessageStore};
+use memory_core::ports::{CandidateQuery, MessageRecord, MessageStore, VectorSearch};
 use memory_store_sqlite::{SqliteStore, SqliteStoreOptions};
 
 const DIM: usize = 384;
@@ -141,8 +141,8 @@ async fn bench_size(size: usize, rounds: usize) {
     let t = Instant::now();
     let mut i = 0;
     while i < size {
-        let batch: Vec<Message> = (i..(i + BATCH).min(size))
-            .map(|j| message(&mut rng, j))
+        let batch: Vec<MessageRecord> = (i..(i + BATCH).min(size))
+            .map(|j| MessageRecord::new(message(&mut rng, j)))
             .collect();
         store.insert_many(&batch).await.expect("insert batch");
         i += batch.len();
@@ -151,16 +151,16 @@ async fn bench_size(size: usize, rounds: usize) {
 
     // Single inserts (one transaction each), serial, into another tenant.
     let singles = 1_000;
-    let extra: Vec<Message> = (0..singles)
+    let extra: Vec<MessageRecord> = (0..singles)
         .map(|j| {
             let mut m = message(&mut rng, j);
             m.tenant_id = TenantId::parse("bench-singles").expect("valid");
-            m
+            MessageRecord::new(m)
         })
         .collect();
     let t = Instant::now();
     for m in &extra {
-        insert(&store, m).await.expect("insert");
+        store.insert(m).await.expect("insert");
     }
     let single = t.elapsed();
 

@@ -77,5 +77,4 @@ impl Erasure for SqliteStore {
         .await
         .map_err(Into::into)
     }
-
 }

@@ -215,7 +215,6 @@ impl LexicalSearch for SqliteStore {
             .map_err(Into::into)
     }
 
-
     async fn unanalyzed(&self, limit: usize) -> Result<Vec<(MessageId, Content)>, RepositoryError> {
         let limit = limit_i64(limit.min(UNANALYZED_MAX));
         self.read(move |c, _| {

@@ -24,7 +24,6 @@ pub(crate) struct TenantRow {
     tenant_id: Option<String>,
 }
 
-
 #[derive(QueryableByName)]
 pub(crate) struct Count {
     #[diesel(sql_type = BigInt)]
@@ -32,7 +31,11 @@ pub(crate) struct Count {
 }
 
 impl Inner {
-    pub(crate) fn insert_rows(&self, w: &mut Writer, batch: &[MessageRecord]) -> Result<(), SqliteStoreError> {
+    pub(crate) fn insert_rows(
+        &self,
+        w: &mut Writer,
+        batch: &[MessageRecord],
+    ) -> Result<(), SqliteStoreError> {
         w.conn.immediate_transaction(|c| {
             for (doc, r) in (next_lexical_doc(c)?..).zip(batch) {
                 let m = &r.message;
@@ -68,7 +71,6 @@ impl Inner {
         }
         Ok(())
     }
-
 }
 
 #[async_trait]

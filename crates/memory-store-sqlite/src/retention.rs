@@ -17,7 +17,6 @@ use crate::schema::{archived_messages, messages, retention_policies};
 use crate::vector_cache::write_lock;
 
 impl Inner {
-
     pub(crate) fn archive_blocking(
         &self,
         w: &mut Writer,

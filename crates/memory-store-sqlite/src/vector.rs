@@ -65,7 +65,10 @@ impl Inner {
     }
 
     /// Search by streaming the tenant's vectors from disk (no index).
-    pub(crate) fn scan_search(&self, q: &CandidateQuery) -> Result<Vec<Candidate>, SqliteStoreError> {
+    pub(crate) fn scan_search(
+        &self,
+        q: &CandidateQuery,
+    ) -> Result<Vec<Candidate>, SqliteStoreError> {
         let mut conn = self.readers.get()?;
         let mut query = messages::table
             .select((messages::id, messages::embedding.assume_not_null()))
@@ -185,5 +188,4 @@ impl VectorSearch for SqliteStore {
         .map_err(task_error)?
         .map_err(Into::into)
     }
-
 }

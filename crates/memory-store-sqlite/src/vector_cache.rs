@@ -26,13 +26,13 @@ pub(crate) struct VectorRow {
     pub(crate) embedding: Vec<u8>,
 }
 
-
-
 pub(crate) fn read_lock(idx: &RwLock<TenantIndex>) -> std::sync::RwLockReadGuard<'_, TenantIndex> {
     idx.read().unwrap_or_else(PoisonError::into_inner)
 }
 
-pub(crate) fn write_lock(idx: &RwLock<TenantIndex>) -> std::sync::RwLockWriteGuard<'_, TenantIndex> {
+pub(crate) fn write_lock(
+    idx: &RwLock<TenantIndex>,
+) -> std::sync::RwLockWriteGuard<'_, TenantIndex> {
     idx.write().unwrap_or_else(PoisonError::into_inner)
 }
 

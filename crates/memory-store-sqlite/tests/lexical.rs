@@ -279,7 +279,11 @@ async fn erasure_leaves_no_trace_in_the_indexes() {
         .await
         .expect("lexical");
     assert_eq!(
-        (none.scope_size, none.documents.len(), none.document_frequencies),
+        (
+            none.scope_size,
+            none.documents.len(),
+            none.document_frequencies
+        ),
         (0, 0, vec![0, 0])
     );
     assert_eq!(

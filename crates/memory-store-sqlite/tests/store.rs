@@ -140,7 +140,8 @@ async fn without_stored_vectors_the_dimension_may_change() {
     let url = url(dir.path(), "memory.db");
     {
         let store = SqliteStore::open(&url, DIM).expect("open");
-        insert(&store, &Fixture::new("acme", "c1", DIM).build()).await
+        insert(&store, &Fixture::new("acme", "c1", DIM).build())
+            .await
             .expect("pending insert");
     }
     let store = SqliteStore::open(&url, 32).expect("no embeddings yet: new dimension recorded");
@@ -166,10 +167,14 @@ async fn a_changed_model_is_a_startup_error() {
     let opts = |model: &str| SqliteStoreOptions::new(DIM).model_id(model);
     {
         let store = SqliteStore::open_with(&url, opts("model-a")).expect("open");
-        insert(&store, &Fixture::new("acme", "c1", DIM)
-                    .embedded(basis(DIM, 0))
-                    .build()).await
-            .expect("insert");
+        insert(
+            &store,
+            &Fixture::new("acme", "c1", DIM)
+                .embedded(basis(DIM, 0))
+                .build(),
+        )
+        .await
+        .expect("insert");
     }
     SqliteStore::open_with(&url, opts("model-a")).expect("same model");
     SqliteStore::open(&url, DIM).expect("no model given: not checked");
@@ -285,7 +290,11 @@ async fn the_vector_index_stays_equal_to_the_table() {
             .build();
         messages.push(m);
     }
-    let records: Vec<MessageRecord> = messages[..30].iter().cloned().map(MessageRecord::new).collect();
+    let records: Vec<MessageRecord> = messages[..30]
+        .iter()
+        .cloned()
+        .map(MessageRecord::new)
+        .collect();
     indexed.insert_many(&records).await.expect("batch");
     check("after a batch").await; // loads the index
     for m in &messages[30..] {
@@ -342,7 +351,8 @@ async fn urls_and_parent_directories() {
     let store = SqliteStore::open(&format!("sqlite://{}", nested.display()), DIM)
         .expect("creates the directories");
     store.health().await.expect("healthy");
-    insert(&store, &Fixture::new("acme", "c1", DIM).build()).await
+    insert(&store, &Fixture::new("acme", "c1", DIM).build())
+        .await
         .expect("insert");
     assert!(nested.exists());
     assert!(
@@ -396,7 +406,10 @@ async fn wrong_dimensions_and_empty_limits() {
     let fresh = Fixture::new("acme", "c1", DIM).build();
     assert!(matches!(
         store
-            .insert_many(&[MessageRecord::new(fresh.clone()), MessageRecord::new(m.clone())])
+            .insert_many(&[
+                MessageRecord::new(fresh.clone()),
+                MessageRecord::new(m.clone())
+            ])
             .await,
         Err(RepositoryError::Conflict(_))
     ));
@@ -441,6 +454,7 @@ async fn a_locked_database_is_unavailable_in_bounded_time() {
         "readers are not blocked by a writer"
     );
     other.batch_execute("ROLLBACK").expect("release");
-    insert(&store, &Fixture::new("acme", "c1", DIM).build()).await
+    insert(&store, &Fixture::new("acme", "c1", DIM).build())
+        .await
         .expect("writes resume");
 }

@@ -218,9 +218,14 @@ mod tests {
         // tie by id, and ids are time-ordered.
         assert_eq!(best, [1, 2, 0]);
         assert!(
-            rank_matches(&query(&["cat"], 0), 1, 1.0, vec![(ids[0], "cat".into(), ())])
-                .best
-                .is_empty()
+            rank_matches(
+                &query(&["cat"], 0),
+                1,
+                1.0,
+                vec![(ids[0], "cat".into(), ())]
+            )
+            .best
+            .is_empty()
         );
     }
 }

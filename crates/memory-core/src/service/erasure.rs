@@ -14,7 +14,9 @@ impl MemoryService {
                 "erasure needs an admin key (one not bound to tenants)".into(),
             ));
         }
-        self.stores.erasure().ok_or(CoreError::Unsupported("erasure"))
+        self.stores
+            .erasure()
+            .ok_or(CoreError::Unsupported("erasure"))
     }
 
     /// Erases one conversation of one tenant (messages and archived copies), for privacy

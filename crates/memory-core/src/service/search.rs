@@ -45,10 +45,9 @@ impl MemoryService {
         };
         let pending = self.call(
             "count_pending",
-            self.stores.messages().count_pending(
-                Some(query.tenant_id.clone()),
-                query.conversation_id.clone(),
-            ),
+            self.stores
+                .messages()
+                .count_pending(Some(query.tenant_id.clone()), query.conversation_id.clone()),
         );
         let dense_query = |embedding: &Embedding| CandidateQuery {
             tenant_id: query.tenant_id.clone(),

@@ -9,7 +9,10 @@ use crate::ports::{Erasure, MessageStore, RetentionStore, VectorSearch};
 use crate::retention::RetentionPolicy;
 
 /// policy included, and nothing of anyone else.
-pub async fn erasure<S: MessageStore + VectorSearch + RetentionStore + Erasure>(store: &S, dim: usize) {
+pub async fn erasure<S: MessageStore + VectorSearch + RetentionStore + Erasure>(
+    store: &S,
+    dim: usize,
+) {
     let a1 = Fixture::new("a", "shared", dim)
         .embedded(basis(dim, 0))
         .build();

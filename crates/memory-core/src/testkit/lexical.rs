@@ -39,7 +39,10 @@ fn sorted(mut ids: Vec<MessageId>) -> Vec<MessageId> {
 }
 
 /// analyzed text and the scope's statistics.
-pub async fn lexical_candidates<S: MessageStore + LexicalSearch + RetentionStore>(store: &S, dim: usize) {
+pub async fn lexical_candidates<S: MessageStore + LexicalSearch + RetentionStore>(
+    store: &S,
+    dim: usize,
+) {
     let py1 = Fixture::new("acme", "c1", dim)
         .content("I love Python programming")
         .embedded(basis(dim, 0))
@@ -237,10 +240,7 @@ pub async fn ranking_is_the_cores_beyond_the_limit<S: MessageStore + LexicalSear
 
 /// Messages stored by the service always carry analysed text; `store_analysis` replaces it
 /// (the backfill's write), and lexical search then finds the message by the new terms.
-pub async fn store_analysis_replaces_terms<S: MessageStore + LexicalSearch>(
-    store: &S,
-    dim: usize,
-) {
+pub async fn store_analysis_replaces_terms<S: MessageStore + LexicalSearch>(store: &S, dim: usize) {
     let m = Fixture::new("acme", "c1", dim)
         .content("the harbour at dawn")
         .build();
@@ -265,10 +265,7 @@ pub async fn store_analysis_replaces_terms<S: MessageStore + LexicalSearch>(
     assert!(lexical_ids(store, &q).await.is_empty());
     let mut q = lexical("acme", &[]);
     q.terms = Analyzer::english().query_terms("keeper");
-    let after = store
-        .lexical_candidates(&q)
-        .await
-        .expect("lexical");
+    let after = store.lexical_candidates(&q).await.expect("lexical");
     assert_eq!(after.scope_size, 1);
     assert!(
         (after.average_length - 2.0).abs() < 1e-9,

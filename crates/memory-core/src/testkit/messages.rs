@@ -243,7 +243,10 @@ pub async fn wrong_dimension_is_refused<S: MessageStore>(store: &S, dim: usize) 
         Err(RepositoryError::DimensionMismatch { expected, got }) => {
             assert_eq!((expected, got), (dim, dim + 1));
         }
-        other => panic!("a {}-dimension embedding must be refused, got {other:?}", dim + 1),
+        other => panic!(
+            "a {}-dimension embedding must be refused, got {other:?}",
+            dim + 1
+        ),
     }
     assert!(
         store.get(m.id).await.expect("get").is_none(),

@@ -1,5 +1,6 @@
 //! The store contract suite (feature `testkit`), one module per port, plus what store tests
-//! share: fixtures, an [`InMemoryStore`] and (feature `mocks`) the ports' mockall mocks.
+//! share: fixtures, an [`InMemoryStore`], a [`ToyEmbedder`] and (feature `mocks`) the ports'
+//! mockall mocks.
 //!
 //! Every check is a plain async function, executor-agnostic, that takes an empty store and
 //! its embedding dimension and panics with a message naming the broken rule. Run them all,
@@ -21,6 +22,7 @@
 
 mod fixtures;
 mod in_memory;
+mod toy_embedder;
 
 pub mod erasure;
 pub mod lexical;
@@ -31,6 +33,7 @@ pub mod vector;
 
 pub use fixtures::{Fixture, basis, message, t0, tilted};
 pub use in_memory::InMemoryStore;
+pub use toy_embedder::ToyEmbedder;
 
 #[cfg(feature = "mocks")]
 pub use crate::mocks;
@@ -108,27 +111,59 @@ macro_rules! contract_tests {
 #[macro_export]
 macro_rules! __contract_group {
     ($mode:tt, $make:expr, $dim:expr, messages) => {
-        $crate::__contract_checks!($mode, $make, $dim, messages, [
-            round_trip, get_unknown_is_none, duplicate_insert_conflicts, set_embedding,
-            pending_embeddings, count_pending, concurrent_writers, wrong_dimension_is_refused
-        ]);
+        $crate::__contract_checks!(
+            $mode,
+            $make,
+            $dim,
+            messages,
+            [
+                round_trip,
+                get_unknown_is_none,
+                duplicate_insert_conflicts,
+                set_embedding,
+                pending_embeddings,
+                count_pending,
+                concurrent_writers,
+                wrong_dimension_is_refused
+            ]
+        );
     };
     ($mode:tt, $make:expr, $dim:expr, vector) => {
-        $crate::__contract_checks!($mode, $make, $dim, vector, [
-            search_orders_by_similarity, search_whole_history, tenant_isolation, filters,
-            wrong_query_dimension_is_refused
-        ]);
+        $crate::__contract_checks!(
+            $mode,
+            $make,
+            $dim,
+            vector,
+            [
+                search_orders_by_similarity,
+                search_whole_history,
+                tenant_isolation,
+                filters,
+                wrong_query_dimension_is_refused
+            ]
+        );
     };
     ($mode:tt, $make:expr, $dim:expr, lexical) => {
-        $crate::__contract_checks!($mode, $make, $dim, lexical, [
-            lexical_candidates, ranking_is_the_cores_beyond_the_limit,
-            store_analysis_replaces_terms
-        ]);
+        $crate::__contract_checks!(
+            $mode,
+            $make,
+            $dim,
+            lexical,
+            [
+                lexical_candidates,
+                ranking_is_the_cores_beyond_the_limit,
+                store_analysis_replaces_terms
+            ]
+        );
     };
     ($mode:tt, $make:expr, $dim:expr, retention) => {
-        $crate::__contract_checks!($mode, $make, $dim, retention, [
-            archive_semantics, purge_semantics, retention_policies
-        ]);
+        $crate::__contract_checks!(
+            $mode,
+            $make,
+            $dim,
+            retention,
+            [archive_semantics, purge_semantics, retention_policies]
+        );
     };
     ($mode:tt, $make:expr, $dim:expr, erasure) => {
         $crate::__contract_checks!($mode, $make, $dim, erasure, [erasure]);

@@ -7,7 +7,10 @@ use crate::ports::{MessageStore, RetentionStore, VectorSearch};
 use crate::retention::RetentionPolicy;
 
 /// Archive: age OR importance, counts, dry run changes nothing, archived stay readable.
-pub async fn archive_semantics<S: MessageStore + VectorSearch + RetentionStore>(store: &S, dim: usize) {
+pub async fn archive_semantics<S: MessageStore + VectorSearch + RetentionStore>(
+    store: &S,
+    dim: usize,
+) {
     let now = t0();
     let old = Fixture::new("acme", "c1", dim)
         .created(now - Duration::days(31))

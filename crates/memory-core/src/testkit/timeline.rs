@@ -7,7 +7,10 @@ use crate::domain::Importance;
 use crate::ports::{MessageStore, RetentionStore, Timeline};
 
 /// then id; nothing of another conversation or tenant; `None` above the limit.
-pub async fn conversation_timeline<S: MessageStore + RetentionStore + Timeline>(store: &S, dim: usize) {
+pub async fn conversation_timeline<S: MessageStore + RetentionStore + Timeline>(
+    store: &S,
+    dim: usize,
+) {
     let at = |h: i64| t0() - Duration::hours(h);
     let first = Fixture::new("a", "c1", dim)
         .embedded(basis(dim, 0))

@@ -73,7 +73,10 @@ pub async fn search_whole_history<S: MessageStore + VectorSearch>(store: &S, dim
 }
 
 /// No method that takes a tenant touches another tenant's rows.
-pub async fn tenant_isolation<S: MessageStore + VectorSearch + RetentionStore>(store: &S, dim: usize) {
+pub async fn tenant_isolation<S: MessageStore + VectorSearch + RetentionStore>(
+    store: &S,
+    dim: usize,
+) {
     let a = Fixture::new("tenant-a", "shared-conv", dim)
         .embedded(basis(dim, 0))
         .created(t0() - Duration::days(100))

@@ -1,5 +1,6 @@
 //! /docs (Swagger UI, vendored) and /openapi.json, served offline.
 
+use memory_core::domain::{ConversationId, SearchQuery, TenantId};
 use serde_json::Value;
 
 use crate::helpers::spawn_app;
@@ -48,6 +49,98 @@ async fn openapi_document_describes_every_endpoint_and_schema() {
         .as_array()
         .expect("params");
     assert_eq!(params.len(), 7);
+}
+
+/// Every schema of a field named `name` under `doc`: properties and parameters alike.
+fn schemas_named<'a>(doc: &'a Value, name: &str, out: &mut Vec<&'a Value>) {
+    match doc {
+        Value::Object(map) => {
+            if map.get("name").and_then(Value::as_str) == Some(name)
+                && let Some(schema) = map.get("schema")
+            {
+                out.push(schema);
+            }
+            if let Some(Value::Object(props)) = map.get("properties")
+                && let Some(schema) = props.get(name)
+            {
+                out.push(schema);
+            }
+            for v in map.values() {
+                schemas_named(v, name, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| schemas_named(v, name, out)),
+        _ => {}
+    }
+}
+
+/// The document states the core's limits, wherever a value appears, and every operation
+/// behind the gate lists the shared error answers.
+#[tokio::test]
+async fn openapi_limits_are_the_cores_and_error_answers_are_listed_everywhere() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .get("/openapi.json", None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    // What clients send: parameters and request bodies.
+    let schemas = &doc["components"]["schemas"];
+    let inputs = [
+        &doc["paths"],
+        &schemas["CreateMessageRequest"],
+        &schemas["RetentionRunRequest"],
+    ];
+    for (name, max, at_least) in [
+        ("tenant_id", TenantId::MAX_CHARS, 5),
+        ("conversation_id", ConversationId::MAX_CHARS, 3),
+        ("query", SearchQuery::MAX_QUERY_CHARS, 1),
+    ] {
+        let mut found = Vec::new();
+        for input in inputs {
+            schemas_named(input, name, &mut found);
+        }
+        assert!(found.len() >= at_least, "{name}: {found:?}");
+        for schema in found {
+            assert_eq!(schema["maxLength"], max, "{name}: {schema}");
+            assert_eq!(schema["minLength"], 1, "{name}: {schema}");
+            assert!(schema["pattern"].is_string(), "{name}: {schema}");
+        }
+    }
+    let mut top_k = Vec::new();
+    schemas_named(&doc, "top_k", &mut top_k);
+    assert_eq!(top_k[0]["maximum"], SearchQuery::MAX_TOP_K as f64);
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut guarded = 0;
+    for (path, item) in paths {
+        for (method, op) in item.as_object().expect("path item") {
+            if op["security"].is_null() {
+                continue;
+            }
+            guarded += 1;
+            let responses = &op["responses"];
+            for status in ["401", "422", "429", "503", "504"] {
+                assert_eq!(
+                    responses[status]["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{method} {path} {status}"
+                );
+            }
+            for status in ["429", "503"] {
+                assert!(
+                    responses[status]["headers"]["Retry-After"].is_object(),
+                    "{method} {path} {status}"
+                );
+            }
+            if method == "post" {
+                for status in ["400", "413", "415"] {
+                    assert!(responses[status].is_object(), "{method} {path} {status}");
+                }
+            }
+        }
+    }
+    assert_eq!(guarded, 6, "the guarded operations");
 }
 
 #[tokio::test]

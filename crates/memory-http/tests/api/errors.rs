@@ -1,13 +1,12 @@
 //! Bad input never yields a 5xx: every kind of malformed request gets a 4xx JSON error.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{
-    Options, SwitchableStore, assert_error, fields, message, spawn_app, spawn_with,
+    Options, SwitchableMessages, assert_error, fields, message, spawn_app, spawn_with,
 };
 
 async fn post_raw(
@@ -172,9 +171,9 @@ async fn unknown_routes_and_methods_are_json() {
 
 #[tokio::test]
 async fn store_failures_are_503_with_retry_after_and_internal_errors_hide_details() {
-    let store = Arc::new(SwitchableStore::default());
+    let (store, ports) = SwitchableMessages::ports();
     let app = spawn_with(Options {
-        store: Some(store.clone()),
+        store: Some(ports),
         ..Options::default()
     })
     .await;

@@ -1,11 +1,10 @@
 //! GET /v1/admin/health and GET /metrics.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, SwitchableStore, message, spawn_app, spawn_with};
+use crate::helpers::{Options, SwitchableMessages, message, spawn_app, spawn_with};
 
 #[tokio::test]
 async fn health_reports_ok_with_database_latency_uptime_environment_and_version() {
@@ -24,9 +23,9 @@ async fn health_reports_ok_with_database_latency_uptime_environment_and_version(
 
 #[tokio::test]
 async fn health_is_503_degraded_when_the_store_is_down() {
-    let store = Arc::new(SwitchableStore::default());
+    let (store, ports) = SwitchableMessages::ports();
     let app = spawn_with(Options {
-        store: Some(store.clone()),
+        store: Some(ports),
         ..Options::default()
     })
     .await;
@@ -98,53 +97,41 @@ async fn metrics_use_conventional_names_and_route_patterns() {
     assert!(!text.contains("/no/such/route"));
 }
 
-/// The decorator must forward every port method, the defaulted ones included: a default would
-/// otherwise answer in the store's place.
+/// Every store call the service makes is observed, whichever port it goes to: the metrics
+/// hook into the service once, not into each port's methods.
 #[tokio::test]
-async fn the_instrumented_store_forwards_every_method() {
-    use memory_core::domain::{ConversationId, TenantId};
-    use memory_core::ports::{LexicalQuery, MessageRepository};
-
-    let metrics = memory_http::Metrics::new();
-    let store = metrics.instrument_store(Arc::new(crate::in_memory::InMemoryStore::default()));
-    let acme = TenantId::parse("acme").expect("valid");
-    let conv = ConversationId::parse("c").expect("valid");
-    assert_eq!(
-        store
-            .count_pending(Some(acme.clone()), None)
-            .await
-            .expect("count"),
-        0
-    );
-    assert_eq!(
-        store
-            .delete_conversation(&acme, &conv)
-            .await
-            .expect("delete"),
-        0
-    );
-    assert_eq!(store.delete_tenant(&acme).await.expect("delete"), 0);
-    let lexical = store
-        .lexical_candidates(&LexicalQuery {
-            tenant_id: acme,
-            conversation_id: None,
-            importance_min: None,
-            terms: vec!["python".into()],
-            limit: 10,
-        })
+async fn store_calls_of_every_port_are_timed() {
+    let app = spawn_app().await;
+    app.post_message(&message("acme", "I love Python"), None)
+        .await;
+    app.search(&[("tenant_id", "acme"), ("query", "Python")], None)
+        .await;
+    let res = app
+        .client
+        .delete(app.url("/v1/conversations/conv-1?tenant_id=acme"))
+        .send()
         .await
-        .expect("lexical");
-    assert!(lexical.documents.is_empty());
-    let text = metrics.render();
+        .expect("request");
+    assert_eq!(res.status().as_u16(), 200);
+    let res = app
+        .client
+        .delete(app.url("/v1/tenants/acme/messages"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status().as_u16(), 200);
+    let text = app.metrics().await;
     for op in [
+        "insert",
         "count_pending",
+        "search_candidates",
+        "lexical_candidates",
         "delete_conversation",
         "delete_tenant",
-        "lexical_candidates",
     ] {
         assert!(
             text.contains(&format!(r#"operation="{op}",outcome="ok""#)),
-            "{op}"
+            "{op} in\n{text}"
         );
     }
 }

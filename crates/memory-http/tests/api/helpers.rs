@@ -1,4 +1,5 @@
-//! `spawn_app`: the real server on a free port, and test doubles for the ports.
+//! `spawn_app`: the real server on a free port, on the testkit's in-memory store and toy
+//! embedder, and test doubles that fail one port.
 
 use std::net::{IpAddr, TcpListener};
 use std::sync::Arc;
@@ -9,17 +10,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use memory_core::domain::{ConversationId, Embedding, Message, MessageId, TenantId};
 use memory_core::error::{EmbedderError, RepositoryError};
-use memory_core::ports::{
-    CandidateQuery, Embedder, EmbeddingUpdate, LexicalMatches, LexicalQuery, MessageRepository,
-    RetentionPolicyStore, Store, SystemClock,
-};
-use memory_core::retention::{ArchiveRule, RetentionPolicy};
-use memory_core::scoring::Candidate;
+use memory_core::ports::{Embedder, EmbeddingUpdate, MessageRecord, MessageStore, StorePorts};
+use memory_core::testkit::{InMemoryStore, ToyEmbedder};
 use memory_core::{MemoryService, ServiceConfig};
 use memory_http::{ApiKeys, HttpConfig, Metrics, RateLimit, TrustedProxies, serve};
 use serde_json::{Value, json};
-
-use crate::in_memory::{InMemoryStore, ToyEmbedder};
 
 /// How to configure one test server.
 pub struct Options {
@@ -29,7 +24,8 @@ pub struct Options {
     pub origins: Vec<String>,
     pub timeout: Duration,
     pub max_in_flight: usize,
-    pub store: Option<Arc<dyn Store>>,
+    /// The store's ports; by default a fresh [`InMemoryStore`] behind every port.
+    pub store: Option<StorePorts>,
     pub embedder: Option<Arc<dyn Embedder>>,
 }
 
@@ -62,14 +58,12 @@ pub async fn spawn_with(opts: Options) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     let port = listener.local_addr().expect("local addr").port();
     let metrics = Metrics::new();
-    let store = metrics.instrument_store(
-        opts.store
-            .unwrap_or_else(|| Arc::new(InMemoryStore::default())),
-    );
+    let store = opts.store.unwrap_or_else(in_memory);
     let embedder =
         metrics.instrument_embedder(opts.embedder.unwrap_or_else(|| Arc::new(ToyEmbedder)));
-    let service = MemoryService::new(store, embedder, SystemClock, ServiceConfig::default())
-        .expect("service");
+    let service = MemoryService::new(store, embedder, ServiceConfig::default())
+        .expect("service")
+        .with_observer(Arc::new(metrics.clone()));
     let config = HttpConfig {
         api_keys: ApiKeys::parse(opts.api_keys).expect("keys"),
         allowed_origins: opts.origins,
@@ -87,6 +81,11 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         port,
         client: reqwest::Client::new(),
     }
+}
+
+/// Every port on one fresh in-memory store.
+pub fn in_memory() -> StorePorts {
+    StorePorts::full(Arc::new(InMemoryStore::new(ToyEmbedder::DIM)))
 }
 
 /// A client whose connections come from another loopback address (127.0.0.x).
@@ -206,7 +205,7 @@ impl Embedder for PickyEmbedder {
     }
     async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, EmbedderError> {
         if texts.iter().any(|t| t.contains("poison")) {
-            return Err(EmbedderError::Failed("cannot embed this".into()));
+            return Err(EmbedderError::failed("cannot embed this"));
         }
         ToyEmbedder.embed(texts).await
     }
@@ -224,38 +223,54 @@ impl Embedder for OverloadedEmbedder {
         ToyEmbedder.dimension()
     }
     async fn embed(&self, _: &[String]) -> Result<Vec<Embedding>, EmbedderError> {
-        Err(EmbedderError::Overloaded("queue full".into()))
+        Err(EmbedderError::overloaded(
+            "queue full",
+            Duration::from_millis(2500),
+        ))
     }
 }
 
-/// An in-memory store that can be switched off: every operation then fails `Unavailable`,
-/// and `internal` makes them fail `Internal` instead (with a secret in the message).
-#[derive(Default)]
-pub struct SwitchableStore {
-    inner: InMemoryStore,
+/// The message port of an in-memory store, with a switch: `down` makes every call fail
+/// `Unavailable`, `internal` makes them fail `Internal` (with a secret in the message). The
+/// other ports stay healthy: a failing message port is enough to fail ingest, reads, search
+/// (which counts pending embeddings) and health.
+pub struct SwitchableMessages {
+    inner: Arc<InMemoryStore>,
     pub down: AtomicBool,
     pub internal: AtomicBool,
 }
 
-impl SwitchableStore {
+impl SwitchableMessages {
+    /// A switch on a fresh store's message port, and all the store's ports with it.
+    pub fn ports() -> (Arc<Self>, StorePorts) {
+        let inner = Arc::new(InMemoryStore::new(ToyEmbedder::DIM));
+        let switch = Arc::new(Self {
+            inner: inner.clone(),
+            down: AtomicBool::new(false),
+            internal: AtomicBool::new(false),
+        });
+        let ports = StorePorts::full(inner).with_messages(switch.clone());
+        (switch, ports)
+    }
+
     fn check(&self) -> Result<(), RepositoryError> {
         if self.internal.load(Ordering::SeqCst) {
-            return Err(RepositoryError::Internal(
-                "SECRET connection string postgres://u:p@db".into(),
+            return Err(RepositoryError::internal(
+                "SECRET connection string postgres://u:p@db",
             ));
         }
         if self.down.load(Ordering::SeqCst) {
-            return Err(RepositoryError::Unavailable("database is down".into()));
+            return Err(RepositoryError::unavailable("database is down"));
         }
         Ok(())
     }
 }
 
 #[async_trait]
-impl MessageRepository for SwitchableStore {
-    async fn insert(&self, message: &Message) -> Result<(), RepositoryError> {
+impl MessageStore for SwitchableMessages {
+    async fn insert(&self, record: &MessageRecord) -> Result<(), RepositoryError> {
         self.check()?;
-        self.inner.insert(message).await
+        self.inner.insert(record).await
     }
     async fn get(&self, id: MessageId) -> Result<Option<Message>, RepositoryError> {
         self.check()?;
@@ -270,51 +285,9 @@ impl MessageRepository for SwitchableStore {
         self.check()?;
         self.inner.set_embedding(id, update, at).await
     }
-    async fn search_candidates(
-        &self,
-        query: &CandidateQuery,
-    ) -> Result<Vec<Candidate>, RepositoryError> {
-        self.check()?;
-        self.inner.search_candidates(query).await
-    }
-    async fn archive(
-        &self,
-        tenant: &TenantId,
-        rule: &ArchiveRule,
-        now: DateTime<Utc>,
-        dry_run: bool,
-    ) -> Result<u64, RepositoryError> {
-        self.check()?;
-        self.inner.archive(tenant, rule, now, dry_run).await
-    }
-    async fn purge_archived(
-        &self,
-        tenant: &TenantId,
-        archived_before: DateTime<Utc>,
-        dry_run: bool,
-    ) -> Result<u64, RepositoryError> {
-        self.check()?;
-        self.inner
-            .purge_archived(tenant, archived_before, dry_run)
-            .await
-    }
     async fn pending_embeddings(&self, limit: usize) -> Result<Vec<Message>, RepositoryError> {
         self.check()?;
         self.inner.pending_embeddings(limit).await
-    }
-    async fn list_tenants(&self) -> Result<Vec<TenantId>, RepositoryError> {
-        self.check()?;
-        self.inner.list_tenants().await
-    }
-    async fn health(&self) -> Result<(), RepositoryError> {
-        self.check()
-    }
-    async fn lexical_candidates(
-        &self,
-        query: &LexicalQuery,
-    ) -> Result<LexicalMatches, RepositoryError> {
-        self.check()?;
-        self.inner.lexical_candidates(query).await
     }
     async fn count_pending(
         &self,
@@ -324,46 +297,12 @@ impl MessageRepository for SwitchableStore {
         self.check()?;
         self.inner.count_pending(tenant, conversation).await
     }
-    async fn delete_conversation(
-        &self,
-        tenant: &TenantId,
-        conversation: &ConversationId,
-    ) -> Result<u64, RepositoryError> {
+    async fn list_tenants(&self) -> Result<Vec<TenantId>, RepositoryError> {
         self.check()?;
-        self.inner.delete_conversation(tenant, conversation).await
+        self.inner.list_tenants().await
     }
-    async fn delete_tenant(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
+    async fn health(&self) -> Result<(), RepositoryError> {
         self.check()?;
-        self.inner.delete_tenant(tenant).await
-    }
-    async fn conversation_timeline(
-        &self,
-        tenant: &TenantId,
-        conversation: &ConversationId,
-        limit: usize,
-    ) -> Result<Option<Vec<MessageId>>, RepositoryError> {
-        self.check()?;
-        self.inner
-            .conversation_timeline(tenant, conversation, limit)
-            .await
-    }
-}
-
-#[async_trait]
-impl RetentionPolicyStore for SwitchableStore {
-    async fn get_policy(
-        &self,
-        tenant: &TenantId,
-    ) -> Result<Option<RetentionPolicy>, RepositoryError> {
-        self.check()?;
-        self.inner.get_policy(tenant).await
-    }
-    async fn put_policy(
-        &self,
-        tenant: &TenantId,
-        policy: &RetentionPolicy,
-    ) -> Result<(), RepositoryError> {
-        self.check()?;
-        self.inner.put_policy(tenant, policy).await
+        self.inner.health().await
     }
 }

@@ -1,10 +1,7 @@
 //! Black-box API tests: each test starts the real server with `serve()` on 127.0.0.1:0 and
-//! talks to it over HTTP. The service runs on the in-memory store and toy embedder of
-//! memory-core's example until the real adapters land.
-
-#[allow(dead_code, unused_imports)]
-#[path = "../../../memory-core/examples/in_memory.rs"]
-mod in_memory;
+//! talks to it over HTTP. The service runs on memory-core's testkit (`InMemoryStore`,
+//! `ToyEmbedder`): these tests are about HTTP; the workspace's `tests/api` runs the same
+//! server on the real model and stores.
 
 mod helpers;
 

@@ -216,8 +216,9 @@ async fn every_bad_parameter_is_a_422_naming_it() {
     assert_eq!(fields(&err), ["tenant_id"]);
 }
 
-/// A vector search cannot run without the embedder: 503 with Retry-After. A hybrid search
-/// (the default) answers in lexical mode instead.
+/// A vector search cannot run without the embedder: 503 with Retry-After, the embedder's own
+/// estimate rounded up (2.5 s -> 3). A hybrid search (the default) answers in lexical mode
+/// instead.
 #[tokio::test]
 async fn an_overloaded_embedder_is_a_503_with_retry_after() {
     let app = spawn_with(Options {
@@ -231,7 +232,7 @@ async fn an_overloaded_embedder_is_a_503_with_retry_after() {
             None,
         )
         .await;
-    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(res.headers()["retry-after"], "3");
     assert_error(res, 503, "overloaded").await;
     let res = app
         .search(&[("tenant_id", "acme"), ("query", "x")], None)
@@ -243,4 +244,48 @@ async fn an_overloaded_embedder_is_a_503_with_retry_after() {
     assert_eq!(res.status().as_u16(), 202);
     let m: Value = res.json().await.expect("json");
     assert_eq!(m["embedding_status"], "pending");
+}
+
+/// A store with only the required ports (messages, vectors): hybrid search runs on vectors,
+/// lexical search and erasure are 501 `not_supported`, not a failure.
+#[tokio::test]
+async fn a_store_without_optional_ports_answers_501_for_what_it_lacks() {
+    let store = Arc::new(memory_core::testkit::InMemoryStore::new(
+        memory_core::testkit::ToyEmbedder::DIM,
+    ));
+    let app = spawn_with(Options {
+        store: Some(memory_core::ports::StorePorts::new(store.clone(), store)),
+        ..Options::default()
+    })
+    .await;
+    let res = app
+        .post_message(&message("acme", "I love Python"), None)
+        .await;
+    assert_eq!(res.status().as_u16(), 202);
+    let res = app
+        .search(&[("tenant_id", "acme"), ("query", "Python")], None)
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["mode"], "vector");
+    assert_eq!(body["total"], 1);
+    let res = app
+        .search(
+            &[
+                ("tenant_id", "acme"),
+                ("query", "Python"),
+                ("mode", "lexical"),
+            ],
+            None,
+        )
+        .await;
+    assert!(!res.headers().contains_key("retry-after"));
+    assert_error(res, 501, "not_supported").await;
+    let res = app
+        .client
+        .delete(app.url("/v1/tenants/acme/messages"))
+        .send()
+        .await
+        .expect("request");
+    assert_error(res, 501, "not_supported").await;
 }

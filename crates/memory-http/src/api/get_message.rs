@@ -1,0 +1,36 @@
+//! `GET /v1/messages/{message_id}`: read one message.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use memory_core::domain::MessageId;
+
+use super::common::MessageResponse;
+use super::responses;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::path_param;
+use crate::middleware::Caller;
+use crate::startup::AppState;
+
+/// Read a message by id. A message of a tenant the key may not access is a 404.
+#[utoipa::path(
+    get,
+    path = "/v1/messages/{message_id}",
+    tag = "messages",
+    params(("message_id" = String, Path, description = "The message's UUID", format = Uuid)),
+    responses(
+        (status = 200, description = "The message", body = MessageResponse),
+        (status = 404, description = "No such message (or not visible to this key)", body = ErrorBody),
+        (status = 422, description = "Not a UUID", body = ErrorBody),
+        responses::Guarded,
+    ),
+    security(("api_key" = []))
+)]
+pub async fn get_message(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let id = MessageId::parse(&path_param(&req, "message_id")?)
+        .map_err(|e| ApiError::field(e.field, e.rule))?;
+    let message = state.service.get(id, &caller.0).await?;
+    Ok(HttpResponse::Ok().json(MessageResponse::from(message)))
+}

@@ -1,0 +1,61 @@
+//! The API, one module per endpoint: its handler, its wire types (serde + utoipa mirrors of
+//! the core's types, converted by hand), their conversions and its OpenAPI annotation, side
+//! by side. Handlers parse the wire type, call [`memory_core::MemoryService`] and convert the
+//! answer back; no business logic lives here. The core derives no serde: only this module
+//! knows what the JSON looks like.
+//!
+//! | endpoint | module |
+//! | --- | --- |
+//! | `POST /v1/messages` | [`create_message`] |
+//! | `GET /v1/messages/{message_id}` | [`get_message`] |
+//! | `GET /v1/memory/search` | [`search`] |
+//! | `POST /v1/admin/retention/run` | [`run_retention`] |
+//! | `DELETE /v1/conversations/{conversation_id}` | [`erase_conversation`] |
+//! | `DELETE /v1/tenants/{tenant_id}/messages` | [`erase_tenant`] |
+//! | `GET /v1/admin/health` | [`health`] |
+//! | `GET /metrics` | [`metrics`] |
+//!
+//! Shared by several: [`common`] (wire types and lenient-reading helpers), [`responses`]
+//! (the error responses, listed once) and [`schema`] (schemas from the core's limits).
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::error::ApiError;
+
+pub mod common;
+pub mod create_message;
+pub mod erase_conversation;
+pub mod erase_tenant;
+pub mod get_message;
+pub mod health;
+pub mod metrics;
+pub mod responses;
+pub mod run_retention;
+pub mod schema;
+pub mod search;
+
+/// `/docs` without the slash: Swagger UI lives under `/docs/`.
+pub async fn docs_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, "/docs/"))
+        .finish()
+}
+
+/// Anything unrouted.
+pub async fn not_found() -> HttpResponse {
+    ApiError::NotFound("route".into()).error_response()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use crate::error::ApiError;
+
+    /// The fields a validation error names, in order.
+    pub(crate) fn fields(e: ApiError) -> Vec<String> {
+        match e {
+            ApiError::Validation(v) => v.0.into_iter().map(|f| f.field).collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+}
