@@ -3,7 +3,7 @@
 use std::sync::{Arc, OnceLock};
 
 use memory_core::ports::Embedder;
-use memory_embed_candle::{CandleEmbedder, EmbedderConfig};
+use memory_embed_candle::CandleEmbedder;
 use memory_server::config::Settings;
 use memory_server::startup::Application;
 use serde_json::{Value, json};
@@ -35,7 +35,8 @@ pub fn embedder() -> Arc<dyn Embedder> {
     static EMBEDDER: OnceLock<Arc<dyn Embedder>> = OnceLock::new();
     EMBEDDER
         .get_or_init(|| {
-            Arc::new(CandleEmbedder::new(EmbedderConfig::default()).expect(
+            let config = memory_server::adapters::embedder_config(&test_settings());
+            Arc::new(CandleEmbedder::new(config).expect(
                 "the model must be provisioned: run scripts/fetch-model.sh (./just test does)",
             ))
         })

@@ -79,7 +79,7 @@ fn bind_scope<'a>(query: Query<'a>, q: &'a LexicalQuery) -> Query<'a> {
     scope_of(q).bind(query)
 }
 
-/// The query terms as a tsquery matching any of them. Analyzer terms are alphanumeric, so
+/// The query terms as a tsquery matching any of them. The core's terms are alphanumeric, so
 /// quoting each is enough; quotes are doubled anyway.
 fn tsquery(terms: &[String]) -> String {
     terms
