@@ -4,34 +4,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use memory_core::access::TenantAccess;
-use memory_core::domain::{Embedding, NewMessage, SearchMode, SearchQuery, TenantId};
-use memory_core::error::{CoreError, EmbedderError};
-use memory_core::ports::{Embedder, PortObserver, StorePorts};
-use memory_core::testkit::{Fixture, InMemoryStore, conv};
+use memory_core::domain::{NewMessage, SearchMode, SearchQuery, TenantId};
+use memory_core::error::CoreError;
+use memory_core::ports::{PortObserver, StorePorts};
+use memory_core::testkit::{ConstantEmbedder, Fixture, InMemoryStore, conv};
 use memory_core::{MemoryService, ServiceConfig};
 
 const DIM: usize = 8;
-
-/// Every text embeds to the same vector: ranking then rests on the lexical side.
-struct Constant;
-
-#[async_trait]
-impl Embedder for Constant {
-    fn model_id(&self) -> String {
-        "constant".into()
-    }
-    fn dimension(&self) -> usize {
-        DIM
-    }
-    async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, EmbedderError> {
-        let mut v = vec![0.0; DIM];
-        v[0] = 1.0;
-        let e = Embedding::new(v, DIM).map_err(|e| EmbedderError::failed_from("embed", e))?;
-        Ok(texts.iter().map(|_| e.clone()).collect())
-    }
-}
 
 fn run<F: std::future::Future>(f: F) -> F::Output {
     futures::executor::block_on(f)
@@ -46,8 +26,12 @@ fn ingest(svc: &MemoryService, text: &str) {
 fn a_store_with_messages_and_vectors_only_serves_vector_search() {
     let store = Arc::new(InMemoryStore::new(DIM));
     let ports = StorePorts::new(store.clone(), store);
-    let svc =
-        MemoryService::new(ports, Arc::new(Constant), ServiceConfig::default()).expect("service");
+    let svc = MemoryService::new(
+        ports,
+        Arc::new(ConstantEmbedder::new(DIM)),
+        ServiceConfig::default(),
+    )
+    .expect("service");
     ingest(&svc, "I love Python");
     let q = SearchQuery::parse("acme", "Python", None, None, None, None).expect("valid");
     let hybrid = run(svc.search(q.clone(), &TenantAccess::All)).expect("search");
@@ -79,7 +63,7 @@ fn the_service_analyses_what_an_old_binary_stored_without_terms() {
     let store = Arc::new(InMemoryStore::new(DIM));
     let svc = MemoryService::new(
         StorePorts::full(store.clone()),
-        Arc::new(Constant),
+        Arc::new(ConstantEmbedder::new(DIM)),
         ServiceConfig::default(),
     )
     .expect("service");
@@ -118,7 +102,7 @@ fn the_observer_sees_every_store_call_of_a_use_case() {
     let recorder = Arc::new(Recorder::default());
     let svc = MemoryService::new(
         StorePorts::full(store),
-        Arc::new(Constant),
+        Arc::new(ConstantEmbedder::new(DIM)),
         ServiceConfig::default(),
     )
     .expect("service")

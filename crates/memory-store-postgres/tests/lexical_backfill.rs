@@ -4,15 +4,13 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
 use memory_core::access::TenantAccess;
-use memory_core::domain::{Embedding, MessageId, SearchMode, SearchQuery};
-use memory_core::error::EmbedderError;
-use memory_core::ports::{Embedder, LexicalQuery, LexicalSearch, StorePorts};
+use memory_core::domain::{MessageId, SearchMode, SearchQuery};
+use memory_core::ports::{LexicalQuery, LexicalSearch, StorePorts};
 use memory_core::scoring::HybridConfig;
-use memory_core::testkit::{insert, message, tenant};
+use memory_core::testkit::{ConstantEmbedder, insert, message, tenant};
 use memory_core::text::Analyzer;
 use memory_core::{MemoryService, ServiceConfig};
 use memory_store_postgres::testkit::TestDatabase;
@@ -127,25 +125,6 @@ async fn old_rows_are_listed_analysed_and_then_searchable() {
     assert!((after.average_length - average).abs() < 1e-9);
 }
 
-/// Every text embeds to the same unit vector: the test is about the lexical side.
-struct Constant;
-
-#[async_trait]
-impl Embedder for Constant {
-    fn model_id(&self) -> String {
-        "constant".into()
-    }
-    fn dimension(&self) -> usize {
-        DIM
-    }
-    async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, EmbedderError> {
-        let mut v = vec![0.0; DIM];
-        v[0] = 1.0;
-        let e = Embedding::new(v, DIM).map_err(|e| EmbedderError::failed_from("embed", e))?;
-        Ok(texts.iter().map(|_| e.clone()).collect())
-    }
-}
-
 /// More old rows than one batch of the service's backfill (1,000).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_backfills_old_rows_in_batches() {
@@ -158,7 +137,7 @@ async fn the_service_backfills_old_rows_in_batches() {
     let lighthouse = insert_old_rows(&db.url, "acme", &["The lighthouse keeper waved"]).await;
     let svc = MemoryService::new(
         StorePorts::full(Arc::new(store.clone())),
-        Arc::new(Constant),
+        Arc::new(ConstantEmbedder::new(DIM)),
         ServiceConfig::default(),
     )
     .expect("service");

@@ -3,7 +3,7 @@
 
 use chrono::Duration;
 
-use super::{Fixture, basis, conv, insert, t0, tenant};
+use super::{Fixture, archive_old, basis, conv, insert, t0, tenant};
 use crate::domain::{Importance, MessageId};
 use crate::ports::{LexicalQuery, LexicalSearch, MessageStore, RetentionStore, rank_matches};
 use crate::scoring::HybridConfig;
@@ -68,17 +68,7 @@ pub async fn lexical_candidates<S: MessageStore + LexicalSearch + RetentionStore
     for m in [&py1, &py2, &other, &archived, &foreign] {
         insert(store, m).await.expect("insert");
     }
-    let rule = crate::retention::ArchiveRule {
-        created_before: t0() - Duration::days(30),
-        importance_below: Importance::saturating(0.0),
-    };
-    assert_eq!(
-        store
-            .archive(&tenant("acme"), &rule, t0(), false)
-            .await
-            .expect("archive"),
-        1
-    );
+    assert_eq!(archive_old(store, "acme").await, 1);
 
     let analyzer = Analyzer::english();
     let got = store

@@ -33,14 +33,14 @@ pub mod vector;
 
 pub use fixtures::{Fixture, basis, message, t0, tilted};
 pub use in_memory::InMemoryStore;
-pub use toy_embedder::ToyEmbedder;
+pub use toy_embedder::{ConstantEmbedder, ToyEmbedder};
 
 #[cfg(feature = "mocks")]
 pub use crate::mocks;
 
 use crate::domain::{ConversationId, Embedding, Message, MessageId, TenantId};
 use crate::error::RepositoryError;
-use crate::ports::{CandidateQuery, MessageRecord, MessageStore, VectorSearch};
+use crate::ports::{CandidateQuery, MessageRecord, MessageStore, RetentionStore, VectorSearch};
 
 /// A valid tenant id (panics otherwise: for tests).
 pub fn tenant(s: &str) -> TenantId {
@@ -69,6 +69,19 @@ pub async fn insert<S: MessageStore + ?Sized>(
     m: &Message,
 ) -> Result<(), RepositoryError> {
     store.insert(&MessageRecord::new(m.clone())).await
+}
+
+/// Archives `tenant`'s messages created more than 30 days before [`t0`] (none for their
+/// importance), as a retention run at `t0` would; returns how many it archived.
+pub async fn archive_old<S: RetentionStore + ?Sized>(store: &S, tenant: &str) -> u64 {
+    let rule = crate::retention::ArchiveRule {
+        created_before: t0() - chrono::Duration::days(30),
+        importance_below: crate::domain::Importance::saturating(0.0),
+    };
+    store
+        .archive(&self::tenant(tenant), &rule, t0(), false)
+        .await
+        .expect("archive")
 }
 
 /// The ids a vector query returns, in order.

@@ -2,8 +2,7 @@
 
 use chrono::Duration;
 
-use super::{Fixture, basis, conv, insert, t0, tenant};
-use crate::domain::Importance;
+use super::{Fixture, archive_old, basis, conv, insert, t0, tenant};
 use crate::ports::{MessageStore, RetentionStore, Timeline};
 
 /// then id; nothing of another conversation or tenant; `None` above the limit.
@@ -51,17 +50,7 @@ pub async fn conversation_timeline<S: MessageStore + RetentionStore + Timeline>(
     ] {
         insert(store, m).await.expect("insert");
     }
-    let rule = crate::retention::ArchiveRule {
-        created_before: t0() - Duration::days(30),
-        importance_below: Importance::saturating(0.0),
-    };
-    assert_eq!(
-        store
-            .archive(&tenant("a"), &rule, t0(), false)
-            .await
-            .expect("archive"),
-        1
-    );
+    assert_eq!(archive_old(store, "a").await, 1);
     let ties = if tie_x.id < tie_y.id {
         [tie_x.id, tie_y.id]
     } else {

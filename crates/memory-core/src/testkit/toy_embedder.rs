@@ -1,4 +1,5 @@
-//! [`ToyEmbedder`]: a deterministic embedder for tests and examples, no model needed.
+//! Deterministic embedders for tests and examples, no model needed: [`ToyEmbedder`] (texts
+//! sharing words are similar) and [`ConstantEmbedder`] (every text the same vector).
 
 use async_trait::async_trait;
 
@@ -46,6 +47,41 @@ impl Embedder for ToyEmbedder {
                     .map_err(|e| EmbedderError::failed_from("toy embedding", e))
             })
             .collect()
+    }
+}
+
+/// Every text embeds to the same unit vector: for tests about the lexical side of search,
+/// where similarity must not decide the ranking.
+#[derive(Debug, Clone, Copy)]
+pub struct ConstantEmbedder {
+    dimension: usize,
+}
+
+impl ConstantEmbedder {
+    /// An embedder of `dimension` (at least 1) dimensions.
+    pub fn new(dimension: usize) -> Self {
+        Self {
+            dimension: dimension.max(1),
+        }
+    }
+}
+
+#[async_trait]
+impl Embedder for ConstantEmbedder {
+    fn model_id(&self) -> String {
+        "constant".into()
+    }
+
+    fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, EmbedderError> {
+        let mut v = vec![0.0; self.dimension];
+        v[0] = 1.0;
+        let e = Embedding::new(v, self.dimension)
+            .map_err(|e| EmbedderError::failed_from("constant embedding", e))?;
+        Ok(texts.iter().map(|_| e.clone()).collect())
     }
 }
 

@@ -2,7 +2,7 @@
 
 use chrono::Duration;
 
-use super::{Fixture, basis, conv, ids_of, insert, query, t0, tenant, tilted};
+use super::{Fixture, archive_old, basis, conv, ids_of, insert, query, t0, tenant, tilted};
 use crate::domain::{Importance, TenantId};
 use crate::ports::{MessageStore, RetentionStore, VectorSearch};
 use crate::retention::RetentionPolicy;
@@ -161,17 +161,7 @@ pub async fn filters<S: MessageStore + VectorSearch + RetentionStore>(store: &S,
     for m in [&c1, &c2, &c2hi, &archived, &pending] {
         insert(store, m).await.expect("insert");
     }
-    let rule = crate::retention::ArchiveRule {
-        created_before: t0() - Duration::days(30),
-        importance_below: Importance::saturating(0.0),
-    };
-    assert_eq!(
-        store
-            .archive(&tenant("acme"), &rule, t0(), false)
-            .await
-            .expect("archive"),
-        1
-    );
+    assert_eq!(archive_old(store, "acme").await, 1);
     assert_eq!(
         ids_of(store, &query("acme", basis(dim, 0), 10)).await,
         vec![c1.id, c2.id, c2hi.id]

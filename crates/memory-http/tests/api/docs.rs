@@ -79,12 +79,7 @@ fn schemas_named<'a>(doc: &'a Value, name: &str, out: &mut Vec<&'a Value>) {
 #[tokio::test]
 async fn openapi_limits_are_the_cores_and_error_answers_are_listed_everywhere() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .get("/openapi.json", None)
-        .await
-        .json()
-        .await
-        .expect("json");
+    let doc = app.openapi().await;
     // What clients send: parameters and request bodies.
     let schemas = &doc["components"]["schemas"];
     let inputs = [

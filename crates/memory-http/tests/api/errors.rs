@@ -325,12 +325,7 @@ async fn an_unnamed_query_parameter_is_blamed_on_the_query_string() {
 #[tokio::test]
 async fn the_openapi_document_lists_every_status_and_parameter_rule() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .get("/openapi.json", None)
-        .await
-        .json()
-        .await
-        .expect("json");
+    let doc = app.openapi().await;
     let statuses = |path: &str, method: &str| -> Vec<String> {
         doc["paths"][path][method]["responses"]
             .as_object()

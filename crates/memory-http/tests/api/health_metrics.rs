@@ -107,18 +107,10 @@ async fn store_calls_of_every_port_are_timed() {
     app.search(&[("tenant_id", "acme"), ("query", "Python")], None)
         .await;
     let res = app
-        .client
-        .delete(app.url("/v1/conversations/conv-1?tenant_id=acme"))
-        .send()
-        .await
-        .expect("request");
+        .delete("/v1/conversations/conv-1?tenant_id=acme", None)
+        .await;
     assert_eq!(res.status().as_u16(), 200);
-    let res = app
-        .client
-        .delete(app.url("/v1/tenants/acme/messages"))
-        .send()
-        .await
-        .expect("request");
+    let res = app.delete("/v1/tenants/acme/messages", None).await;
     assert_eq!(res.status().as_u16(), 200);
     let text = app.metrics().await;
     for op in [

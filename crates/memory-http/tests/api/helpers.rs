@@ -140,6 +140,21 @@ impl TestApp {
         req.send().await.expect("request")
     }
 
+    pub async fn delete(&self, path: &str, key: Option<&str>) -> reqwest::Response {
+        let mut req = self.client.delete(self.url(path));
+        if let Some(k) = key {
+            req = req.header("x-api-key", k);
+        }
+        req.send().await.expect("request")
+    }
+
+    /// The served OpenAPI document.
+    pub async fn openapi(&self) -> Value {
+        let res = self.get("/openapi.json", None).await;
+        assert_eq!(res.status().as_u16(), 200);
+        res.json().await.expect("json")
+    }
+
     pub async fn metrics(&self) -> String {
         self.get("/metrics", None).await.text().await.expect("text")
     }

@@ -281,11 +281,6 @@ async fn a_store_without_optional_ports_answers_501_for_what_it_lacks() {
         .await;
     assert!(!res.headers().contains_key("retry-after"));
     assert_error(res, 501, "not_supported").await;
-    let res = app
-        .client
-        .delete(app.url("/v1/tenants/acme/messages"))
-        .send()
-        .await
-        .expect("request");
+    let res = app.delete("/v1/tenants/acme/messages", None).await;
     assert_error(res, 501, "not_supported").await;
 }
