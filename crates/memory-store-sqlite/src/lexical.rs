@@ -70,9 +70,11 @@ fn hex(bytes: &[u8]) -> String {
 type LexicalRow = (MessageRow, Option<Vec<u8>>, Option<String>);
 
 #[derive(QueryableByName)]
-struct Doc {
-    #[diesel(sql_type = BigInt)]
-    doc: i64,
+struct Match {
+    #[diesel(sql_type = diesel::sql_types::Binary)]
+    id: Vec<u8>,
+    #[diesel(sql_type = Text)]
+    terms: String,
 }
 
 #[derive(QueryableByName)]
@@ -110,31 +112,37 @@ fn lexical_blocking(
         let Some(fts) = fts_query(q).filter(|_| stats.documents > 0) else {
             return Ok(out);
         };
-        let docs: Vec<i64> =
-            diesel::sql_query("SELECT rowid AS doc FROM messages_fts WHERE messages_fts MATCH ?")
-                .bind::<Text, _>(&fts)
-                .load::<Doc>(c)?
-                .into_iter()
-                .map(|d| d.doc)
-                .collect();
-        let mut matches = Vec::with_capacity(docs.len());
-        for chunk in docs.chunks(IDS_PER_QUERY) {
-            let mut query = messages::table
-                .filter(messages::lexical_doc.eq_any(chunk.iter().map(|d| Some(*d))))
-                .filter(messages::tenant_id.eq(q.tenant_id.as_str()))
-                .filter(messages::archived.eq(false))
-                .select((messages::id, messages::lexical_terms))
-                .into_boxed();
-            if let Some(conv) = &q.conversation_id {
-                query = query.filter(messages::conversation_id.eq(conv.as_str()));
-            }
-            if let Some(min) = q.importance_min {
-                query = query.filter(messages::importance_score.ge(min.value()));
-            }
-            for (id, terms) in query.load::<(Vec<u8>, Option<String>)>(c)? {
-                matches.push((message_id(&id)?, terms.unwrap_or_default(), ()));
-            }
+        // One statement: FTS5 lists the matches, each is looked up by `lexical_doc`. INDEXED
+        // BY keeps the planner from serving the lookups with a tenant index instead (which
+        // scans the whole tenant once per batch of matches: seconds at 100k messages). The
+        // tenant, conversation and archived predicates repeat what the scope token implies.
+        let mut sql = String::from(
+            "SELECT m.id AS id, coalesce(m.lexical_terms, '') AS terms \
+             FROM messages_fts f JOIN messages m INDEXED BY messages_lexical_doc \
+             ON m.lexical_doc = f.rowid \
+             WHERE messages_fts MATCH ? AND m.tenant_id = ? AND m.archived = 0",
+        );
+        if q.conversation_id.is_some() {
+            sql.push_str(" AND m.conversation_id = ?");
         }
+        if q.importance_min.is_some() {
+            sql.push_str(" AND m.importance_score >= ?");
+        }
+        let mut query = diesel::sql_query(sql)
+            .into_boxed::<Sqlite>()
+            .bind::<Text, _>(fts)
+            .bind::<Text, _>(q.tenant_id.as_str().to_owned());
+        if let Some(conv) = &q.conversation_id {
+            query = query.bind::<Text, _>(conv.as_str().to_owned());
+        }
+        if let Some(min) = q.importance_min {
+            query = query.bind::<diesel::sql_types::Double, _>(min.value());
+        }
+        let matches = query
+            .load::<Match>(c)?
+            .into_iter()
+            .map(|m| Ok((message_id(&m.id)?, m.terms, ())))
+            .collect::<Result<Vec<_>, SqliteStoreError>>()?;
         let ranked = rank_matches(q, scope_size, average_length, matches);
         out.document_frequencies = ranked.document_frequencies;
         let mut rows: HashMap<MessageId, LexicalRow> = HashMap::with_capacity(ranked.best.len());
