@@ -8,9 +8,8 @@ use memory_core::ports::Erasure;
 
 use crate::error::SqliteStoreError;
 use crate::open::SqliteStore;
-use crate::rows::message_id;
 use crate::schema::{archived_messages, messages, retention_policies};
-use crate::vector_cache::write_lock;
+use crate::vector_cache::forget;
 
 #[async_trait]
 impl Erasure for SqliteStore {
@@ -41,12 +40,7 @@ impl Erasure for SqliteStore {
                 let n = diesel::delete(messages::table.filter(scope())).execute(c)?;
                 Ok::<_, SqliteStoreError>((n, ids))
             })?;
-            if let Some(idx) = cached {
-                let mut idx = write_lock(&idx);
-                for id in &ids {
-                    idx.remove(&message_id(id)?);
-                }
-            }
+            forget(cached, &ids)?;
             Ok(n as u64)
         })
         .await

@@ -12,9 +12,9 @@ use memory_core::retention::{ArchiveRule, RetentionPolicy};
 
 use crate::error::SqliteStoreError;
 use crate::open::{Inner, SqliteStore, Writer};
-use crate::rows::{message_id, to_micros};
+use crate::rows::to_micros;
 use crate::schema::{archived_messages, messages, retention_policies};
-use crate::vector_cache::write_lock;
+use crate::vector_cache::forget;
 
 impl Inner {
     pub(crate) fn archive_blocking(
@@ -59,12 +59,7 @@ impl Inner {
                 .execute(c)?;
             Ok::<_, SqliteStoreError>((n, ids))
         })?;
-        if let Some(idx) = cached {
-            let mut idx = write_lock(&idx);
-            for id in &ids {
-                idx.remove(&message_id(id)?);
-            }
-        }
+        forget(cached, &ids)?;
         Ok(n as u64)
     }
 }

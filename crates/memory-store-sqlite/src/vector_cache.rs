@@ -30,6 +30,21 @@ pub(crate) fn read_lock(idx: &RwLock<TenantIndex>) -> std::sync::RwLockReadGuard
     idx.read().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Takes the rows `ids` (message ids as stored) out of a cached tenant index, if the tenant
+/// has one: after a commit that removed them from search (archive, erasure).
+pub(crate) fn forget(
+    cached: Option<Arc<RwLock<TenantIndex>>>,
+    ids: &[Vec<u8>],
+) -> Result<(), SqliteStoreError> {
+    if let Some(idx) = cached {
+        let mut idx = write_lock(&idx);
+        for id in ids {
+            idx.remove(&message_id(id)?);
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn write_lock(
     idx: &RwLock<TenantIndex>,
 ) -> std::sync::RwLockWriteGuard<'_, TenantIndex> {
