@@ -112,6 +112,10 @@ pub enum RepositoryError {
     /// A write conflicts with existing data (e.g. a duplicate id).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// An idempotency record for this tenant and key exists already (a concurrent request
+    /// with the same key won the race): read it and replay it.
+    #[error("idempotency key {0:?} is taken")]
+    DuplicateKey(String),
     /// An embedding of another dimension than the store holds: a wiring bug (the service
     /// checks the embedder against the store when it is built).
     #[error("embedding has {got} dimensions, the store holds {expected}")]
@@ -252,6 +256,13 @@ pub enum CoreError {
     /// The caller may not act on this tenant.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// An `Idempotency-Key` was used before with a different request (HTTP 409).
+    #[error("idempotency key reused: {0}")]
+    IdempotencyConflict(String),
+    /// The message changed while this update was computed, again and again (HTTP 409):
+    /// retry.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// The store behind the service lacks the capability this use case needs (e.g. a store
     /// without [`crate::ports::Erasure`] cannot erase).
     #[error("not supported by this store: {0}")]

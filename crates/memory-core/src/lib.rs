@@ -10,8 +10,8 @@
 //! - [`retention`]: archive and delete rules, per-tenant policies.
 //! - [`text`]: the analyzer and BM25 behind lexical search.
 //! - [`ports`]: the traits adapters implement, one per capability (`MessageStore`,
-//!   `VectorSearch`, `LexicalSearch`, `RetentionStore`, `Erasure`, `Timeline`, `Embedder`,
-//!   `Clock`), with their contracts, and [`ports::StorePorts`] that bundles a store's.
+//!   `VectorSearch`, `LexicalSearch`, `RetentionStore`, `Erasure`, `Timeline`, `Listing`,
+//!   `Editing`, `Embedder`, `Clock`), with their contracts, and [`ports::StorePorts`] that bundles a store's.
 //! - [`service`]: [`MemoryService`], the use cases, one file each.
 //! - [`error`]: one error enum for the core, plus the ports' error types.
 //! - `testkit` (feature `testkit`): the contract suite every store runs (one `#[test]` per
@@ -41,12 +41,13 @@ pub mod text;
 pub mod testkit;
 
 /// mockall mocks of every port: `MockMessageStore`, `MockVectorSearch`, `MockLexicalSearch`,
-/// `MockRetentionStore`, `MockErasure`, `MockTimeline`, `MockEmbedder`, `MockClock`.
+/// `MockRetentionStore`, `MockErasure`, `MockTimeline`, `MockListing`, `MockEditing`,
+/// `MockEmbedder`, `MockClock`.
 #[cfg(feature = "mocks")]
 pub mod mocks {
     pub use crate::ports::{
-        MockClock, MockEmbedder, MockErasure, MockLexicalSearch, MockMessageStore,
-        MockRetentionStore, MockTimeline, MockVectorSearch,
+        MockClock, MockEditing, MockEmbedder, MockErasure, MockLexicalSearch, MockListing,
+        MockMessageStore, MockRetentionStore, MockTimeline, MockVectorSearch,
     };
 }
 

@@ -1,11 +1,18 @@
 //! Domain types. Every type here validates on construction: holding one means it is valid.
 
+mod change;
 mod embedding;
+mod idempotency;
+mod listing;
 mod message;
 mod search;
 mod values;
 
+pub use change::{Actor, HistoryEntry, MessagePatch, MetadataPatch};
 pub use embedding::{Embedding, cosine_similarity};
+pub use idempotency::{IdempotencyKey, IdempotencyRecord};
+pub(crate) use idempotency::{Outcome, decode_outcome, encode_outcome};
+pub use listing::{ListParams, ListRequest, MessagePage, Position, SortOrder};
 pub use message::{Message, NewMessage};
 pub use search::{SearchHit, SearchMode, SearchQuery, SearchResults};
 pub use values::{

@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{ConversationId, Embedding, Message, MessageId, TenantId};
+use crate::domain::{
+    ConversationId, Embedding, IdempotencyRecord, Message, MessageId, TenantId,
+};
 use crate::error::RepositoryError;
 use crate::text::AnalyzedText;
 
@@ -44,6 +46,11 @@ pub enum EmbeddingUpdate {
 ///   returns [`RepositoryError::Conflict`] for an id that exists. An embedding of another
 ///   dimension than the store's is [`RepositoryError::DimensionMismatch`]
 ///   ([`Embedding::check_dimension`]).
+/// - `insert_batch` stores every record and `key` (if any) in one transaction: all or
+///   nothing. A `key` whose tenant and key exist is [`RepositoryError::DuplicateKey`] (and
+///   nothing is written).
+/// - `find_idempotency` returns the record of a tenant's key; `purge_idempotency` deletes
+///   the records created before a cut-off.
 /// - `get` returns `Ok(None)` for an unknown id (never an error), archived messages included.
 /// - `pending_embeddings` returns non-archived messages whose embedding is `pending` or
 ///   `failed`, oldest first.
@@ -54,6 +61,20 @@ pub enum EmbeddingUpdate {
 pub trait MessageStore: Send + Sync + 'static {
     /// Stores a new message.
     async fn insert(&self, record: &MessageRecord) -> Result<(), RepositoryError>;
+    /// Stores new messages, and the idempotency record of the request, in one transaction.
+    async fn insert_batch(
+        &self,
+        records: &[MessageRecord],
+        key: Option<IdempotencyRecord>,
+    ) -> Result<(), RepositoryError>;
+    /// The idempotency record of a tenant's key, if any.
+    async fn find_idempotency(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, RepositoryError>;
+    /// Deletes idempotency records created before `before`; returns how many.
+    async fn purge_idempotency(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError>;
     /// Reads a message by id, with its embedding if any.
     async fn get(&self, id: MessageId) -> Result<Option<Message>, RepositoryError>;
     /// Records the embedding outcome; `Ok(false)` when the id is unknown.

@@ -3,7 +3,9 @@
 //!
 //! | port | what | needed for |
 //! | --- | --- | --- |
-//! | [`MessageStore`] | insert, get, embeddings, pending, tenants, health | everything |
+//! | [`MessageStore`] | insert (one or a batch), get, embeddings, pending, tenants, idempotency records, health | everything |
+//! | [`Listing`] | a tenant's messages in time order, keyset-paged | list, export |
+//! | [`Editing`] | update or delete one message, its history | update, delete, history |
 //! | [`VectorSearch`] | nearest neighbours | vector and hybrid search |
 //! | [`LexicalSearch`] | BM25 matches, the analysed-text index | hybrid and lexical search |
 //! | [`RetentionStore`] | archive, purge, policies | retention |
@@ -19,9 +21,11 @@
 //! `Arc<dyn Port>` and a binary chooses adapters at startup.
 
 mod clock;
+mod editing;
 mod embedder;
 mod erasure;
 mod lexical;
+mod listing;
 mod messages;
 mod retention;
 mod timeline;
@@ -31,11 +35,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use clock::{Clock, SystemClock};
+pub use editing::{Editing, Revision};
 pub use embedder::Embedder;
 pub use erasure::Erasure;
 pub use lexical::{
     LexicalDocument, LexicalMatches, LexicalQuery, LexicalSearch, RankedMatches, rank_matches,
 };
+pub use listing::{ListQuery, Listing};
 pub use messages::{EmbeddingUpdate, MessageRecord, MessageStore};
 pub use retention::RetentionStore;
 pub use timeline::Timeline;
@@ -44,7 +50,11 @@ pub use vector::{Candidate, CandidateQuery, VectorSearch};
 #[cfg(feature = "mocks")]
 pub use clock::MockClock;
 #[cfg(feature = "mocks")]
+pub use editing::MockEditing;
+#[cfg(feature = "mocks")]
 pub use embedder::MockEmbedder;
+#[cfg(feature = "mocks")]
+pub use listing::MockListing;
 #[cfg(feature = "mocks")]
 pub use erasure::MockErasure;
 #[cfg(feature = "mocks")]
@@ -60,12 +70,19 @@ pub use vector::MockVectorSearch;
 
 /// A store with every capability: what [`StorePorts::full`] takes.
 pub trait FullStore:
-    MessageStore + VectorSearch + LexicalSearch + RetentionStore + Erasure + Timeline
+    MessageStore + VectorSearch + LexicalSearch + RetentionStore + Erasure + Timeline + Listing + Editing
 {
 }
 
 impl<T> FullStore for T where
-    T: MessageStore + VectorSearch + LexicalSearch + RetentionStore + Erasure + Timeline
+    T: MessageStore
+        + VectorSearch
+        + LexicalSearch
+        + RetentionStore
+        + Erasure
+        + Timeline
+        + Listing
+        + Editing
 {
 }
 
@@ -79,6 +96,8 @@ pub struct StorePorts {
     retention: Option<Arc<dyn RetentionStore>>,
     erasure: Option<Arc<dyn Erasure>>,
     timeline: Option<Arc<dyn Timeline>>,
+    listing: Option<Arc<dyn Listing>>,
+    editing: Option<Arc<dyn Editing>>,
 }
 
 impl std::fmt::Debug for StorePorts {
@@ -89,6 +108,8 @@ impl std::fmt::Debug for StorePorts {
             .field("retention", &self.retention.is_some())
             .field("erasure", &self.erasure.is_some())
             .field("timeline", &self.timeline.is_some())
+            .field("listing", &self.listing.is_some())
+            .field("editing", &self.editing.is_some())
             .finish()
     }
 }
@@ -103,6 +124,8 @@ impl StorePorts {
             retention: None,
             erasure: None,
             timeline: None,
+            listing: None,
+            editing: None,
         }
     }
 
@@ -114,7 +137,9 @@ impl StorePorts {
             lexical: Some(store.clone()),
             retention: Some(store.clone()),
             erasure: Some(store.clone()),
-            timeline: Some(store),
+            timeline: Some(store.clone()),
+            listing: Some(store.clone()),
+            editing: Some(store),
         }
     }
 
@@ -152,6 +177,28 @@ impl StorePorts {
     pub fn with_timeline(mut self, timeline: Arc<dyn Timeline>) -> Self {
         self.timeline = Some(timeline);
         self
+    }
+
+    /// Adds (or replaces) listing.
+    pub fn with_listing(mut self, listing: Arc<dyn Listing>) -> Self {
+        self.listing = Some(listing);
+        self
+    }
+
+    /// Adds (or replaces) editing.
+    pub fn with_editing(mut self, editing: Arc<dyn Editing>) -> Self {
+        self.editing = Some(editing);
+        self
+    }
+
+    /// Listing, if the store has it.
+    pub fn listing(&self) -> Option<&Arc<dyn Listing>> {
+        self.listing.as_ref()
+    }
+
+    /// Editing, if the store has it.
+    pub fn editing(&self) -> Option<&Arc<dyn Editing>> {
+        self.editing.as_ref()
     }
 
     /// Messages.

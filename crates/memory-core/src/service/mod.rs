@@ -1,12 +1,15 @@
 //! [`MemoryService`]: the use cases, over the ports.
 //!
-//! One file per use case: `ingest`, `search`, `retention`, `catch_up` (embeddings and
-//! analysed text the store is missing), `erasure`. This file builds the service and holds
+//! One file per use case: `ingest` (one message or a batch, idempotent with a key),
+//! `listing`, `editing` (update, delete, history), `search`, `retention`, `catch_up`
+//! (embeddings and analysed text the store is missing), `erasure`. This file builds the service and holds
 //! what they share.
 
 mod catch_up;
+mod editing;
 mod erasure;
 mod ingest;
+mod listing;
 mod retention;
 mod search;
 
@@ -23,10 +26,10 @@ use crate::ports::{Clock, Embedder, PortObserver, StorePorts, SystemClock};
 use crate::retention::RetentionPolicy;
 use crate::scoring::{HybridConfig, ImportanceConfig, ImportanceScorer, Ranker, RankingConfig};
 
-pub use ingest::MAX_CLOCK_SKEW_SECONDS;
+pub use ingest::{BatchOutcome, MAX_BATCH_MESSAGES, MAX_CLOCK_SKEW_SECONDS};
 
 /// The service's tunables. Defaults are the seed's; each part is valid by construction.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServiceConfig {
     /// Importance at ingest.
     pub importance: ImportanceConfig,
@@ -38,6 +41,22 @@ pub struct ServiceConfig {
     pub hybrid: HybridConfig,
     /// The mode of searches that name none (hybrid: it wins the retrieval benchmark).
     pub default_mode: SearchMode,
+    /// How long an idempotency key is remembered (at least this long: records are purged
+    /// by [`MemoryService::purge_idempotency`]). Default 24 hours.
+    pub idempotency_ttl: Duration,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            importance: ImportanceConfig::default(),
+            ranking: RankingConfig::default(),
+            default_retention: RetentionPolicy::default(),
+            hybrid: HybridConfig::default(),
+            default_mode: SearchMode::default(),
+            idempotency_ttl: Duration::hours(24),
+        }
+    }
 }
 
 /// The memory use cases: ingest, get, search, retention, erasure, and catching up on
@@ -54,6 +73,7 @@ pub struct MemoryService {
     default_retention: RetentionPolicy,
     hybrid: HybridConfig,
     default_mode: SearchMode,
+    idempotency_ttl: Duration,
 }
 
 impl std::fmt::Debug for MemoryService {
@@ -96,6 +116,7 @@ impl MemoryService {
             default_retention: config.default_retention,
             hybrid: config.hybrid,
             default_mode: config.default_mode,
+            idempotency_ttl: config.idempotency_ttl,
         })
     }
 
@@ -179,13 +200,22 @@ impl MemoryService {
 
     /// Embeds one text and checks the answer's shape.
     async fn embed_one(&self, text: &str) -> Result<Embedding> {
-        let mut out = self.embedder.embed(&[text.to_owned()]).await?;
-        match (out.pop(), out.is_empty()) {
-            (Some(e), true) if e.dimension() == self.embedder.dimension() => Ok(e),
-            _ => Err(EmbedderError::failed(
+        let mut out = self.embed_many(&[text.to_owned()]).await?;
+        out.pop()
+            .ok_or_else(|| EmbedderError::failed("embedder returned no embedding").into())
+    }
+
+    /// Embeds texts and checks the answer's shape: one vector per text, of the model's size.
+    async fn embed_many(&self, texts: &[String]) -> Result<Vec<Embedding>> {
+        let out = self.embedder.embed(texts).await?;
+        let dim = self.embedder.dimension();
+        if out.len() == texts.len() && out.iter().all(|e| e.dimension() == dim) {
+            Ok(out)
+        } else {
+            Err(EmbedderError::failed(
                 "embedder returned the wrong number or size of embeddings",
             )
-            .into()),
+            .into())
         }
     }
 }

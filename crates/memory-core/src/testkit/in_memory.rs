@@ -8,13 +8,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Content, ConversationId, EmbeddingStatus, Message, MessageId, TenantId, cosine_similarity,
+    Content, ConversationId, EmbeddingStatus, HistoryEntry, IdempotencyRecord, Message,
+    MessageId, SortOrder, TenantId, cosine_similarity,
 };
 use crate::error::RepositoryError;
 use crate::ports::{
-    Candidate, CandidateQuery, EmbeddingUpdate, Erasure, LexicalDocument, LexicalMatches,
-    LexicalQuery, LexicalSearch, MessageRecord, MessageStore, RetentionStore, Timeline,
-    VectorSearch, rank_matches,
+    Candidate, CandidateQuery, Editing, EmbeddingUpdate, Erasure, LexicalDocument,
+    LexicalMatches, LexicalQuery, LexicalSearch, ListQuery, Listing, MessageRecord,
+    MessageStore, RetentionStore, Revision, Timeline, VectorSearch, rank_matches,
 };
 use crate::retention::{ArchiveRule, RetentionPolicy};
 use crate::text::AnalyzedText;
@@ -26,7 +27,11 @@ struct Row {
     message: Message,
     terms: Option<AnalyzedText>,
     archived_at: Option<DateTime<Utc>>,
+    /// Its changes, oldest first (they go when the row goes).
+    history: Vec<HistoryEntry>,
 }
+
+type Keys = HashMap<(TenantId, String), IdempotencyRecord>;
 
 /// Every store port in memory, behind one mutex (no await happens while it is held).
 #[derive(Debug)]
@@ -34,6 +39,7 @@ pub struct InMemoryStore {
     dimension: usize,
     rows: Mutex<HashMap<MessageId, Row>>,
     policies: Mutex<HashMap<TenantId, RetentionPolicy>>,
+    keys: Mutex<Keys>,
 }
 
 impl InMemoryStore {
@@ -43,6 +49,7 @@ impl InMemoryStore {
             dimension,
             rows: Mutex::default(),
             policies: Mutex::default(),
+            keys: Mutex::default(),
         }
     }
 
@@ -55,6 +62,7 @@ impl InMemoryStore {
                 message,
                 terms: None,
                 archived_at: None,
+                history: Vec::new(),
             },
         );
     }
@@ -62,6 +70,10 @@ impl InMemoryStore {
     fn rows(&self) -> MutexGuard<'_, HashMap<MessageId, Row>> {
         // No invariant spans two rows: a panic elsewhere cannot leave the map inconsistent.
         self.rows.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn keys(&self) -> MutexGuard<'_, Keys> {
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn policies(&self) -> MutexGuard<'_, HashMap<TenantId, RetentionPolicy>> {
@@ -85,26 +97,67 @@ fn in_scope(
 #[async_trait]
 impl MessageStore for InMemoryStore {
     async fn insert(&self, record: &MessageRecord) -> Result<(), RepositoryError> {
-        if let Some(e) = &record.message.embedding {
-            e.check_dimension(self.dimension)?;
+        self.insert_batch(std::slice::from_ref(record), None).await
+    }
+
+    async fn insert_batch(
+        &self,
+        records: &[MessageRecord],
+        key: Option<IdempotencyRecord>,
+    ) -> Result<(), RepositoryError> {
+        for r in records {
+            if let Some(e) = &r.message.embedding {
+                e.check_dimension(self.dimension)?;
+            }
         }
         let mut rows = self.rows();
-        if rows.contains_key(&record.message.id) {
-            return Err(RepositoryError::Conflict(format!(
-                "message {} exists",
-                record.message.id
-            )));
+        let mut keys = self.keys();
+        // Every check before the first write: all or nothing.
+        let mut seen = std::collections::HashSet::new();
+        for r in records {
+            if rows.contains_key(&r.message.id) || !seen.insert(r.message.id) {
+                return Err(RepositoryError::Conflict(format!(
+                    "message {} exists",
+                    r.message.id
+                )));
+            }
         }
-        let archived_at = record.message.archived.then_some(record.message.updated_at);
-        rows.insert(
-            record.message.id,
-            Row {
-                message: record.message.clone(),
-                terms: Some(record.terms.clone()),
-                archived_at,
-            },
-        );
+        if let Some(k) = &key
+            && keys.contains_key(&(k.tenant_id.clone(), k.key.clone()))
+        {
+            return Err(RepositoryError::DuplicateKey(k.key.clone()));
+        }
+        for r in records {
+            let archived_at = r.message.archived.then_some(r.message.updated_at);
+            rows.insert(
+                r.message.id,
+                Row {
+                    message: r.message.clone(),
+                    terms: Some(r.terms.clone()),
+                    archived_at,
+                    history: Vec::new(),
+                },
+            );
+        }
+        if let Some(k) = key {
+            keys.insert((k.tenant_id.clone(), k.key.clone()), k);
+        }
         Ok(())
+    }
+
+    async fn find_idempotency(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, RepositoryError> {
+        Ok(self.keys().get(&(tenant.clone(), key.to_owned())).cloned())
+    }
+
+    async fn purge_idempotency(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        let mut keys = self.keys();
+        let n = keys.len();
+        keys.retain(|_, k| k.created_at >= before);
+        Ok((n - keys.len()) as u64)
     }
 
     async fn get(&self, id: MessageId) -> Result<Option<Message>, RepositoryError> {
@@ -388,6 +441,7 @@ impl Erasure for InMemoryStore {
 
     async fn delete_tenant(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
         self.policies().remove(tenant);
+        self.keys().retain(|(t, _), _| t != tenant);
         let mut rows = self.rows();
         let before = rows.len();
         rows.retain(|_, r| r.message.tenant_id != *tenant);
@@ -415,5 +469,93 @@ impl Timeline for InMemoryStore {
         }
         line.sort();
         Ok(Some(line.into_iter().map(|(_, id)| id).collect()))
+    }
+}
+
+#[async_trait]
+impl Listing for InMemoryStore {
+    async fn list(&self, q: &ListQuery) -> Result<Vec<Message>, RepositoryError> {
+        let key = |m: &Message| (m.created_at, m.id);
+        let mut out: Vec<Message> = self
+            .rows()
+            .values()
+            .map(|r| &r.message)
+            .filter(|m| {
+                m.tenant_id == q.tenant_id
+                    && q.conversation_id.as_ref().is_none_or(|c| *c == m.conversation_id)
+                    && q.role.is_none_or(|r| r == m.role)
+                    && q.archived.is_none_or(|a| a == m.archived)
+                    && q.created_after.is_none_or(|t| m.created_at >= t)
+                    && q.created_before.is_none_or(|t| m.created_at < t)
+                    && q.after.is_none_or(|p| match q.order {
+                        SortOrder::Asc => key(m) > (p.created_at, p.id),
+                        SortOrder::Desc => key(m) < (p.created_at, p.id),
+                    })
+            })
+            .cloned()
+            .collect();
+        out.sort_by_key(key);
+        if q.order == SortOrder::Desc {
+            out.reverse();
+        }
+        out.truncate(q.limit);
+        if !q.with_embeddings {
+            for m in &mut out {
+                m.embedding = None;
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Editing for InMemoryStore {
+    async fn update(
+        &self,
+        revision: &Revision,
+        key: Option<IdempotencyRecord>,
+    ) -> Result<bool, RepositoryError> {
+        let next = &revision.record.message;
+        if let Some(e) = &next.embedding {
+            e.check_dimension(self.dimension)?;
+        }
+        let mut rows = self.rows();
+        let mut keys = self.keys();
+        let Some(row) = rows.get_mut(&next.id) else {
+            return Ok(false);
+        };
+        if row.message.updated_at != revision.expected_updated_at {
+            return Ok(false);
+        }
+        if let Some(k) = &key
+            && keys.contains_key(&(k.tenant_id.clone(), k.key.clone()))
+        {
+            return Err(RepositoryError::DuplicateKey(k.key.clone()));
+        }
+        let m = &mut row.message;
+        m.content = next.content.clone();
+        m.metadata = next.metadata.clone();
+        m.importance_score = next.importance_score;
+        m.embedding = next.embedding.clone();
+        m.embedding_status = next.embedding_status;
+        m.updated_at = next.updated_at;
+        row.terms = Some(revision.record.terms.clone());
+        row.history.push(revision.entry.clone());
+        if let Some(k) = key {
+            keys.insert((k.tenant_id.clone(), k.key.clone()), k);
+        }
+        Ok(true)
+    }
+
+    async fn delete(&self, id: MessageId) -> Result<bool, RepositoryError> {
+        Ok(self.rows().remove(&id).is_some())
+    }
+
+    async fn history(&self, id: MessageId) -> Result<Vec<HistoryEntry>, RepositoryError> {
+        Ok(self
+            .rows()
+            .get(&id)
+            .map(|r| r.history.clone())
+            .unwrap_or_default())
     }
 }

@@ -13,7 +13,7 @@
 //!     test = #[tokio::test(flavor = "multi_thread", worker_threads = 2)],
 //!     store = fresh(),
 //!     dimension = 384,
-//!     checks = [messages, vector, lexical, retention, erasure, timeline],
+//!     checks = [messages, vector, lexical, retention, erasure, timeline, listing, editing],
 //! }
 //! ```
 //!
@@ -24,8 +24,10 @@ mod fixtures;
 mod in_memory;
 mod toy_embedder;
 
+pub mod editing;
 pub mod erasure;
 pub mod lexical;
+pub mod listing;
 pub mod messages;
 pub mod retention;
 pub mod timeline;
@@ -137,7 +139,8 @@ macro_rules! __contract_group {
                 pending_embeddings,
                 count_pending,
                 concurrent_writers,
-                wrong_dimension_is_refused
+                wrong_dimension_is_refused,
+                insert_batch_is_atomic
             ]
         );
     };
@@ -180,6 +183,23 @@ macro_rules! __contract_group {
     };
     ($mode:tt, $make:expr, $dim:expr, erasure) => {
         $crate::__contract_checks!($mode, $make, $dim, erasure, [erasure]);
+    };
+    ($mode:tt, $make:expr, $dim:expr, listing) => {
+        $crate::__contract_checks!($mode, $make, $dim, listing, [orders_and_pages, filters]);
+    };
+    ($mode:tt, $make:expr, $dim:expr, editing) => {
+        $crate::__contract_checks!(
+            $mode,
+            $make,
+            $dim,
+            editing,
+            [
+                update_applies_and_is_recorded,
+                update_with_key,
+                delete_one,
+                erasure_takes_history
+            ]
+        );
     };
     ($mode:tt, $make:expr, $dim:expr, timeline) => {
         $crate::__contract_checks!($mode, $make, $dim, timeline, [conversation_timeline]);
