@@ -1,4 +1,5 @@
-//! [`Erasure`]: a conversation or a tenant, archived copies included (ON DELETE CASCADE).
+//! [`Erasure`]: a conversation or a tenant, archived copies and history included (ON DELETE
+//! CASCADE), and a tenant's idempotency records.
 
 use async_trait::async_trait;
 use diesel::prelude::*;
@@ -8,7 +9,7 @@ use memory_core::ports::Erasure;
 
 use crate::error::SqliteStoreError;
 use crate::open::SqliteStore;
-use crate::schema::{archived_messages, messages, retention_policies};
+use crate::schema::{archived_messages, idempotency_keys, messages, retention_policies};
 use crate::vector_cache::forget;
 
 #[async_trait]
@@ -61,6 +62,10 @@ impl Erasure for SqliteStore {
                 )
                 .execute(c)?;
                 diesel::delete(retention_policies::table.find(tenant.as_str())).execute(c)?;
+                diesel::delete(
+                    idempotency_keys::table.filter(idempotency_keys::tenant_id.eq(tenant.as_str())),
+                )
+                .execute(c)?;
                 Ok::<_, SqliteStoreError>(n)
             })?;
             if let Some(cache) = &inner.cache {

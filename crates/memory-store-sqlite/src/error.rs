@@ -72,6 +72,9 @@ pub enum SqliteStoreError {
     /// A stored row could not be turned back into a domain value.
     #[error("corrupt row in the SQLite store: {0}")]
     Corrupt(String),
+    /// An idempotency record of this tenant and key exists already.
+    #[error("idempotency key {0:?} is taken")]
+    KeyTaken(String),
     /// The blocking task running the query panicked or was cancelled.
     #[error("SQLite task failed: {0}")]
     Task(String),
@@ -128,7 +131,9 @@ fn is_unavailable_message(message: &str) -> bool {
 
 impl From<SqliteStoreError> for RepositoryError {
     fn from(e: SqliteStoreError) -> Self {
-        if e.is_conflict() {
+        if let SqliteStoreError::KeyTaken(key) = e {
+            RepositoryError::DuplicateKey(key)
+        } else if e.is_conflict() {
             RepositoryError::Conflict(e.to_string())
         } else if e.is_unavailable() {
             RepositoryError::unavailable_from("SQLite", e)

@@ -13,6 +13,9 @@
 //! - `lexical.rs`: `LexicalSearch` on FTS5, ranked by the core's BM25, and the analysed-text
 //!   backfill.
 //! - `retention.rs`: `RetentionStore`; `erasure.rs`: `Erasure`; `timeline.rs`: `Timeline`.
+//! - `listing.rs`: `Listing` (keyset pages); `editing.rs`: `Editing` (update, delete,
+//!   history); `idempotency.rs`: the idempotency records written inside a write's
+//!   transaction.
 //! - `rows.rs`, `schema.rs`: the rows and the diesel schema; `url.rs`: database URLs;
 //!   `error.rs`: [`SqliteStoreError`].
 //!
@@ -33,9 +36,12 @@
 //!
 //! See `docs/storage-sqlite.md` for the schema, how search works, and its limits.
 
+mod editing;
 mod erasure;
 mod error;
+mod idempotency;
 mod lexical;
+mod listing;
 mod messages;
 mod open;
 mod retention;

@@ -6,11 +6,14 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 use diesel::sqlite::Sqlite;
-use memory_core::domain::{ConversationId, EmbeddingStatus, Message, MessageId, TenantId};
+use memory_core::domain::{
+    ConversationId, EmbeddingStatus, IdempotencyRecord, Message, MessageId, TenantId,
+};
 use memory_core::error::RepositoryError;
 use memory_core::ports::{EmbeddingUpdate, MessageRecord, MessageStore};
 
 use crate::error::SqliteStoreError;
+use crate::idempotency::{find_key, purge_keys, put_key};
 use crate::lexical::next_lexical_doc;
 use crate::open::{Inner, SqliteStore, Writer, id_bytes, limit_i64};
 use crate::retention::copy_to_archive;
@@ -35,8 +38,12 @@ impl Inner {
         &self,
         w: &mut Writer,
         batch: &[MessageRecord],
+        key: Option<&IdempotencyRecord>,
     ) -> Result<(), SqliteStoreError> {
         w.conn.immediate_transaction(|c| {
+            if let Some(key) = key {
+                put_key(c, key)?;
+            }
             for (doc, r) in (next_lexical_doc(c)?..).zip(batch) {
                 let m = &r.message;
                 let id = *m.id.as_uuid().as_bytes();
@@ -79,8 +86,41 @@ impl MessageStore for SqliteStore {
         if let Some(e) = &record.message.embedding {
             e.check_dimension(self.inner.dim)?;
         }
-        let batch = [record.clone()];
-        self.write(move |w, inner| inner.insert_rows(w, &batch))
+        self.insert_batch(std::slice::from_ref(record), None).await
+    }
+
+    async fn insert_batch(
+        &self,
+        records: &[MessageRecord],
+        key: Option<IdempotencyRecord>,
+    ) -> Result<(), RepositoryError> {
+        for r in records {
+            if let Some(e) = &r.message.embedding {
+                e.check_dimension(self.inner.dim)?;
+            }
+        }
+        if records.is_empty() && key.is_none() {
+            return Ok(());
+        }
+        let batch = records.to_vec();
+        self.write(move |w, inner| inner.insert_rows(w, &batch, key.as_ref()))
+            .await
+            .map_err(Into::into)
+    }
+
+    async fn find_idempotency(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, RepositoryError> {
+        let (tenant, key) = (tenant.clone(), key.to_owned());
+        self.read(move |c, _| find_key(c, &tenant, &key))
+            .await
+            .map_err(Into::into)
+    }
+
+    async fn purge_idempotency(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        self.write(move |w, _| purge_keys(&mut w.conn, before))
             .await
             .map_err(Into::into)
     }

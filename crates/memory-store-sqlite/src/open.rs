@@ -261,15 +261,7 @@ impl SqliteStore {
     /// Stores many new messages in one transaction: all or none (a duplicate id fails the
     /// batch with `Conflict`). For imports and benchmarks; much faster than one `insert` each.
     pub async fn insert_many(&self, records: &[MessageRecord]) -> Result<(), RepositoryError> {
-        for r in records {
-            if let Some(e) = &r.message.embedding {
-                e.check_dimension(self.inner.dim)?;
-            }
-        }
-        let batch = records.to_vec();
-        self.write(move |w, inner| inner.insert_rows(w, &batch))
-            .await
-            .map_err(Into::into)
+        memory_core::ports::MessageStore::insert_batch(self, records, None).await
     }
 
     /// Loads every tenant's vectors into the in-memory index, as far as the budget allows

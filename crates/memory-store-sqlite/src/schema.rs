@@ -64,10 +64,38 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    message_history (id) {
+        id -> Binary,
+        message_id -> Binary,
+        tenant_id -> Text,
+        at -> BigInt,
+        actor -> Text,
+        old_content -> Text,
+        new_content -> Text,
+        old_metadata -> Text,
+        new_metadata -> Text,
+        old_importance -> Double,
+        new_importance -> Double,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (tenant_id, key) {
+        tenant_id -> Text,
+        key -> Text,
+        fingerprint -> Text,
+        created_at -> BigInt,
+        outcome -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     store_meta,
     messages,
     lexical_scopes,
     archived_messages,
-    retention_policies
+    retention_policies,
+    message_history,
+    idempotency_keys
 );

@@ -1,0 +1,82 @@
+//! [`Listing`]: keyset pages over `messages_tenant_list (tenant_id, created_at, id)`.
+
+use async_trait::async_trait;
+use diesel::prelude::*;
+use memory_core::domain::{Message, SortOrder};
+use memory_core::error::RepositoryError;
+use memory_core::ports::{ListQuery, Listing};
+
+use crate::error::SqliteStoreError;
+use crate::open::{SqliteStore, id_bytes, limit_i64};
+use crate::rows::{MessageRow, decode_embedding, to_micros};
+use crate::schema::messages;
+
+fn list_blocking(
+    c: &mut SqliteConnection,
+    dim: usize,
+    q: &ListQuery,
+) -> Result<Vec<Message>, SqliteStoreError> {
+    let mut sql = messages::table
+        .filter(messages::tenant_id.eq(q.tenant_id.as_str()))
+        .into_boxed();
+    if let Some(conversation) = &q.conversation_id {
+        sql = sql.filter(messages::conversation_id.eq(conversation.as_str()));
+    }
+    if let Some(role) = q.role {
+        sql = sql.filter(messages::role.eq(role.as_str()));
+    }
+    if let Some(archived) = q.archived {
+        sql = sql.filter(messages::archived.eq(archived));
+    }
+    if let Some(t) = q.created_after {
+        sql = sql.filter(messages::created_at.ge(to_micros(t)));
+    }
+    if let Some(t) = q.created_before {
+        sql = sql.filter(messages::created_at.lt(to_micros(t)));
+    }
+    if let Some(p) = q.after {
+        let (at, id) = (to_micros(p.created_at), id_bytes(p.id));
+        sql = match q.order {
+            SortOrder::Asc => sql.filter(
+                messages::created_at
+                    .gt(at)
+                    .or(messages::created_at.eq(at).and(messages::id.gt(id))),
+            ),
+            SortOrder::Desc => sql.filter(
+                messages::created_at
+                    .lt(at)
+                    .or(messages::created_at.eq(at).and(messages::id.lt(id))),
+            ),
+        };
+    }
+    sql = match q.order {
+        SortOrder::Asc => sql.order((messages::created_at.asc(), messages::id.asc())),
+        SortOrder::Desc => sql.order((messages::created_at.desc(), messages::id.desc())),
+    };
+    let rows = sql
+        .limit(limit_i64(q.limit))
+        .select((
+            MessageRow::as_select(),
+            messages::embedding,
+        ))
+        .load::<(MessageRow, Option<Vec<u8>>)>(c)?;
+    rows.into_iter()
+        .map(|(row, embedding)| {
+            let embedding = match embedding {
+                Some(b) if q.with_embeddings => Some(decode_embedding(&b, dim)?),
+                _ => None,
+            };
+            row.into_message(embedding)
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Listing for SqliteStore {
+    async fn list(&self, query: &ListQuery) -> Result<Vec<Message>, RepositoryError> {
+        let query = query.clone();
+        self.read(move |c, inner| list_blocking(c, inner.dim, &query))
+            .await
+            .map_err(Into::into)
+    }
+}
