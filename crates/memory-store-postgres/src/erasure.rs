@@ -12,7 +12,8 @@ use crate::open::PostgresStore;
 
 impl PostgresStore {
     /// Deletes a tenant's conversation, or (`conversation` None) all of the tenant and its
-    /// policy, in one transaction. Archived copies go with their messages (ON DELETE CASCADE).
+    /// policy and idempotency records, in one transaction. Archived copies and history go with
+    /// their messages (ON DELETE CASCADE).
     async fn erase(
         &self,
         tenant: &TenantId,
@@ -38,6 +39,10 @@ impl PostgresStore {
                             .execute(conn)
                             .await?;
                         diesel::sql_query("DELETE FROM retention_policies WHERE tenant_id = $1")
+                            .bind::<Text, _>(tenant)
+                            .execute(conn)
+                            .await?;
+                        diesel::sql_query("DELETE FROM idempotency_keys WHERE tenant_id = $1")
                             .bind::<Text, _>(tenant)
                             .execute(conn)
                             .await?;

@@ -30,6 +30,9 @@ pub enum PgStoreError {
         #[source]
         source: DieselError,
     },
+    /// An idempotency record of this tenant and key exists already.
+    #[error("idempotency key {0:?} is taken")]
+    KeyTaken(String),
     /// The schema is missing or not the one this build expects (run the migrations).
     #[error("schema: {0}")]
     Schema(String),
@@ -192,6 +195,7 @@ impl From<PgStoreError> for RepositoryError {
         match e {
             PgStoreError::Unavailable { .. } => RepositoryError::unavailable_from(e.to_string(), e),
             PgStoreError::Conflict { message, .. } => RepositoryError::Conflict(message),
+            PgStoreError::KeyTaken(key) => RepositoryError::DuplicateKey(key),
             PgStoreError::DimensionMismatch { configured, stored } => {
                 RepositoryError::DimensionMismatch {
                     expected: stored,

@@ -2,8 +2,8 @@
 //!
 //! The production store of AI Memory Layer: every memory-core store port on PostgreSQL with
 //! pgvector, through diesel-async and a bounded deadpool pool. [`PostgresStore`] implements
-//! [`MessageStore`], [`VectorSearch`], [`LexicalSearch`], [`RetentionStore`], [`Erasure`] and
-//! [`Timeline`], so `StorePorts::full(Arc::new(store))` wires it into the service.
+//! [`MessageStore`], [`VectorSearch`], [`LexicalSearch`], [`RetentionStore`], [`Erasure`],
+//! [`Timeline`], [`Listing`] and [`Editing`], so `StorePorts::full(Arc::new(store))` wires it into the service.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), memory_store_postgres::PgStoreError> {
@@ -24,9 +24,10 @@
 //! Layout, one file per concern:
 //! - `open.rs`: connecting, the pool, the schema check, [`PostgresStore`] and its
 //!   bounded-time connection helper;
-//! - `messages.rs`, `vector.rs`, `lexical.rs`, `retention.rs`, `erasure.rs`, `timeline.rs`:
-//!   one port each, with its SQL (`vector.rs` also holds the scope size cache and
+//! - `messages.rs`, `vector.rs`, `lexical.rs`, `retention.rs`, `erasure.rs`, `timeline.rs`,
+//!   `listing.rs`, `editing.rs`: one port each, with its SQL (`vector.rs` also holds the scope size cache and
 //!   [`PostgresStore::search_with_path`] / [`PostgresStore::explain_search`]);
+//! - `idempotency.rs`: the idempotency records written inside a write's transaction;
 //! - `scope.rs` (specific to this store): the scope predicate vector and lexical SQL share;
 //! - `config.rs`, `error.rs`, `migrate.rs`, `rows.rs`, `schema.rs`; `testkit.rs` (feature
 //!   `testkit`): a fresh database per test and synthetic data.
@@ -37,11 +38,16 @@
 //! [`RetentionStore`]: memory_core::ports::RetentionStore
 //! [`Erasure`]: memory_core::ports::Erasure
 //! [`Timeline`]: memory_core::ports::Timeline
+//! [`Listing`]: memory_core::ports::Listing
+//! [`Editing`]: memory_core::ports::Editing
 
 mod config;
+mod editing;
 mod erasure;
 mod error;
+mod idempotency;
 mod lexical;
+mod listing;
 mod messages;
 mod migrate;
 mod open;

@@ -8,18 +8,19 @@ use diesel::{
     ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, SelectableHelper as _,
 };
 use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
-use memory_core::domain::{ConversationId, Message, MessageId, TenantId};
+use memory_core::domain::{ConversationId, IdempotencyRecord, Message, MessageId, TenantId};
 use memory_core::error::RepositoryError;
 use memory_core::ports::{EmbeddingUpdate, MessageRecord, MessageStore};
 use pgvector::Vector;
 
 use crate::error::PgStoreError;
+use crate::idempotency::{find_key, purge_keys, put_key};
 use crate::open::PostgresStore;
 use crate::rows::{CountRow, MessageRow, NewMessageRow, TenantRow};
 use crate::schema::messages;
 
 /// The columns a message and its archive copy share.
-const COPY_COLUMNS: &str = "id, tenant_id, conversation_id, role, content, metadata, \
+pub(crate) const COPY_COLUMNS: &str = "id, tenant_id, conversation_id, role, content, metadata, \
      importance_score, embedding, embedding_status, created_at, updated_at";
 
 const PENDING_SQL: &str = "SELECT id, tenant_id, conversation_id, role, content, metadata, \
@@ -27,7 +28,7 @@ const PENDING_SQL: &str = "SELECT id, tenant_id, conversation_id, role, content,
      FROM messages WHERE NOT archived AND embedding_status <> 'completed' \
      ORDER BY created_at, id LIMIT $1";
 
-/// Distinct tenants by a loose index scan of messages_tenant_created_idx: one index probe per
+/// Distinct tenants by a loose index scan of messages_tenant_list_idx: one index probe per
 /// tenant instead of reading every row.
 const TENANTS_SQL: &str = "WITH RECURSIVE t(tenant_id) AS ( \
        (SELECT tenant_id FROM messages ORDER BY tenant_id LIMIT 1) \
@@ -40,45 +41,86 @@ const TENANTS_SQL: &str = "WITH RECURSIVE t(tenant_id) AS ( \
 #[async_trait]
 impl MessageStore for PostgresStore {
     async fn insert(&self, record: &MessageRecord) -> Result<(), RepositoryError> {
-        let m = &record.message;
-        if let Some(e) = &m.embedding {
-            e.check_dimension(self.config().dimension)?;
+        self.insert_batch(std::slice::from_ref(record), None).await
+    }
+
+    async fn insert_batch(
+        &self,
+        records: &[MessageRecord],
+        key: Option<IdempotencyRecord>,
+    ) -> Result<(), RepositoryError> {
+        for r in records {
+            if let Some(e) = &r.message.embedding {
+                e.check_dimension(self.config().dimension)?;
+            }
         }
-        let row = NewMessageRow::from_record(record);
-        let archived = m.archived;
-        let id = m.id.as_uuid();
+        if records.is_empty() && key.is_none() {
+            return Ok(());
+        }
+        let rows: Vec<NewMessageRow<'_>> = records.iter().map(NewMessageRow::from_record).collect();
+        let archived: Vec<uuid::Uuid> = records
+            .iter()
+            .filter(|r| r.message.archived)
+            .map(|r| r.message.id.as_uuid())
+            .collect();
+        let single = rows.len() == 1 && archived.is_empty() && key.is_none();
         self.with_conn("insert", async |conn| {
-            if !archived {
+            if single {
+                // One statement is its own transaction: no BEGIN/COMMIT round trips.
                 diesel::insert_into(messages::table)
-                    .values(&row)
+                    .values(&rows)
                     .execute(conn)
                     .await?;
                 return Ok(());
             }
-            // Inserted already archived (an import): the archive copy comes with it.
             conn.transaction::<_, PgStoreError, _>(async |conn| {
-                diesel::insert_into(messages::table)
-                    .values(&row)
+                if let Some(key) = &key {
+                    put_key(conn, key).await?;
+                }
+                // Postgres takes at most 65,535 parameters per statement.
+                for chunk in rows.chunks(2000) {
+                    diesel::insert_into(messages::table)
+                        .values(chunk)
+                        .execute(conn)
+                        .await?;
+                }
+                if !archived.is_empty() {
+                    // Inserted already archived (an import): the archive copies come with them.
+                    diesel::sql_query(format!(
+                        "INSERT INTO archived_messages ({COPY_COLUMNS}, archived_at) \
+                         SELECT {COPY_COLUMNS}, archived_at FROM messages WHERE id = ANY($1)"
+                    ))
+                    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(&archived)
                     .execute(conn)
                     .await?;
-                diesel::sql_query(format!(
-                    "INSERT INTO archived_messages ({COPY_COLUMNS}, archived_at) \
-                             SELECT {COPY_COLUMNS}, archived_at FROM messages WHERE id = $1"
-                ))
-                .bind::<diesel::sql_types::Uuid, _>(id)
-                .execute(conn)
-                .await?;
+                }
                 Ok(())
             })
             .await
         })
         .await
         .map_err(|e| match e {
-            PgStoreError::Conflict { .. } => {
-                RepositoryError::Conflict(format!("message {id} exists"))
+            PgStoreError::Conflict { message, .. } => {
+                RepositoryError::Conflict(format!("a message id exists: {message}"))
             }
             other => other.into(),
         })
+    }
+
+    async fn find_idempotency(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, RepositoryError> {
+        Ok(self
+            .with_conn("find_idempotency", async |conn| find_key(conn, tenant, key).await)
+            .await?)
+    }
+
+    async fn purge_idempotency(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        Ok(self
+            .with_conn("purge_idempotency", async |conn| purge_keys(conn, before).await)
+            .await?)
     }
 
     async fn get(&self, id: MessageId) -> Result<Option<Message>, RepositoryError> {

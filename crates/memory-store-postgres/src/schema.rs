@@ -53,5 +53,37 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    message_history (id) {
+        id -> Uuid,
+        message_id -> Uuid,
+        tenant_id -> Text,
+        at -> Timestamptz,
+        actor -> Text,
+        old_content -> Text,
+        new_content -> Text,
+        old_metadata -> Jsonb,
+        new_metadata -> Jsonb,
+        old_importance -> Double,
+        new_importance -> Double,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (tenant_id, key) {
+        tenant_id -> Text,
+        key -> Text,
+        fingerprint -> Text,
+        created_at -> Timestamptz,
+        outcome -> Text,
+    }
+}
+
 diesel::joinable!(archived_messages -> messages (id));
-diesel::allow_tables_to_appear_in_same_query!(messages, archived_messages, retention_policies);
+diesel::allow_tables_to_appear_in_same_query!(
+    messages,
+    archived_messages,
+    retention_policies,
+    message_history,
+    idempotency_keys
+);

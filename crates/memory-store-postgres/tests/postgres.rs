@@ -42,8 +42,8 @@ async fn table_exists(url: &str, table: &str) -> bool {
     row.e
 }
 
-/// The migrations in migrations/postgres: the schema, then lexical search.
-const MIGRATION_COUNT: usize = 2;
+/// The migrations in migrations/postgres: the schema, lexical search, the lifecycle tables.
+const MIGRATION_COUNT: usize = 3;
 
 #[tokio::test]
 async fn migrations_up_down_up() {
@@ -65,7 +65,13 @@ async fn migrations_up_down_up() {
             .expect("pending")
             .is_empty()
     );
-    for t in ["messages", "archived_messages", "retention_policies"] {
+    for t in [
+        "messages",
+        "archived_messages",
+        "retention_policies",
+        "message_history",
+        "idempotency_keys",
+    ] {
         assert!(table_exists(&db.url, t).await, "{t} exists after up");
     }
     let store = db.store(PostgresConfig::default()).await.expect("connect");
@@ -77,7 +83,13 @@ async fn migrations_up_down_up() {
 
     let reverted = revert_all_migrations(&db.url).await.expect("down");
     assert_eq!(reverted.len(), all);
-    for t in ["messages", "archived_messages", "retention_policies"] {
+    for t in [
+        "messages",
+        "archived_messages",
+        "retention_policies",
+        "message_history",
+        "idempotency_keys",
+    ] {
         assert!(!table_exists(&db.url, t).await, "{t} gone after down");
     }
     match PostgresStore::connect(&db.url, PostgresConfig::default()).await {
