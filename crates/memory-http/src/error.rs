@@ -80,6 +80,10 @@ pub enum ApiError {
     /// A write conflicts with existing data (409 `conflict`).
     #[error("conflict")]
     Conflict,
+    /// An `Idempotency-Key` was used before with another request (409
+    /// `idempotency_key_reused`).
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
     /// Too many requests from this client or key (429 `rate_limited`).
     #[error("rate limit exceeded; retry in {retry_after_seconds} s")]
     RateLimited {
@@ -178,6 +182,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::Conflict => "conflict",
+            ApiError::IdempotencyKeyReused(_) => "idempotency_key_reused",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Timeout { .. } => "timeout",
             ApiError::Overloaded { .. } => "overloaded",
@@ -258,7 +263,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::Conflict => StatusCode::CONFLICT,
+            ApiError::Conflict | ApiError::IdempotencyKeyReused(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Overloaded { .. } | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -302,6 +307,11 @@ impl From<CoreError> for ApiError {
             CoreError::NotFound(what) => ApiError::NotFound(what),
             CoreError::Forbidden(why) => ApiError::Forbidden(why),
             CoreError::Unsupported(what) => ApiError::NotSupported(what),
+            CoreError::IdempotencyConflict(why) => ApiError::IdempotencyKeyReused(why),
+            CoreError::Conflict(why) => {
+                tracing::info!(%why, "update conflict");
+                ApiError::Conflict
+            }
             e @ CoreError::DimensionMismatch { .. } => {
                 ApiError::internal_from("the embedder does not fit the store", e)
             }
@@ -339,7 +349,7 @@ impl From<RepositoryError> for ApiError {
                 tracing::warn!(error = %ErrorChain(&e), "store unavailable");
                 ApiError::Unavailable
             }
-            RepositoryError::Conflict(why) => {
+            RepositoryError::Conflict(why) | RepositoryError::DuplicateKey(why) => {
                 tracing::warn!(%why, "store conflict");
                 ApiError::Conflict
             }

@@ -12,6 +12,7 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use memory_core::error::{FieldError, ValidationErrors};
 use serde::de::DeserializeOwned;
+use sha2::Digest as _;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -40,27 +41,71 @@ fn is_json(req: &HttpRequest) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
+/// The largest accepted body of `POST /v1/messages/batch`: 1,000 messages.
+pub const BATCH_BODY_LIMIT_BYTES: usize = 16 * 1024 * 1024;
+
+/// A route's body limit, when it is not [`BODY_LIMIT_BYTES`] (registered next to the
+/// route's `PayloadConfig`, so a 413 names the limit that applied).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A JSON body, checked like [`JsonBody`], with the SHA-256 of its bytes (hex): what an
+/// `Idempotency-Key` is bound to.
+#[derive(Debug)]
+pub struct DigestedJson<T> {
+    /// The parsed body.
+    pub value: T,
+    /// SHA-256 of the raw bytes, lower-case hex.
+    pub digest: String,
+}
+
+/// Reads a JSON body's bytes: content type, then size (the route's `PayloadConfig`).
+fn json_bytes(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> Pin<Box<dyn Future<Output = Result<web::Bytes, ApiError>>>> {
+    if !is_json(req) {
+        return Box::pin(async { Err(ApiError::UnsupportedMediaType) });
+    }
+    let limit = req
+        .app_data::<BodyLimit>()
+        .map_or(BODY_LIMIT_BYTES, |l| l.0);
+    let bytes = web::Bytes::from_request(req, payload);
+    Box::pin(async move {
+        bytes.await.map_err(|e| {
+            if e.as_response_error().status_code().as_u16() == 413 {
+                ApiError::PayloadTooLarge { limit }
+            } else {
+                ApiError::BadRequest(e.to_string())
+            }
+        })
+    })
+}
+
 impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        if !is_json(req) {
-            return Box::pin(async { Err(ApiError::UnsupportedMediaType) });
-        }
-        // Honours the PayloadConfig limit registered by `startup`.
-        let bytes = web::Bytes::from_request(req, payload);
+        let bytes = json_bytes(req, payload);
+        Box::pin(async move { parse_json(&bytes.await?).map(JsonBody) })
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for DigestedJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let bytes = json_bytes(req, payload);
         Box::pin(async move {
-            let body = bytes.await.map_err(|e| {
-                if e.as_response_error().status_code().as_u16() == 413 {
-                    ApiError::PayloadTooLarge {
-                        limit: BODY_LIMIT_BYTES,
-                    }
-                } else {
-                    ApiError::BadRequest(e.to_string())
-                }
-            })?;
-            parse_json(&body).map(JsonBody)
+            let body = bytes.await?;
+            let value = parse_json(&body)?;
+            let digest = sha2::Sha256::digest(&body)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            Ok(DigestedJson { value, digest })
         })
     }
 }

@@ -240,6 +240,10 @@ impl Metrics {
         self.inner.messages_ingested.inc();
     }
 
+    pub(crate) fn record_ingested_many(&self, n: usize) {
+        self.inner.messages_ingested.inc_by(n as u64);
+    }
+
     pub(crate) fn record_http(&self, route: &str, method: &str, status: u16, seconds: f64) {
         let status = status.to_string();
         let labels = [route, method, status.as_str()];

@@ -23,6 +23,7 @@ use actix_web::{Error, HttpMessage, ResponseError, web};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, RateLimiter};
 use memory_core::access::TenantAccess;
+use memory_core::domain::Actor;
 use tracing::Instrument;
 
 use crate::config::{KeyHash, RateLimit, TrustedProxies, hash_key};
@@ -43,10 +44,12 @@ const UNLIMITED_ROUTES: [&str; 2] = ["/metrics", "/v1/admin/health"];
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// Who is calling: the tenants the request may act on. Put in the request's extensions by
-/// [`gate`]; handlers that call the service extract it (and fail closed without it).
+/// Who is calling: the tenants the request may act on, and the name changes are recorded
+/// under (`key:` and the first 8 hex digits of the key's SHA-256, or `anonymous` without
+/// authentication). Put in the request's extensions by [`gate`]; handlers that call the
+/// service extract it (and fail closed without it).
 #[derive(Debug, Clone)]
-pub struct Caller(pub TenantAccess);
+pub struct Caller(pub TenantAccess, pub Actor);
 
 impl actix_web::FromRequest for Caller {
     type Error = ApiError;
@@ -193,14 +196,18 @@ pub async fn gate(
         }
     }
     if !open {
-        let access = if state.api_keys.is_empty() {
-            Some(TenantAccess::All)
+        let caller = if state.api_keys.is_empty() {
+            Some(Caller(TenantAccess::All, Actor::anonymous()))
         } else {
-            presented.and_then(|h| state.api_keys.authenticate(&h))
+            presented.and_then(|h| {
+                let access = state.api_keys.authenticate(&h)?;
+                let name: String = h.iter().take(4).map(|b| format!("{b:02x}")).collect();
+                Some(Caller(access, Actor::parse(format!("key:{name}")).ok()?))
+            })
         };
-        match access {
-            Some(a) => {
-                req.extensions_mut().insert(Caller(a));
+        match caller {
+            Some(c) => {
+                req.extensions_mut().insert(c);
             }
             None => return Ok(req.error_response(ApiError::Unauthorized)),
         }

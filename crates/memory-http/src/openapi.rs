@@ -5,13 +5,17 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::common::{EmbeddingStatusDto, ErasureResponse, MessageResponse, RoleDto};
+use crate::api::create_batch::{BatchItem, BatchItemResult, BatchRequest, BatchResponse};
 use crate::api::create_message::CreateMessageRequest;
 use crate::api::health::{DatabaseStatus, HealthResponse, HealthStatus};
+use crate::api::list_messages::{ListMessagesResponse, SortOrderDto};
+use crate::api::message_history::{HistoryEntryResponse, HistoryResponse, MessageSnapshot};
 use crate::api::run_retention::{RetentionActionDto, RetentionRunRequest, RetentionRunResponse};
 use crate::api::search::{SearchItem, SearchModeDto, SearchResponse};
+use crate::api::update_message::UpdateMessageRequest;
 use crate::api::{
-    create_message, erase_conversation, erase_tenant, get_message, health, metrics, run_retention,
-    search,
+    create_batch, create_message, delete_message, erase_conversation, erase_tenant, get_message,
+    health, list_messages, message_history, metrics, run_retention, search, update_message,
 };
 use crate::error::{ErrorBody, FieldErrorBody};
 
@@ -25,7 +29,12 @@ use crate::error::{ErrorBody, FieldErrorBody};
     ),
     paths(
         create_message::create_message,
+        list_messages::list_messages,
+        create_batch::create_batch,
         get_message::get_message,
+        update_message::update_message,
+        delete_message::delete_message,
+        message_history::message_history,
         search::search,
         run_retention::run_retention,
         erase_conversation::erase_conversation,
@@ -37,6 +46,16 @@ use crate::error::{ErrorBody, FieldErrorBody};
         ErasureResponse,
         CreateMessageRequest,
         MessageResponse,
+        ListMessagesResponse,
+        SortOrderDto,
+        BatchRequest,
+        BatchItem,
+        BatchItemResult,
+        BatchResponse,
+        UpdateMessageRequest,
+        HistoryResponse,
+        HistoryEntryResponse,
+        MessageSnapshot,
         SearchResponse,
         SearchItem,
         SearchModeDto,
@@ -53,7 +72,7 @@ use crate::error::{ErrorBody, FieldErrorBody};
     )),
     modifiers(&ApiKeyScheme),
     tags(
-        (name = "messages", description = "Store and read messages"),
+        (name = "messages", description = "Store, list, change and delete messages"),
         (name = "memory", description = "Search memories"),
         (name = "admin", description = "Retention, health, metrics"),
     )

@@ -14,6 +14,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api;
+use crate::api::common::IDEMPOTENCY_KEY;
 use crate::config::{ApiKeys, HttpConfig, TrustedProxies};
 use crate::extract;
 use crate::metrics::Metrics;
@@ -62,8 +63,20 @@ fn check_origins(origins: &[String]) -> io::Result<Vec<String>> {
 
 fn cors(origins: &[String]) -> Cors {
     let mut cors = Cors::default()
-        .allowed_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
-        .allowed_headers([header::CONTENT_TYPE, header::ACCEPT, API_KEY, REQUEST_ID])
+        .allowed_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allowed_headers([
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            API_KEY,
+            REQUEST_ID,
+            IDEMPOTENCY_KEY,
+        ])
         .expose_headers([REQUEST_ID, header::RETRY_AFTER])
         .max_age(3600);
     for o in origins {
@@ -125,11 +138,25 @@ pub fn serve(
             .app_data(state.clone())
             .configure(extract::configure)
             .service(
-                guarded!("/v1/messages").route(web::post().to(api::create_message::create_message)),
+                guarded!("/v1/messages")
+                    .route(web::post().to(api::create_message::create_message))
+                    .route(web::get().to(api::list_messages::list_messages)),
+            )
+            .service(
+                guarded!("/v1/messages/batch")
+                    .app_data(web::PayloadConfig::new(extract::BATCH_BODY_LIMIT_BYTES))
+                    .app_data(extract::BodyLimit(extract::BATCH_BODY_LIMIT_BYTES))
+                    .route(web::post().to(api::create_batch::create_batch)),
             )
             .service(
                 guarded!("/v1/messages/{message_id}")
-                    .route(web::get().to(api::get_message::get_message)),
+                    .route(web::get().to(api::get_message::get_message))
+                    .route(web::patch().to(api::update_message::update_message))
+                    .route(web::delete().to(api::delete_message::delete_message)),
+            )
+            .service(
+                guarded!("/v1/messages/{message_id}/history")
+                    .route(web::get().to(api::message_history::message_history)),
             )
             .service(guarded!("/v1/memory/search").route(web::get().to(api::search::search)))
             .service(

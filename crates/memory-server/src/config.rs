@@ -244,6 +244,10 @@ pub struct Settings {
         default_value_t = 3600
     )]
     pub retention_schedule_seconds: u64,
+    /// Remember an Idempotency-Key for at least this many hours (records are purged by the
+    /// retention scheduler once older).
+    #[arg(long, env = "MEMORY_IDEMPOTENCY_TTL_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=8760))]
+    pub idempotency_ttl_hours: u32,
     /// Ranking: weight of cosine similarity.
     #[arg(long, env = "MEMORY_RANKING_SIMILARITY_WEIGHT", default_value_t = 0.6)]
     pub ranking_similarity_weight: f64,

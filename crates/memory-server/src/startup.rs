@@ -52,6 +52,7 @@ pub fn service_config(settings: &Settings) -> anyhow::Result<ServiceConfig> {
         default_retention,
         hybrid,
         default_mode: settings.search_default_mode.into(),
+        idempotency_ttl: chrono::Duration::hours(i64::from(settings.idempotency_ttl_hours)),
         ..ServiceConfig::default()
     })
 }

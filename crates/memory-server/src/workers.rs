@@ -9,7 +9,8 @@ use memory_core::retention::RetentionRequest;
 use memory_http::Metrics;
 use tokio::sync::watch;
 
-/// Runs retention (archive, then delete) for every tenant every `every`, one run at a time:
+/// Runs retention (archive, then delete) for every tenant every `every`, then purges expired
+/// idempotency keys, one run at a time:
 /// runs are sequential in this one task, and a run that overruns the period delays the next.
 pub async fn retention_scheduler(
     service: Arc<MemoryService>,
@@ -44,6 +45,11 @@ pub async fn retention_scheduler(
                 }
                 Err(e) => tracing::warn!(tenant = %tenant, error = %e, "retention run failed"),
             }
+        }
+        match service.purge_idempotency().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "expired idempotency keys purged"),
+            Err(e) => tracing::warn!(error = %e, "cannot purge idempotency keys"),
         }
     }
 }

@@ -66,7 +66,10 @@ impl Editing for PostgresStore {
         }
         let id = m.id.as_uuid();
         let metadata = m.metadata.to_value();
-        let embedding = m.embedding.as_ref().map(|e| Vector::from(e.as_slice().to_vec()));
+        let embedding = m
+            .embedding
+            .as_ref()
+            .map(|e| Vector::from(e.as_slice().to_vec()));
         let terms = &revision.record.terms;
         let length = i32::try_from(terms.length()).unwrap_or(i32::MAX);
         let entry = &revision.entry;

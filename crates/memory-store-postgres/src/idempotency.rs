@@ -48,13 +48,15 @@ pub(crate) async fn find_key(
         .first::<(String, DateTime<Utc>, String)>(conn)
         .await
         .optional()?;
-    Ok(row.map(|(fingerprint, created_at, outcome)| IdempotencyRecord {
-        tenant_id: tenant.clone(),
-        key: key.to_owned(),
-        fingerprint,
-        created_at,
-        outcome,
-    }))
+    Ok(
+        row.map(|(fingerprint, created_at, outcome)| IdempotencyRecord {
+            tenant_id: tenant.clone(),
+            key: key.to_owned(),
+            fingerprint,
+            created_at,
+            outcome,
+        }),
+    )
 }
 
 /// Deletes the records created before `before`.

@@ -113,13 +113,17 @@ impl MessageStore for PostgresStore {
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, RepositoryError> {
         Ok(self
-            .with_conn("find_idempotency", async |conn| find_key(conn, tenant, key).await)
+            .with_conn("find_idempotency", async |conn| {
+                find_key(conn, tenant, key).await
+            })
             .await?)
     }
 
     async fn purge_idempotency(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
         Ok(self
-            .with_conn("purge_idempotency", async |conn| purge_keys(conn, before).await)
+            .with_conn("purge_idempotency", async |conn| {
+                purge_keys(conn, before).await
+            })
             .await?)
     }
 

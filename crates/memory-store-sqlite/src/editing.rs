@@ -19,11 +19,24 @@ use crate::schema::{archived_messages, message_history, messages};
 use crate::vector_cache::{forget, write_lock};
 
 fn json_text(m: &Metadata) -> Result<String, SqliteStoreError> {
-    serde_json::to_string(m.as_map()).map_err(|e| SqliteStoreError::Corrupt(format!("metadata: {e}")))
+    serde_json::to_string(m.as_map())
+        .map_err(|e| SqliteStoreError::Corrupt(format!("metadata: {e}")))
 }
 
 /// A history row as read back.
-type HistoryRow = (Vec<u8>, Vec<u8>, String, i64, String, String, String, String, String, f64, f64);
+type HistoryRow = (
+    Vec<u8>,
+    Vec<u8>,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    f64,
+    f64,
+);
 
 fn history_entry(r: HistoryRow) -> Result<HistoryEntry, SqliteStoreError> {
     let corrupt = |e: memory_core::error::FieldError| SqliteStoreError::Corrupt(e.to_string());

@@ -55,10 +55,7 @@ fn list_blocking(
     };
     let rows = sql
         .limit(limit_i64(q.limit))
-        .select((
-            MessageRow::as_select(),
-            messages::embedding,
-        ))
+        .select((MessageRow::as_select(), messages::embedding))
         .load::<(MessageRow, Option<Vec<u8>>)>(c)?;
     rows.into_iter()
         .map(|(row, embedding)| {

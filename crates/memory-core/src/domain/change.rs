@@ -239,9 +239,11 @@ mod tests {
             patch.apply_metadata(&old).expect("valid").to_value(),
             json!({"b": {"c": 2, "f": 1}, "e": [1], "keep": true})
         );
-        let replace =
-            MessagePatch::parse(None, Some(json!({"x": 1})), None, None).expect("valid");
-        assert_eq!(replace.apply_metadata(&old).expect("valid").to_value(), json!({"x": 1}));
+        let replace = MessagePatch::parse(None, Some(json!({"x": 1})), None, None).expect("valid");
+        assert_eq!(
+            replace.apply_metadata(&old).expect("valid").to_value(),
+            json!({"x": 1})
+        );
     }
 
     #[test]
@@ -259,7 +261,9 @@ mod tests {
             ["content", "metadata", "importance_override"]
         );
         assert_eq!(
-            fields(MessagePatch::parse(None, Some(json!({})), Some("upsert"), None).expect_err("bad")),
+            fields(
+                MessagePatch::parse(None, Some(json!({})), Some("upsert"), None).expect_err("bad")
+            ),
             ["metadata_mode"]
         );
         let clear = MessagePatch::parse(None, None, None, Some(None)).expect("explicit null");

@@ -23,7 +23,10 @@ impl IdempotencyKey {
     /// request (the HTTP layer hashes method, path and body): the same key with another
     /// fingerprint is a conflict, not a retry.
     pub fn parse(key: &str, fingerprint: impl Into<String>) -> Result<Self, FieldError> {
-        if key.is_empty() || key.len() > Self::MAX_CHARS || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        if key.is_empty()
+            || key.len() > Self::MAX_CHARS
+            || !key.bytes().all(|b| b.is_ascii_graphic())
+        {
             return Err(FieldError::new(
                 "Idempotency-Key",
                 format!(
@@ -97,12 +100,7 @@ pub(crate) fn decode_outcome(text: &str) -> Option<Outcome> {
             let errors = item.get("errors")?.as_array()?;
             let errors = errors
                 .iter()
-                .map(|e| {
-                    Some(FieldError::new(
-                        e.get(0)?.as_str()?,
-                        e.get(1)?.as_str()?,
-                    ))
-                })
+                .map(|e| Some(FieldError::new(e.get(0)?.as_str()?, e.get(1)?.as_str()?)))
                 .collect::<Option<Vec<_>>>()?;
             Some(Err(ValidationErrors(errors)))
         })
@@ -117,7 +115,10 @@ mod tests {
     fn outcomes_round_trip() {
         let outcome: Outcome = vec![
             Ok(MessageId::new()),
-            Err(ValidationErrors(vec![FieldError::new("content", "must not be \"empty\"")])),
+            Err(ValidationErrors(vec![FieldError::new(
+                "content",
+                "must not be \"empty\"",
+            )])),
             Ok(MessageId::new()),
         ];
         assert_eq!(decode_outcome(&encode_outcome(&outcome)), Some(outcome));

@@ -208,7 +208,9 @@ impl ListRequest {
 
     /// FNV-1a over the listing's tenant and filters (not its page size or position).
     fn fingerprint(&self) -> u64 {
-        let micros = |t: Option<DateTime<Utc>>| t.map_or(String::new(), |t| t.timestamp_micros().to_string());
+        let micros = |t: Option<DateTime<Utc>>| {
+            t.map_or(String::new(), |t| t.timestamp_micros().to_string())
+        };
         let parts = [
             self.tenant_id.as_str().to_owned(),
             self.conversation_id
@@ -319,14 +321,32 @@ mod tests {
         });
         assert_eq!(
             e,
-            Err(["tenant_id", "conversation_id", "role", "order", "limit", "created_before"]
-                .map(String::from)
-                .to_vec())
+            Err([
+                "tenant_id",
+                "conversation_id",
+                "role",
+                "order",
+                "limit",
+                "created_before"
+            ]
+            .map(String::from)
+            .to_vec())
         );
-        assert_eq!(request(ListParams { tenant_id: "a", limit: Some(0), ..Default::default() }), Err(vec!["limit".into()]));
         assert_eq!(
-            request(ListParams { tenant_id: "a", limit: Some(1000), ..Default::default() })
-                .map(|r| r.limit()),
+            request(ListParams {
+                tenant_id: "a",
+                limit: Some(0),
+                ..Default::default()
+            }),
+            Err(vec!["limit".into()])
+        );
+        assert_eq!(
+            request(ListParams {
+                tenant_id: "a",
+                limit: Some(1000),
+                ..Default::default()
+            })
+            .map(|r| r.limit()),
             Ok(1000)
         );
     }

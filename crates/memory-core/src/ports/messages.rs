@@ -3,9 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{
-    ConversationId, Embedding, IdempotencyRecord, Message, MessageId, TenantId,
-};
+use crate::domain::{ConversationId, Embedding, IdempotencyRecord, Message, MessageId, TenantId};
 use crate::error::RepositoryError;
 use crate::text::AnalyzedText;
 

@@ -54,11 +54,11 @@ pub use editing::MockEditing;
 #[cfg(feature = "mocks")]
 pub use embedder::MockEmbedder;
 #[cfg(feature = "mocks")]
-pub use listing::MockListing;
-#[cfg(feature = "mocks")]
 pub use erasure::MockErasure;
 #[cfg(feature = "mocks")]
 pub use lexical::MockLexicalSearch;
+#[cfg(feature = "mocks")]
+pub use listing::MockListing;
 #[cfg(feature = "mocks")]
 pub use messages::MockMessageStore;
 #[cfg(feature = "mocks")]
@@ -70,7 +70,14 @@ pub use vector::MockVectorSearch;
 
 /// A store with every capability: what [`StorePorts::full`] takes.
 pub trait FullStore:
-    MessageStore + VectorSearch + LexicalSearch + RetentionStore + Erasure + Timeline + Listing + Editing
+    MessageStore
+    + VectorSearch
+    + LexicalSearch
+    + RetentionStore
+    + Erasure
+    + Timeline
+    + Listing
+    + Editing
 {
 }
 

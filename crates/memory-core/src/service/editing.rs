@@ -41,7 +41,9 @@ impl MemoryService {
         }
         // Embedded once, whatever the retries: the new content does not change.
         let new_embedding = match patch.content() {
-            Some(c) if *c != current.content => Some(embedding_state(self.embed_one(c.as_str()).await)),
+            Some(c) if *c != current.content => {
+                Some(embedding_state(self.embed_one(c.as_str()).await))
+            }
             _ => None,
         };
         for _ in 0..UPDATE_ATTEMPTS {
@@ -52,7 +54,8 @@ impl MemoryService {
             }
             next.metadata = patch.apply_metadata(&current.metadata)?;
             if let Some(explicit) = patch.importance_override {
-                next.importance_score = self.scorer.score(next.created_at, now, next.role, explicit);
+                next.importance_score =
+                    self.scorer.score(next.created_at, now, next.role, explicit);
             }
             if let Some((embedding, status)) = &new_embedding {
                 next.embedding = embedding.clone();
@@ -77,8 +80,7 @@ impl MemoryService {
                 expected_updated_at: current.updated_at,
                 entry,
             };
-            let key_record =
-                key.map(|k| self.key_record(&tenant, k, now, &vec![Ok(id)]));
+            let key_record = key.map(|k| self.key_record(&tenant, k, now, &vec![Ok(id)]));
             match self
                 .call("update", editing.update(&revision, key_record))
                 .await
@@ -123,9 +125,8 @@ impl MemoryService {
     }
 
     fn editing(&self) -> Result<std::sync::Arc<dyn Editing>> {
-        self.stores
-            .editing()
-            .cloned()
-            .ok_or(CoreError::Unsupported("changing or deleting single messages"))
+        self.stores.editing().cloned().ok_or(CoreError::Unsupported(
+            "changing or deleting single messages",
+        ))
     }
 }

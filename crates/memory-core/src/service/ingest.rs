@@ -6,10 +6,12 @@ use chrono::{DateTime, Duration, Utc};
 use super::{MemoryService, truncate_to_micros};
 use crate::access::TenantAccess;
 use crate::domain::{
-    Embedding, EmbeddingStatus, IdempotencyKey, IdempotencyRecord, Message, MessageId,
-    NewMessage, Outcome, TenantId, decode_outcome, encode_outcome,
+    Embedding, EmbeddingStatus, IdempotencyKey, IdempotencyRecord, Message, MessageId, NewMessage,
+    Outcome, TenantId, decode_outcome, encode_outcome,
 };
-use crate::error::{CoreError, EmbedderError, FieldError, RepositoryError, Result, ValidationErrors};
+use crate::error::{
+    CoreError, EmbedderError, FieldError, RepositoryError, Result, ValidationErrors,
+};
 use crate::ports::MessageRecord;
 
 /// How far ahead of the server's clock a client's `created_at` may be (clock skew); it is
@@ -73,7 +75,10 @@ impl MemoryService {
         let embedding = self.embed_one(prepared.new.content.as_str()).await;
         let record = self.record(prepared, now, embedding);
         let result = match key {
-            None => self.call("insert", self.stores.messages().insert(&record)).await,
+            None => {
+                self.call("insert", self.stores.messages().insert(&record))
+                    .await
+            }
             Some(key) => {
                 let outcome = vec![Ok(record.message.id)];
                 let key_record = self.key_record(&tenant, key, now, &outcome);
@@ -112,7 +117,10 @@ impl MemoryService {
         if items.is_empty() || items.len() > MAX_BATCH_MESSAGES {
             return Err(FieldError::new(
                 "messages",
-                format!("must hold 1-{MAX_BATCH_MESSAGES} messages, got {}", items.len()),
+                format!(
+                    "must hold 1-{MAX_BATCH_MESSAGES} messages, got {}",
+                    items.len()
+                ),
             )
             .into());
         }
@@ -165,9 +173,7 @@ impl MemoryService {
             let result = self
                 .call(
                     "insert_batch",
-                    self.stores
-                        .messages()
-                        .insert_batch(&records, key_record),
+                    self.stores.messages().insert_batch(&records, key_record),
                 )
                 .await;
             match (result, key) {
@@ -344,7 +350,9 @@ impl MemoryService {
 }
 
 /// The embedding and status an embedding outcome gives a message.
-pub(super) fn embedding_state(embedding: Result<Embedding>) -> (Option<Embedding>, EmbeddingStatus) {
+pub(super) fn embedding_state(
+    embedding: Result<Embedding>,
+) -> (Option<Embedding>, EmbeddingStatus) {
     match embedding {
         Ok(e) => (Some(e), EmbeddingStatus::Completed),
         Err(CoreError::Embedder(EmbedderError::Failed { .. })) => (None, EmbeddingStatus::Failed),
@@ -353,7 +361,9 @@ pub(super) fn embedding_state(embedding: Result<Embedding>) -> (Option<Embedding
 }
 
 /// The one message of a single-message replay.
-pub(super) fn single(items: Vec<std::result::Result<Message, ValidationErrors>>) -> Result<Message> {
+pub(super) fn single(
+    items: Vec<std::result::Result<Message, ValidationErrors>>,
+) -> Result<Message> {
     match items.into_iter().next() {
         Some(Ok(m)) => Ok(m),
         Some(Err(_)) => Err(CoreError::NotFound(

@@ -212,10 +212,10 @@ impl MemoryService {
         if out.len() == texts.len() && out.iter().all(|e| e.dimension() == dim) {
             Ok(out)
         } else {
-            Err(EmbedderError::failed(
-                "embedder returned the wrong number or size of embeddings",
+            Err(
+                EmbedderError::failed("embedder returned the wrong number or size of embeddings")
+                    .into(),
             )
-            .into())
         }
     }
 }

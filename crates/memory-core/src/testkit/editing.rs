@@ -6,8 +6,7 @@ use uuid::Uuid;
 
 use super::{Fixture, archive_old, basis, conv, ids_of, insert, query, t0, tenant};
 use crate::domain::{
-    Actor, Content, EmbeddingStatus, HistoryEntry, IdempotencyRecord, Importance, Message,
-    Metadata,
+    Actor, Content, EmbeddingStatus, HistoryEntry, IdempotencyRecord, Importance, Message, Metadata,
 };
 use crate::error::RepositoryError;
 use crate::ports::{
@@ -17,7 +16,11 @@ use crate::ports::{
 use crate::text::{Analyzer, Bm25};
 
 /// The revision that changes `m`'s content and metadata, re-embedded with `embedding`.
-pub fn revision(m: &Message, content: &str, embedding: Option<crate::domain::Embedding>) -> Revision {
+pub fn revision(
+    m: &Message,
+    content: &str,
+    embedding: Option<crate::domain::Embedding>,
+) -> Revision {
     let mut next = m.clone();
     next.content = Content::parse(content).expect("valid content");
     next.metadata = Metadata::parse(serde_json::json!({"edited": true})).expect("valid");
@@ -58,12 +61,18 @@ async fn lexical_ids<S: LexicalSearch>(store: &S, word: &str) -> Vec<crate::doma
         limit: 10,
     };
     let matches = store.lexical_candidates(&q).await.expect("lexical");
-    matches.documents.into_iter().map(|d| d.message.id).collect()
+    matches
+        .documents
+        .into_iter()
+        .map(|d| d.message.id)
+        .collect()
 }
 
 /// An update replaces the message's fields, moves it in the lexical and vector indexes, and
 /// appends its history entry; a stale `expected_updated_at` writes nothing.
-pub async fn update_applies_and_is_recorded<S: MessageStore + VectorSearch + LexicalSearch + Editing>(
+pub async fn update_applies_and_is_recorded<
+    S: MessageStore + VectorSearch + LexicalSearch + Editing,
+>(
     store: &S,
     dim: usize,
 ) {
@@ -81,21 +90,41 @@ pub async fn update_applies_and_is_recorded<S: MessageStore + VectorSearch + Lex
     assert!((got.importance_score.value() - 0.9).abs() < 1e-9);
     assert_eq!(got.updated_at, want.updated_at);
     assert_eq!(got.created_at, m.created_at, "created_at never changes");
-    assert_eq!(got.embedding.as_ref().map(|e| e.as_slice().to_vec()), Some(basis(dim, 1).as_slice().to_vec()));
-    assert_eq!(lexical_ids(store, "parrot").await, [m.id], "the new text is indexed");
-    assert!(lexical_ids(store, "cat").await.is_empty(), "the old text is not");
+    assert_eq!(
+        got.embedding.as_ref().map(|e| e.as_slice().to_vec()),
+        Some(basis(dim, 1).as_slice().to_vec())
+    );
+    assert_eq!(
+        lexical_ids(store, "parrot").await,
+        [m.id],
+        "the new text is indexed"
+    );
+    assert!(
+        lexical_ids(store, "cat").await.is_empty(),
+        "the old text is not"
+    );
     assert_eq!(
         ids_of(store, &query("acme", basis(dim, 1), 1)).await,
         [m.id],
         "the new vector is searched"
     );
     let history = store.history(m.id).await.expect("history");
-    assert_eq!(history, [rev.entry.clone()], "the entry is kept as written");
+    assert_eq!(
+        history,
+        std::slice::from_ref(&rev.entry),
+        "the entry is kept as written"
+    );
 
     // The same revision again is stale now: nothing changes, nothing is recorded.
     let stale = revision(&m, "my dog is called Rex", None);
-    assert!(!store.update(&stale, None).await.expect("stale"), "stale revision refused");
-    assert_eq!(store.get(m.id).await.expect("get").expect("found").content, want.content);
+    assert!(
+        !store.update(&stale, None).await.expect("stale"),
+        "stale revision refused"
+    );
+    assert_eq!(
+        store.get(m.id).await.expect("get").expect("found").content,
+        want.content
+    );
     assert_eq!(store.history(m.id).await.expect("history").len(), 1);
 
     // A second, current revision: pending embedding, history grows in order.
@@ -104,12 +133,29 @@ pub async fn update_applies_and_is_recorded<S: MessageStore + VectorSearch + Lex
     let got = store.get(m.id).await.expect("get").expect("found");
     assert_eq!(got.embedding_status, EmbeddingStatus::Pending);
     assert!(got.embedding.is_none(), "no stale vector is kept");
-    assert!(ids_of(store, &query("acme", basis(dim, 1), 5)).await.is_empty(), "a pending message is not a vector candidate");
+    assert!(
+        ids_of(store, &query("acme", basis(dim, 1), 5))
+            .await
+            .is_empty(),
+        "a pending message is not a vector candidate"
+    );
     let history = store.history(m.id).await.expect("history");
-    assert_eq!(history.iter().map(|h| h.id).collect::<Vec<_>>(), [rev.entry.id, second.entry.id]);
+    assert_eq!(
+        history.iter().map(|h| h.id).collect::<Vec<_>>(),
+        [rev.entry.id, second.entry.id]
+    );
     let unknown = revision(&Fixture::new("acme", "c1", dim).build(), "x", None);
-    assert!(!store.update(&unknown, None).await.expect("unknown"), "an unknown id is Ok(false)");
-    assert!(store.history(unknown.record.message.id).await.expect("history").is_empty());
+    assert!(
+        !store.update(&unknown, None).await.expect("unknown"),
+        "an unknown id is Ok(false)"
+    );
+    assert!(
+        store
+            .history(unknown.record.message.id)
+            .await
+            .expect("history")
+            .is_empty()
+    );
 }
 
 /// An update carries its idempotency record in the same transaction: a taken key is
@@ -126,7 +172,13 @@ pub async fn update_with_key<S: MessageStore + Editing>(store: &S, dim: usize) {
     };
     let rev = revision(&m, "second", None);
     assert!(store.update(&rev, Some(key("k1"))).await.expect("update"));
-    assert_eq!(store.find_idempotency(&tenant("acme"), "k1").await.expect("find"), Some(key("k1")));
+    assert_eq!(
+        store
+            .find_idempotency(&tenant("acme"), "k1")
+            .await
+            .expect("find"),
+        Some(key("k1"))
+    );
     let current = store.get(m.id).await.expect("get").expect("found");
     let again = revision(&current, "third", None);
     assert!(matches!(
@@ -134,7 +186,13 @@ pub async fn update_with_key<S: MessageStore + Editing>(store: &S, dim: usize) {
         Err(RepositoryError::DuplicateKey(_))
     ));
     assert_eq!(
-        store.get(m.id).await.expect("get").expect("found").content.as_str(),
+        store
+            .get(m.id)
+            .await
+            .expect("get")
+            .expect("found")
+            .content
+            .as_str(),
         "second",
         "nothing written under a taken key"
     );
@@ -162,10 +220,19 @@ pub async fn delete_one<S: MessageStore + RetentionStore + Editing>(store: &S, d
     assert_eq!(got.content.as_str(), "an old memory, corrected");
     assert!(store.delete(old.id).await.expect("delete"));
     assert!(store.get(old.id).await.expect("get").is_none());
-    assert!(store.history(old.id).await.expect("history").is_empty(), "history goes too");
-    assert!(!store.delete(old.id).await.expect("again"), "second delete finds nothing");
+    assert!(
+        store.history(old.id).await.expect("history").is_empty(),
+        "history goes too"
+    );
+    assert!(
+        !store.delete(old.id).await.expect("again"),
+        "second delete finds nothing"
+    );
     assert_eq!(
-        store.purge_archived(&tenant("acme"), t0() + Duration::days(10_000), true).await.expect("purge"),
+        store
+            .purge_archived(&tenant("acme"), t0() + Duration::days(10_000), true)
+            .await
+            .expect("purge"),
         0,
         "its archive copy went with it"
     );
@@ -180,7 +247,12 @@ pub async fn erasure_takes_history<S: MessageStore + Editing + Erasure>(store: &
     let b = Fixture::new("acme", "c2", dim).build();
     for m in [&a, &b] {
         insert(store, m).await.expect("insert");
-        assert!(store.update(&revision(m, "changed", None), None).await.expect("update"));
+        assert!(
+            store
+                .update(&revision(m, "changed", None), None)
+                .await
+                .expect("update")
+        );
     }
     store
         .insert_batch(
@@ -195,10 +267,23 @@ pub async fn erasure_takes_history<S: MessageStore + Editing + Erasure>(store: &
         )
         .await
         .expect("key");
-    store.delete_conversation(&tenant("acme"), &conv("c1")).await.expect("erase");
+    store
+        .delete_conversation(&tenant("acme"), &conv("c1"))
+        .await
+        .expect("erase");
     assert!(store.history(a.id).await.expect("history").is_empty());
-    assert_eq!(store.history(b.id).await.expect("history").len(), 1, "other conversations keep theirs");
+    assert_eq!(
+        store.history(b.id).await.expect("history").len(),
+        1,
+        "other conversations keep theirs"
+    );
     store.delete_tenant(&tenant("acme")).await.expect("erase");
     assert!(store.history(b.id).await.expect("history").is_empty());
-    assert!(store.find_idempotency(&tenant("acme"), "k").await.expect("find").is_none());
+    assert!(
+        store
+            .find_idempotency(&tenant("acme"), "k")
+            .await
+            .expect("find")
+            .is_none()
+    );
 }

@@ -8,14 +8,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Content, ConversationId, EmbeddingStatus, HistoryEntry, IdempotencyRecord, Message,
-    MessageId, SortOrder, TenantId, cosine_similarity,
+    Content, ConversationId, EmbeddingStatus, HistoryEntry, IdempotencyRecord, Message, MessageId,
+    SortOrder, TenantId, cosine_similarity,
 };
 use crate::error::RepositoryError;
 use crate::ports::{
-    Candidate, CandidateQuery, Editing, EmbeddingUpdate, Erasure, LexicalDocument,
-    LexicalMatches, LexicalQuery, LexicalSearch, ListQuery, Listing, MessageRecord,
-    MessageStore, RetentionStore, Revision, Timeline, VectorSearch, rank_matches,
+    Candidate, CandidateQuery, Editing, EmbeddingUpdate, Erasure, LexicalDocument, LexicalMatches,
+    LexicalQuery, LexicalSearch, ListQuery, Listing, MessageRecord, MessageStore, RetentionStore,
+    Revision, Timeline, VectorSearch, rank_matches,
 };
 use crate::retention::{ArchiveRule, RetentionPolicy};
 use crate::text::AnalyzedText;
@@ -482,7 +482,9 @@ impl Listing for InMemoryStore {
             .map(|r| &r.message)
             .filter(|m| {
                 m.tenant_id == q.tenant_id
-                    && q.conversation_id.as_ref().is_none_or(|c| *c == m.conversation_id)
+                    && q.conversation_id
+                        .as_ref()
+                        .is_none_or(|c| *c == m.conversation_id)
                     && q.role.is_none_or(|r| r == m.role)
                     && q.archived.is_none_or(|a| a == m.archived)
                     && q.created_after.is_none_or(|t| m.created_at >= t)

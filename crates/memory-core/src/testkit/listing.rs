@@ -74,7 +74,11 @@ pub async fn orders_and_pages<S: MessageStore + Listing>(store: &S, dim: usize) 
     expected.sort();
     let asc: Vec<MessageId> = expected.iter().map(|(_, id)| *id).collect();
     let listed = store.list(&list_query("acme", 100)).await.expect("list");
-    assert_eq!(listed.iter().map(|m| m.id).collect::<Vec<_>>(), asc, "ascending (created_at, id)");
+    assert_eq!(
+        listed.iter().map(|m| m.id).collect::<Vec<_>>(),
+        asc,
+        "ascending (created_at, id)"
+    );
     assert!(
         listed.iter().all(|m| m.embedding.is_none()),
         "embeddings are left out unless asked for"
@@ -86,7 +90,10 @@ pub async fn orders_and_pages<S: MessageStore + Listing>(store: &S, dim: usize) 
         })
         .await
         .expect("list");
-    assert!(with.iter().all(|m| m.embedding.is_some()), "with_embeddings reads them");
+    assert!(
+        with.iter().all(|m| m.embedding.is_some()),
+        "with_embeddings reads them"
+    );
     let desc_q = ListQuery {
         order: SortOrder::Desc,
         ..list_query("acme", 100)
@@ -101,7 +108,11 @@ pub async fn orders_and_pages<S: MessageStore + Listing>(store: &S, dim: usize) 
             .map(|m| m.id)
             .collect();
         assert_eq!(got, asc, "ascending pages of {page}");
-        let got: Vec<MessageId> = all_pages(store, &desc_q, page).await.iter().map(|m| m.id).collect();
+        let got: Vec<MessageId> = all_pages(store, &desc_q, page)
+            .await
+            .iter()
+            .map(|m| m.id)
+            .collect();
         assert_eq!(got, desc, "descending pages of {page}");
     }
     assert_eq!(ids(store, &list_query("acme", 3)).await, asc[..3], "limit");
@@ -113,7 +124,9 @@ pub async fn filters<S: MessageStore + Listing + RetentionStore>(store: &S, dim:
     let old = Fixture::new("acme", "c1", dim)
         .created(t0() - Duration::days(40))
         .build();
-    let user = Fixture::new("acme", "c1", dim).created(t0() - Duration::hours(2)).build();
+    let user = Fixture::new("acme", "c1", dim)
+        .created(t0() - Duration::hours(2))
+        .build();
     let assistant = Fixture::new("acme", "c2", dim)
         .role(Role::Assistant)
         .created(t0() - Duration::hours(1))
@@ -123,24 +136,56 @@ pub async fn filters<S: MessageStore + Listing + RetentionStore>(store: &S, dim:
     }
     assert_eq!(archive_old(store, "acme").await, 1);
     let q = || list_query("acme", 100);
-    assert_eq!(ids(store, &q()).await, [old.id, user.id, assistant.id], "archived included");
     assert_eq!(
-        ids(store, &ListQuery { archived: Some(true), ..q() }).await,
+        ids(store, &q()).await,
+        [old.id, user.id, assistant.id],
+        "archived included"
+    );
+    assert_eq!(
+        ids(
+            store,
+            &ListQuery {
+                archived: Some(true),
+                ..q()
+            }
+        )
+        .await,
         [old.id],
         "only archived"
     );
     assert_eq!(
-        ids(store, &ListQuery { archived: Some(false), ..q() }).await,
+        ids(
+            store,
+            &ListQuery {
+                archived: Some(false),
+                ..q()
+            }
+        )
+        .await,
         [user.id, assistant.id],
         "only live"
     );
     assert_eq!(
-        ids(store, &ListQuery { conversation_id: Some(conv("c1")), ..q() }).await,
+        ids(
+            store,
+            &ListQuery {
+                conversation_id: Some(conv("c1")),
+                ..q()
+            }
+        )
+        .await,
         [old.id, user.id],
         "conversation"
     );
     assert_eq!(
-        ids(store, &ListQuery { role: Some(Role::Assistant), ..q() }).await,
+        ids(
+            store,
+            &ListQuery {
+                role: Some(Role::Assistant),
+                ..q()
+            }
+        )
+        .await,
         [assistant.id],
         "role"
     );
@@ -157,5 +202,8 @@ pub async fn filters<S: MessageStore + Listing + RetentionStore>(store: &S, dim:
         [user.id],
         "created_after is inclusive, created_before exclusive"
     );
-    assert!(ids(store, &list_query("globex", 100)).await.is_empty(), "tenant scope");
+    assert!(
+        ids(store, &list_query("globex", 100)).await.is_empty(),
+        "tenant scope"
+    );
 }

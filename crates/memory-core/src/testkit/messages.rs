@@ -279,14 +279,27 @@ pub async fn insert_batch_is_atomic<S: MessageStore>(store: &S, dim: usize) {
         .await
         .expect("batch");
     for r in &batch {
-        assert!(store.get(r.message.id).await.expect("get").is_some(), "every record stored");
+        assert!(
+            store.get(r.message.id).await.expect("get").is_some(),
+            "every record stored"
+        );
     }
     assert_eq!(
-        store.find_idempotency(&tenant("acme"), "k1").await.expect("find"),
+        store
+            .find_idempotency(&tenant("acme"), "k1")
+            .await
+            .expect("find"),
         Some(key("acme", "k1", t0())),
         "the key is stored with the batch"
     );
-    assert!(store.find_idempotency(&tenant("globex"), "k1").await.expect("find").is_none(), "keys are per tenant");
+    assert!(
+        store
+            .find_idempotency(&tenant("globex"), "k1")
+            .await
+            .expect("find")
+            .is_none(),
+        "keys are per tenant"
+    );
 
     let fresh = MessageRecord::new(Fixture::new("acme", "c1", dim).build());
     let with_duplicate = [fresh.clone(), batch[0].clone()];
@@ -294,19 +307,51 @@ pub async fn insert_batch_is_atomic<S: MessageStore>(store: &S, dim: usize) {
         store.insert_batch(&with_duplicate, None).await,
         Err(RepositoryError::Conflict(_))
     ));
-    assert!(store.get(fresh.message.id).await.expect("get").is_none(), "all or nothing");
+    assert!(
+        store.get(fresh.message.id).await.expect("get").is_none(),
+        "all or nothing"
+    );
     assert!(matches!(
-        store.insert_batch(std::slice::from_ref(&fresh), Some(key("acme", "k1", t0()))).await,
+        store
+            .insert_batch(std::slice::from_ref(&fresh), Some(key("acme", "k1", t0())))
+            .await,
         Err(RepositoryError::DuplicateKey(_))
     ));
-    assert!(store.get(fresh.message.id).await.expect("get").is_none(), "nothing under a taken key");
+    assert!(
+        store.get(fresh.message.id).await.expect("get").is_none(),
+        "nothing under a taken key"
+    );
     store
-        .insert_batch(std::slice::from_ref(&fresh), Some(key("globex", "k1", t0() + Duration::hours(1))))
+        .insert_batch(
+            std::slice::from_ref(&fresh),
+            Some(key("globex", "k1", t0() + Duration::hours(1))),
+        )
         .await
         .expect("the same key in another tenant");
-    store.insert_batch(&[], None).await.expect("an empty batch is a no-op");
+    store
+        .insert_batch(&[], None)
+        .await
+        .expect("an empty batch is a no-op");
 
-    assert_eq!(store.purge_idempotency(t0() + Duration::minutes(30)).await.expect("purge"), 1);
-    assert!(store.find_idempotency(&tenant("acme"), "k1").await.expect("find").is_none());
-    assert!(store.find_idempotency(&tenant("globex"), "k1").await.expect("find").is_some());
+    assert_eq!(
+        store
+            .purge_idempotency(t0() + Duration::minutes(30))
+            .await
+            .expect("purge"),
+        1
+    );
+    assert!(
+        store
+            .find_idempotency(&tenant("acme"), "k1")
+            .await
+            .expect("find")
+            .is_none()
+    );
+    assert!(
+        store
+            .find_idempotency(&tenant("globex"), "k1")
+            .await
+            .expect("find")
+            .is_some()
+    );
 }

@@ -5,10 +5,13 @@
 //! unknown fields alike. Unknown fields are rejected (`deny_unknown_fields`): a misspelt
 //! `importance` instead of `importance_override` would otherwise be silently ignored.
 
+use actix_web::HttpRequest;
+use actix_web::http::header::HeaderName;
 use chrono::{DateTime, Utc};
-use memory_core::domain::{EmbeddingStatus, Message, Role};
+use memory_core::domain::{EmbeddingStatus, IdempotencyKey, Message, Role};
 use memory_core::error::{FieldError, ValidationErrors};
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -121,6 +124,8 @@ pub struct MessageResponse {
     pub importance_score: f64,
     /// Whether the embedding is there yet.
     pub embedding_status: EmbeddingStatusDto,
+    /// Archived by retention (kept, but no longer searched).
+    pub archived: bool,
     /// When the message was written.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -138,6 +143,7 @@ impl From<Message> for MessageResponse {
             metadata: serde_json::Value::Object(m.metadata.into_map()),
             importance_score: m.importance_score.value(),
             embedding_status: m.embedding_status.into(),
+            archived: m.archived,
             created_at: m.created_at,
             updated_at: m.updated_at,
         }
@@ -171,4 +177,48 @@ pub struct ErasureResponse {
     pub conversation_id: Option<String>,
     /// Messages deleted (archived copies go with them); 0 when there was nothing left.
     pub deleted: u64,
+}
+
+/// The header that makes a write safe to retry.
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+/// The request's `Idempotency-Key`, bound to its method, path and body (`digest`, the
+/// SHA-256 of the body): the same key with another request is a 409, not a replay.
+pub(crate) fn idempotency_key(
+    req: &HttpRequest,
+    digest: &str,
+) -> Result<Option<IdempotencyKey>, crate::error::ApiError> {
+    let Some(value) = req.headers().get(&IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = value.to_str().map_err(|_| {
+        crate::error::ApiError::field("Idempotency-Key", "must be visible ASCII characters")
+    })?;
+    let fingerprint: String =
+        sha2::Sha256::digest(format!("{} {}\n{digest}", req.method(), req.uri().path()).as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+    IdempotencyKey::parse(key, fingerprint)
+        .map(Some)
+        .map_err(|e| crate::error::ApiError::field(e.field, e.rule))
+}
+
+/// Reads an optional RFC 3339 instant, naming the field when it is not one.
+pub(crate) fn parse_instant(
+    errors: &mut Vec<FieldError>,
+    field: &'static str,
+    v: &Option<String>,
+) -> Option<DateTime<Utc>> {
+    let s = v.as_deref()?;
+    match DateTime::parse_from_rfc3339(s.trim()) {
+        Ok(t) => Some(t.with_timezone(&Utc)),
+        Err(_) => {
+            errors.push(FieldError::new(
+                field,
+                "must be an RFC 3339 date-time, e.g. 2025-11-14T20:30:00Z",
+            ));
+            None
+        }
+    }
 }

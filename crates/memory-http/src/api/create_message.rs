@@ -1,16 +1,16 @@
 //! `POST /v1/messages`: store a message.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use memory_core::domain::NewMessage;
 use memory_core::error::FieldError;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::common::{MessageResponse, Required, RoleDto};
+use super::common::{MessageResponse, Required, RoleDto, idempotency_key};
 use super::{responses, schema};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::JsonBody;
+use crate::extract::DigestedJson;
 use crate::middleware::Caller;
 use crate::startup::AppState;
 
@@ -85,13 +85,19 @@ impl CreateMessageRequest {
 
 /// Store a message. It is committed before the answer; its embedding is computed before the
 /// answer too when the embedder keeps up (`completed`), otherwise later (`pending`/`failed`).
+/// With an `Idempotency-Key`, a retry of the same request (after a timeout, a lost
+/// connection, a 5xx) returns the same message instead of storing it twice.
 #[utoipa::path(
     post,
     path = "/v1/messages",
     tag = "messages",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1-255 visible ASCII characters, per tenant, kept 24 h"),
+    ),
     request_body = CreateMessageRequest,
     responses(
-        (status = 202, description = "Stored", body = MessageResponse),
+        (status = 202, description = "Stored (or, for a retried Idempotency-Key, stored before)", body = MessageResponse),
+        (status = 409, description = "`idempotency_key_reused`: the key was used for another request", body = ErrorBody),
         (status = 422, description = "Invalid fields", body = ErrorBody),
         responses::Guarded,
         responses::JsonBody,
@@ -102,10 +108,15 @@ impl CreateMessageRequest {
 pub async fn create_message(
     state: web::Data<AppState>,
     caller: Caller,
-    body: JsonBody<CreateMessageRequest>,
+    req: HttpRequest,
+    body: DigestedJson<CreateMessageRequest>,
 ) -> ApiResult<HttpResponse> {
-    let new = body.0.into_core()?;
-    let message = state.service.ingest(new, &caller.0).await?;
+    let key = idempotency_key(&req, &body.digest)?;
+    let new = body.value.into_core()?;
+    let message = state
+        .service
+        .ingest_keyed(new, &caller.0, key.as_ref())
+        .await?;
     state.metrics.record_ingested();
     Ok(HttpResponse::Accepted().json(MessageResponse::from(message)))
 }

@@ -7,7 +7,12 @@
 //! | endpoint | module |
 //! | --- | --- |
 //! | `POST /v1/messages` | [`create_message`] |
+//! | `GET /v1/messages` | [`list_messages`] |
+//! | `POST /v1/messages/batch` | [`create_batch`] |
 //! | `GET /v1/messages/{message_id}` | [`get_message`] |
+//! | `PATCH /v1/messages/{message_id}` | [`update_message`] |
+//! | `DELETE /v1/messages/{message_id}` | [`delete_message`] |
+//! | `GET /v1/messages/{message_id}/history` | [`message_history`] |
 //! | `GET /v1/memory/search` | [`search`] |
 //! | `POST /v1/admin/retention/run` | [`run_retention`] |
 //! | `DELETE /v1/conversations/{conversation_id}` | [`erase_conversation`] |
@@ -24,16 +29,21 @@ use actix_web::{HttpResponse, ResponseError};
 use crate::error::ApiError;
 
 pub mod common;
+pub mod create_batch;
 pub mod create_message;
+pub mod delete_message;
 pub mod erase_conversation;
 pub mod erase_tenant;
 pub mod get_message;
 pub mod health;
+pub mod list_messages;
+pub mod message_history;
 pub mod metrics;
 pub mod responses;
 pub mod run_retention;
 pub mod schema;
 pub mod search;
+pub mod update_message;
 
 /// `/docs` without the slash: Swagger UI lives under `/docs/`.
 pub async fn docs_redirect() -> HttpResponse {

@@ -2,7 +2,8 @@
 //! ([`TenantId::MAX_CHARS`], [`SearchQuery::MAX_TOP_K`], ...) so the document cannot drift
 //! from the rules the server applies. Used with `schema_with` on the wire types.
 
-use memory_core::domain::{Content, ConversationId, SearchQuery, TenantId};
+use memory_core::domain::{Content, ConversationId, ListRequest, SearchQuery, TenantId};
+use memory_core::service::MAX_BATCH_MESSAGES;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 /// An identifier: at least one character that is not white space, no control characters.
@@ -98,4 +99,31 @@ pub fn candidate_limit() -> Object {
             SearchQuery::DEFAULT_CANDIDATE_LIMIT
         ),
     )
+}
+
+/// A listing's `limit` ([`ListRequest::MAX_LIMIT`]).
+pub fn list_limit() -> Object {
+    integer(
+        1,
+        ListRequest::MAX_LIMIT,
+        format!(
+            "Page size, 1-{} (default {}).",
+            ListRequest::MAX_LIMIT,
+            ListRequest::DEFAULT_LIMIT
+        ),
+    )
+}
+
+/// A batch's `messages` ([`MAX_BATCH_MESSAGES`]).
+pub fn batch_messages() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(utoipa::openapi::RefOr::Ref(
+            utoipa::openapi::Ref::from_schema_name("BatchItem"),
+        ))
+        .min_items(Some(1))
+        .max_items(Some(MAX_BATCH_MESSAGES))
+        .description(Some(format!(
+            "1-{MAX_BATCH_MESSAGES} messages of the batch's tenant."
+        )))
+        .build()
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use memory_core::domain::{ConversationId, Embedding, Message, MessageId, TenantId};
+use memory_core::domain::{
+    ConversationId, Embedding, IdempotencyRecord, Message, MessageId, TenantId,
+};
 use memory_core::error::{EmbedderError, RepositoryError};
 use memory_core::ports::{Embedder, EmbeddingUpdate, MessageRecord, MessageStore, StorePorts};
 use memory_core::testkit::{InMemoryStore, ToyEmbedder};
@@ -286,6 +288,26 @@ impl MessageStore for SwitchableMessages {
     async fn insert(&self, record: &MessageRecord) -> Result<(), RepositoryError> {
         self.check()?;
         self.inner.insert(record).await
+    }
+    async fn insert_batch(
+        &self,
+        records: &[MessageRecord],
+        key: Option<IdempotencyRecord>,
+    ) -> Result<(), RepositoryError> {
+        self.check()?;
+        self.inner.insert_batch(records, key).await
+    }
+    async fn find_idempotency(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, RepositoryError> {
+        self.check()?;
+        self.inner.find_idempotency(tenant, key).await
+    }
+    async fn purge_idempotency(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        self.check()?;
+        self.inner.purge_idempotency(before).await
     }
     async fn get(&self, id: MessageId) -> Result<Option<Message>, RepositoryError> {
         self.check()?;
