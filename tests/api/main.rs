@@ -10,6 +10,7 @@ mod auth;
 mod erasure;
 mod isolation;
 mod lifecycle;
+mod manage;
 mod messages;
 mod retention;
 mod search;
