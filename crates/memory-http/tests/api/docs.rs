@@ -1,6 +1,6 @@
 //! /docs (Swagger UI, vendored) and /openapi.json, served offline.
 
-use memory_core::domain::{ConversationId, SearchQuery, TenantId};
+use memory_core::domain::{ConversationId, ListRequest, SearchQuery, TenantId};
 use serde_json::Value;
 
 use crate::helpers::spawn_app;
@@ -86,10 +86,13 @@ async fn openapi_limits_are_the_cores_and_error_answers_are_listed_everywhere() 
         &doc["paths"],
         &schemas["CreateMessageRequest"],
         &schemas["RetentionRunRequest"],
+        &schemas["BatchRequest"],
+        &schemas["BatchItem"],
+        &schemas["UpdateMessageRequest"],
     ];
     for (name, max, at_least) in [
-        ("tenant_id", TenantId::MAX_CHARS, 5),
-        ("conversation_id", ConversationId::MAX_CHARS, 3),
+        ("tenant_id", TenantId::MAX_CHARS, 7),
+        ("conversation_id", ConversationId::MAX_CHARS, 5),
         ("query", SearchQuery::MAX_QUERY_CHARS, 1),
     ] {
         let mut found = Vec::new();
@@ -128,14 +131,21 @@ async fn openapi_limits_are_the_cores_and_error_answers_are_listed_everywhere() 
                     "{method} {path} {status}"
                 );
             }
-            if method == "post" {
+            if method == "post" || method == "patch" {
                 for status in ["400", "413", "415"] {
                     assert!(responses[status].is_object(), "{method} {path} {status}");
                 }
             }
         }
     }
-    assert_eq!(guarded, 6, "the guarded operations");
+    assert_eq!(guarded, 11, "the guarded operations");
+    let mut limit = Vec::new();
+    schemas_named(&doc["paths"]["/v1/messages"], "limit", &mut limit);
+    assert_eq!(limit[0]["maximum"], ListRequest::MAX_LIMIT as f64);
+    assert_eq!(
+        schemas["BatchRequest"]["properties"]["messages"]["maxItems"],
+        memory_core::service::MAX_BATCH_MESSAGES
+    );
 }
 
 #[tokio::test]

@@ -155,7 +155,7 @@ async fn unknown_routes_and_methods_are_json() {
     let app = spawn_app().await;
     assert_error(app.get("/nope", None).await, 404, "not_found").await;
     assert_error(
-        app.get("/v1/messages", None).await,
+        app.get("/v1/messages/batch", None).await,
         405,
         "method_not_allowed",
     )
