@@ -1,7 +1,8 @@
-//! Idempotent retries across a crash: the real binary is killed with SIGKILL while 8 clients
-//! write with an `Idempotency-Key` each, so some writes are committed but never answered.
-//! After a restart every client retries every key it sent (answered or not) with the same
-//! body: each key's message is stored exactly once, and an answered key gets its original id.
+//! Idempotent retries across a crash: 8 clients write with an `Idempotency-Key` each, then 5
+//! more keyed writes are committed whose answers the client never reads (a timeout, a lost
+//! connection: the case a retry is for), and the real binary is killed with SIGKILL.
+//! After a restart every key sent (answered or not) is retried with the same body: each
+//! key's message is stored exactly once, and an answered key gets its original id.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -49,7 +50,13 @@ async fn list_all(client: &reqwest::Client, base: &str, tenant: &str) -> Vec<Val
             .json()
             .await
             .expect("json");
-        out.extend(page["messages"].as_array().expect("messages").iter().cloned());
+        out.extend(
+            page["messages"]
+                .as_array()
+                .expect("messages")
+                .iter()
+                .cloned(),
+        );
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => return out,
@@ -93,23 +100,69 @@ async fn retried_keys_are_stored_once_after_sigkill() {
         }));
     }
     let deadline = Instant::now() + Duration::from_secs(60);
-    while sent.lock().expect("lock").iter().filter(|s| s.2.is_some()).count() < 40 {
+    while sent
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|s| s.2.is_some())
+        .count()
+        < 40
+    {
         assert!(Instant::now() < deadline, "too few acknowledgements");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    server.child.kill().expect("SIGKILL");
-    server.child.wait().expect("reaped");
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         let _ = c.await;
     }
-    let sent = sent.lock().expect("lock").clone();
+    // Writes committed but never answered: the request goes out on a raw connection whose
+    // answer is never read; once the listing shows the message, the server is killed.
+    let mut unanswered = Vec::new();
+    let mut sockets = Vec::new();
+    for i in 0..5 {
+        let key = format!("unanswered-{i}");
+        let body = json!({"tenant_id": "idem", "conversation_id": "lost", "role": "user",
+            "content": format!("unanswered write {i}: remember the red umbrella")});
+        let text = body.to_string();
+        let request = format!(
+            "POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Idempotency-Key: {key}\r\nContent-Length: {}\r\n\r\n{text}",
+            text.len()
+        );
+        let mut socket = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        std::io::Write::write_all(&mut socket, request.as_bytes()).expect("send");
+        sockets.push(socket);
+        unanswered.push((key, body, None));
+    }
+    let client = reqwest::Client::new();
+    let acked_before = sent
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|s| s.2.is_some())
+        .count();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let sent_so_far = sent.lock().expect("lock").len();
+    while list_all(&client, &base, "idem").await.len() < acked_before + 5 {
+        assert!(
+            Instant::now() < deadline,
+            "the unanswered writes were not committed ({sent_so_far} sent)"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reaped");
+    drop(sockets);
+    let mut sent = sent.lock().expect("lock").clone();
+    sent.extend(unanswered);
 
     let server = start(&db, port, &[]).await;
-    let client = reqwest::Client::new();
     let before = list_all(&client, &server.base, "idem").await.len();
     let acked = sent.iter().filter(|s| s.2.is_some()).count();
-    assert!(before >= acked, "every acknowledged write survived ({before} < {acked})");
+    assert!(
+        before >= acked + 5,
+        "every acknowledged write survived ({before} < {acked} + 5)"
+    );
     eprintln!(
         "{} keys sent, {acked} answered, {before} committed before the retries ({} committed without an answer)",
         sent.len(),
@@ -122,14 +175,24 @@ async fn retried_keys_are_stored_once_after_sigkill() {
             .unwrap_or_else(|| panic!("retry of {key} failed"));
         let id = answer["id"].as_str().expect("id").to_owned();
         if let Some(original) = answered {
-            assert_eq!(&id, original, "{key}: the retry returns the original message");
+            assert_eq!(
+                &id, original,
+                "{key}: the retry returns the original message"
+            );
         }
         assert_eq!(answer["content"], body["content"]);
         ids.insert(key.clone(), id);
     }
     let stored = list_all(&client, &server.base, "idem").await;
-    let contents: HashSet<&str> = stored.iter().map(|m| m["content"].as_str().expect("content")).collect();
-    assert_eq!(stored.len(), sent.len(), "each key stored exactly once, none twice, none lost");
+    let contents: HashSet<&str> = stored
+        .iter()
+        .map(|m| m["content"].as_str().expect("content"))
+        .collect();
+    assert_eq!(
+        stored.len(),
+        sent.len(),
+        "each key stored exactly once, none twice, none lost"
+    );
     assert_eq!(contents.len(), sent.len(), "no content stored twice");
     let distinct: HashSet<&String> = ids.values().collect();
     assert_eq!(distinct.len(), sent.len());
