@@ -14,7 +14,8 @@ for_each_store!(
     an_update_is_re_embedded_searched_and_recorded,
     delete_is_idempotent_and_bound_to_the_keys_tenants,
     a_batch_stores_the_good_items_and_reports_the_bad,
-    retries_with_an_idempotency_key_store_nothing_twice
+    retries_with_an_idempotency_key_store_nothing_twice,
+    search_filters_narrow_every_mode
 );
 
 /// Every page of a listing, following `next_cursor`.
@@ -569,4 +570,83 @@ async fn retries_with_an_idempotency_key_store_nothing_twice(kind: StoreKind) {
         1,
         "a replayed PATCH changes nothing again"
     );
+}
+
+async fn search_filters_narrow_every_mode(kind: StoreKind) {
+    let app = spawn_app(kind).await;
+    let body = json!({"tenant_id": "acme", "messages": [
+        {"conversation_id": "c", "role": "user", "content": "I booked a flight to Lisbon for the conference", "created_at": "2024-03-01T09:00:00Z", "metadata": {"source": "web", "priority": 3, "tags": ["travel", "work"]}},
+        {"conversation_id": "c", "role": "user", "content": "My flight to Tokyo leaves on Friday", "created_at": "2024-06-01T09:00:00Z", "metadata": {"source": "app", "priority": 1, "tags": ["travel"]}},
+        {"conversation_id": "c", "role": "user", "content": "The flight home from Rome was delayed", "created_at": "2024-09-01T09:00:00Z", "metadata": {"source": "web", "draft": true}}
+    ]});
+    assert_eq!(batch(&app, &body, None).await.status().as_u16(), 207);
+    let search = |body: Value| {
+        let (client, url) = (app.client.clone(), app.url("/v1/memory/search"));
+        async move {
+            let r = client.post(url).json(&body).send().await.expect("request");
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.expect("json");
+            (status, body)
+        }
+    };
+    let contents = |body: &Value| -> Vec<String> {
+        let mut c: Vec<String> = body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| i["content"].as_str().expect("content").to_owned())
+            .collect();
+        c.sort();
+        c
+    };
+    for mode in ["hybrid", "vector", "lexical"] {
+        for (filters, after, want) in [
+            (
+                json!({"source": "web"}),
+                None,
+                vec![
+                    "I booked a flight to Lisbon for the conference",
+                    "The flight home from Rome was delayed",
+                ],
+            ),
+            (
+                json!({"priority": {"gte": 2}}),
+                None,
+                vec!["I booked a flight to Lisbon for the conference"],
+            ),
+            (
+                json!({"tags": {"contains": "travel"}, "NOT": {"priority": 3}}),
+                None,
+                vec!["My flight to Tokyo leaves on Friday"],
+            ),
+            (
+                json!({"OR": [{"draft": {"exists": true}}, {"source": {"in": ["app"]}}]}),
+                Some("2024-05-01T00:00:00Z"),
+                vec![
+                    "My flight to Tokyo leaves on Friday",
+                    "The flight home from Rome was delayed",
+                ],
+            ),
+            (json!({"no_such_field": "x"}), None, vec![]),
+        ] {
+            let (status, out) = search(json!({"tenant_id": "acme", "query": "flight", "top_k": 10, "mode": mode, "filters": filters, "created_after": after})).await;
+            assert_eq!(status, 200, "{mode} {filters}: {out}");
+            assert_eq!(contents(&out), want, "{mode} {filters}");
+        }
+    }
+    let (status, out) = search(json!({"tenant_id": "acme", "query": "flight", "filters": {"OR": [{"a": 1}, {"priority": {"between": [1, 2]}}]}})).await;
+    assert_eq!(status, 422);
+    assert_eq!(out["details"][0]["field"], "filters.OR[1].priority.between");
+    let (status, _) = search(json!({"tenant_id": "acme", "query": "flight", "created_after": "2024-06-01T00:00:00Z", "created_before": "2024-01-01T00:00:00Z"})).await;
+    assert_eq!(status, 422, "an empty time range");
+    // The GET takes the same filters as a JSON string.
+    let found = app
+        .search_contents(&[
+            ("tenant_id", "acme"),
+            ("query", "flight"),
+            ("filters", r#"{"source":"app"}"#),
+            ("created_before", "2024-12-01T00:00:00Z"),
+        ])
+        .await;
+    assert_eq!(found, ["My flight to Tokyo leaves on Friday"]);
 }

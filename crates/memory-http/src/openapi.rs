@@ -11,7 +11,7 @@ use crate::api::health::{DatabaseStatus, HealthResponse, HealthStatus};
 use crate::api::list_messages::{ListMessagesResponse, SortOrderDto};
 use crate::api::message_history::{HistoryEntryResponse, HistoryResponse, MessageSnapshot};
 use crate::api::run_retention::{RetentionActionDto, RetentionRunRequest, RetentionRunResponse};
-use crate::api::search::{SearchItem, SearchModeDto, SearchResponse};
+use crate::api::search::{SearchItem, SearchModeDto, SearchRequest, SearchResponse};
 use crate::api::update_message::UpdateMessageRequest;
 use crate::api::{
     create_batch, create_message, delete_message, erase_conversation, erase_tenant, get_message,
@@ -36,6 +36,7 @@ use crate::error::{ErrorBody, FieldErrorBody};
         delete_message::delete_message,
         message_history::message_history,
         search::search,
+        search::search_post,
         run_retention::run_retention,
         erase_conversation::erase_conversation,
         erase_tenant::erase_tenant,
@@ -56,6 +57,7 @@ use crate::error::{ErrorBody, FieldErrorBody};
         HistoryResponse,
         HistoryEntryResponse,
         MessageSnapshot,
+        SearchRequest,
         SearchResponse,
         SearchItem,
         SearchModeDto,

@@ -158,7 +158,11 @@ pub fn serve(
                 guarded!("/v1/messages/{message_id}/history")
                     .route(web::get().to(api::message_history::message_history)),
             )
-            .service(guarded!("/v1/memory/search").route(web::get().to(api::search::search)))
+            .service(
+                guarded!("/v1/memory/search")
+                    .route(web::get().to(api::search::search))
+                    .route(web::post().to(api::search::search_post)),
+            )
             .service(
                 guarded!("/v1/admin/retention/run")
                     .route(web::post().to(api::run_retention::run_retention)),

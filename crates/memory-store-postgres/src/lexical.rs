@@ -63,20 +63,22 @@ struct UnanalyzedRow {
 }
 
 /// The scope of a lexical query: every non-archived row, whatever its embedding status.
-fn scope_of(q: &LexicalQuery) -> Scope<'_> {
+/// The statistics are the whole scope's; only the matches are filtered.
+fn scope_of(q: &LexicalQuery, filtered: bool) -> Scope<'_> {
     Scope {
         tenant: &q.tenant_id,
         conversation: q.conversation_id.as_ref(),
         importance_min: q.importance_min,
+        filters: Some(&q.filters).filter(|f| filtered && !f.is_empty()),
     }
 }
 
-fn scope_where(q: &LexicalQuery, first: usize) -> (String, usize) {
-    scope_of(q).where_clause(first, "NOT archived")
+fn scope_where(q: &LexicalQuery, first: usize, filtered: bool) -> (String, usize) {
+    scope_of(q, filtered).where_clause(first, "NOT archived")
 }
 
-fn bind_scope<'a>(query: Query<'a>, q: &'a LexicalQuery) -> Query<'a> {
-    scope_of(q).bind(query)
+fn bind_scope<'a>(query: Query<'a>, q: &'a LexicalQuery, filtered: bool) -> Query<'a> {
+    scope_of(q, filtered).bind(query)
 }
 
 /// The query terms as a tsquery matching any of them. The core's terms are alphanumeric, so
@@ -107,12 +109,12 @@ impl LexicalSearch for PostgresStore {
         &self,
         q: &LexicalQuery,
     ) -> Result<LexicalMatches, RepositoryError> {
-        let (filter, _) = scope_where(q, 1);
+        let (filter, _) = scope_where(q, 1, false);
         let stats_sql = format!(
             "SELECT count(*) AS n, coalesce(avg(lexical_length), 0)::float8 AS avg_len \
              FROM messages WHERE {filter}"
         );
-        let (match_filter, _) = scope_where(q, 2);
+        let (match_filter, _) = scope_where(q, 2, true);
         let match_sql = format!(
             "SELECT id, coalesce(lexical_terms, '') AS terms FROM messages \
              WHERE {match_filter} AND lexical_tsv @@ to_tsquery('simple', $1)"
@@ -129,7 +131,7 @@ impl LexicalSearch for PostgresStore {
                     .repeatable_read()
                     .run::<LexicalRead, PgStoreError, _>(async |conn| {
                         let stats: ScopeRow =
-                            bind_scope(diesel::sql_query(stats_sql).into_boxed(), q)
+                            bind_scope(diesel::sql_query(stats_sql).into_boxed(), q, false)
                                 .get_result(conn)
                                 .await?;
                         if q.terms.is_empty() {
@@ -140,6 +142,7 @@ impl LexicalSearch for PostgresStore {
                                 .into_boxed()
                                 .bind::<Text, _>(tsq),
                             q,
+                            true,
                         )
                         .load(conn)
                         .await?;

@@ -29,6 +29,7 @@
 //!   [`PostgresStore::search_with_path`] / [`PostgresStore::explain_search`]);
 //! - `idempotency.rs`: the idempotency records written inside a write's transaction;
 //! - `scope.rs` (specific to this store): the scope predicate vector and lexical SQL share;
+//!   `filter.rs`: search filters (time range, metadata conditions) in Postgres's SQL;
 //! - `config.rs`, `error.rs`, `migrate.rs`, `rows.rs`, `schema.rs`; `testkit.rs` (feature
 //!   `testkit`): a fresh database per test and synthetic data.
 //!
@@ -45,6 +46,7 @@ mod config;
 mod editing;
 mod erasure;
 mod error;
+mod filter;
 mod idempotency;
 mod lexical;
 mod listing;

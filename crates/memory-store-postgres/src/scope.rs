@@ -1,10 +1,12 @@
 //! The scope predicate the vector and the lexical queries share: mandatory tenant, optional
-//! conversation and importance floor.
+//! conversation, importance floor and filters (time range, metadata: [`crate::filter`]).
 
 use diesel::pg::Pg;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{Double, Text};
-use memory_core::domain::{ConversationId, Importance, TenantId};
+use memory_core::domain::{ConversationId, Filters, Importance, TenantId};
+
+use crate::filter::{bind_all, filters_sql};
 
 /// A raw SQL query whose parameters are bound one by one.
 pub(crate) type Query<'a> = BoxedSqlQuery<'a, Pg, SqlQuery>;
@@ -15,6 +17,7 @@ pub(crate) struct Scope<'a> {
     pub tenant: &'a TenantId,
     pub conversation: Option<&'a ConversationId>,
     pub importance_min: Option<Importance>,
+    pub filters: Option<&'a Filters>,
 }
 
 impl<'a> Scope<'a> {
@@ -33,6 +36,11 @@ impl<'a> Scope<'a> {
             sql.push_str(&format!(" AND importance_score >= ${n}"));
             n += 1;
         }
+        if let Some(f) = self.filters {
+            let (filters, _, next) = filters_sql(f, n);
+            sql.push_str(&filters);
+            n = next;
+        }
         (sql, n)
     }
 
@@ -44,6 +52,11 @@ impl<'a> Scope<'a> {
         }
         if let Some(min) = self.importance_min {
             query = query.bind::<Double, _>(min.value());
+        }
+        if let Some(f) = self.filters {
+            // The same numbering as in where_clause: only the values matter here.
+            let (_, binds, _) = filters_sql(f, 1);
+            query = bind_all(query, &binds);
         }
         query
     }

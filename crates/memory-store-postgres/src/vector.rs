@@ -68,6 +68,7 @@ fn scope_of(q: &CandidateQuery) -> Scope<'_> {
         tenant: &q.tenant_id,
         conversation: q.conversation_id.as_ref(),
         importance_min: q.importance_min,
+        filters: Some(&q.filters).filter(|f| !f.is_empty()),
     }
 }
 
@@ -194,7 +195,9 @@ impl PostgresStore {
         let max_scan = config.hnsw_max_scan_tuples;
         let (rows, path) = self
             .with_conn("search", async |conn| {
-                if self.scope_is_large(conn, q).await? {
+                // A filtered search scans exactly what its filters admit in the scope: an
+                // index search would drop the rows its filters reject after the limit.
+                if q.filters.is_empty() && self.scope_is_large(conn, q).await? {
                     let vector = &vector;
                     let rows: Vec<SearchRow> = conn
                         .transaction::<_, PgStoreError, _>(async |conn| {
@@ -244,7 +247,9 @@ impl PostgresStore {
         Ok(self
             .with_conn("explain search", async |conn| {
                 let (path, lines): (SearchPath, Vec<PlanLine>) =
-                    if self.scope_is_large(conn, q).await? {
+                    // A filtered search scans exactly what its filters admit in the scope: an
+                // index search would drop the rows its filters reject after the limit.
+                if q.filters.is_empty() && self.scope_is_large(conn, q).await? {
                         let vector = &vector;
                         let lines = conn
                             .transaction::<_, PgStoreError, _>(async |conn| {

@@ -51,6 +51,7 @@ fn lexical(t: &str, text: &str) -> LexicalQuery {
         terms: Analyzer::english().query_terms(text),
         bm25: HybridConfig::default().bm25(),
         limit: 100,
+        filters: Default::default(),
     }
 }
 

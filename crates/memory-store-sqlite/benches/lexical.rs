@@ -156,6 +156,7 @@ fn main() {
                     terms: analyzer.query_terms(&text.join(" ")),
                     bm25: Bm25::default(),
                     limit: LIMIT,
+                    filters: Default::default(),
                 }
             })
             .collect();

@@ -189,6 +189,7 @@ async fn bench_size(size: usize, rounds: usize) {
             importance_min: None,
             embedding: rng.vector(),
             limit: LIMIT,
+            filters: Default::default(),
         })
         .collect();
 

@@ -16,6 +16,7 @@ use memory_core::ports::{
 use memory_core::text::AnalyzedText;
 
 use crate::error::SqliteStoreError;
+use crate::filter::{bind_all, filters_sql};
 use crate::open::{IDS_PER_QUERY, SqliteStore, id_bytes, limit_i64};
 use crate::rows::{MessageRow, decode_embedding, message_id};
 use crate::schema::messages;
@@ -128,6 +129,8 @@ fn lexical_blocking(
         if q.importance_min.is_some() {
             sql.push_str(" AND m.importance_score >= ?");
         }
+        let (filters, filter_binds) = filters_sql(&q.filters, "m.");
+        sql.push_str(&filters);
         let mut query = diesel::sql_query(sql)
             .into_boxed::<Sqlite>()
             .bind::<Text, _>(fts)
@@ -138,7 +141,7 @@ fn lexical_blocking(
         if let Some(min) = q.importance_min {
             query = query.bind::<diesel::sql_types::Double, _>(min.value());
         }
-        let matches = query
+        let matches = bind_all(query, &filter_binds)
             .load::<Match>(c)?
             .into_iter()
             .map(|m| Ok((message_id(&m.id)?, m.terms, ())))

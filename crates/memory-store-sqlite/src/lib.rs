@@ -16,6 +16,7 @@
 //! - `listing.rs`: `Listing` (keyset pages); `editing.rs`: `Editing` (update, delete,
 //!   history); `idempotency.rs`: the idempotency records written inside a write's
 //!   transaction.
+//! - `filter.rs`: search filters (time range, metadata conditions) in SQLite's SQL.
 //! - `rows.rs`, `schema.rs`: the rows and the diesel schema; `url.rs`: database URLs;
 //!   `error.rs`: [`SqliteStoreError`].
 //!
@@ -39,6 +40,7 @@
 mod editing;
 mod erasure;
 mod error;
+mod filter;
 mod idempotency;
 mod lexical;
 mod listing;

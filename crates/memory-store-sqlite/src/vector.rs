@@ -1,7 +1,9 @@
 //! [`VectorSearch`]: exact nearest neighbours, from the in-memory index
-//! ([`crate::vector_index`]) or by streaming the tenant's vectors from disk.
+//! ([`crate::vector_index`]) or by streaming the tenant's vectors from disk. A query with
+//! filters first reads the ids its filters admit (one SQL query, [`crate::filter`]), and the
+//! scan skips every other row.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use diesel::connection::DefaultLoadingMode;
@@ -10,7 +12,11 @@ use memory_core::domain::{EmbeddingStatus, MessageId, TenantId};
 use memory_core::error::RepositoryError;
 use memory_core::ports::{Candidate, CandidateQuery, VectorSearch};
 
+use diesel::sql_types::{Double, Text};
+use diesel::sqlite::Sqlite;
+
 use crate::error::SqliteStoreError;
+use crate::filter::{bind_all, filters_sql};
 use crate::open::{IDS_PER_QUERY, Inner, SqliteStore, WriterGuard, id_bytes, task_error};
 use crate::rows::{MessageRow, decode_vector_into, message_id};
 use crate::schema::messages;
@@ -53,11 +59,16 @@ impl Inner {
                 index
             }
         };
+        let allowed = match admitted_ids(&mut *self.readers.get()?, q)? {
+            Some(set) if set.is_empty() => return Ok(Some(Vec::new())),
+            other => other,
+        };
         let mut query = q.embedding.as_slice().to_vec();
         normalise(&mut query);
         let filter = Filter {
             conversation: q.conversation_id.as_ref().map(|c| c.as_str()),
             importance_min: q.importance_min.map(|i| i.value()),
+            allowed: allowed.as_ref(),
         };
         let top = read_lock(&index).search(&query, filter, q.limit, self.search_threads);
         let mut conn = self.readers.get()?;
@@ -70,6 +81,10 @@ impl Inner {
         q: &CandidateQuery,
     ) -> Result<Vec<Candidate>, SqliteStoreError> {
         let mut conn = self.readers.get()?;
+        let allowed = match admitted_ids(&mut conn, q)? {
+            Some(set) if set.is_empty() => return Ok(Vec::new()),
+            other => other,
+        };
         let mut query = messages::table
             .select((messages::id, messages::embedding.assume_not_null()))
             .filter(messages::tenant_id.eq(q.tenant_id.as_str()))
@@ -88,19 +103,63 @@ impl Inner {
         let mut buf = Vec::with_capacity(self.dim);
         for row in query.load_iter::<(Vec<u8>, Vec<u8>), DefaultLoadingMode>(&mut conn)? {
             let (id, blob) = row?;
+            let id = message_id(&id)?;
+            if allowed.as_ref().is_some_and(|a| !a.contains(&id)) {
+                continue;
+            }
             decode_vector_into(&blob, self.dim, &mut buf)?;
             normalise(&mut buf);
             let similarity = dot(&query_vec, &buf).clamp(-1.0, 1.0);
             if top.threshold().is_some_and(|t| similarity < t) {
                 continue;
             }
-            top.push(Scored {
-                similarity,
-                id: message_id(&id)?,
-            });
+            top.push(Scored { similarity, id });
         }
         fetch_candidates(&mut conn, top.into_sorted())
     }
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = diesel::sql_types::Binary)]
+    id: Vec<u8>,
+}
+
+/// The searchable messages of `q`'s scope that its filters admit, by one query with the
+/// filters in SQL; `None` when the query has no filters (everything in scope is admitted).
+fn admitted_ids(
+    conn: &mut SqliteConnection,
+    q: &CandidateQuery,
+) -> Result<Option<HashSet<MessageId>>, SqliteStoreError> {
+    if q.filters.is_empty() {
+        return Ok(None);
+    }
+    let (filters, binds) = filters_sql(&q.filters, "");
+    let mut sql = String::from(
+        "SELECT id FROM messages WHERE tenant_id = ? AND archived = 0 \
+         AND embedding_status = 'completed'",
+    );
+    if q.conversation_id.is_some() {
+        sql.push_str(" AND conversation_id = ?");
+    }
+    if q.importance_min.is_some() {
+        sql.push_str(" AND importance_score >= ?");
+    }
+    sql.push_str(&filters);
+    let mut query = diesel::sql_query(sql)
+        .into_boxed::<Sqlite>()
+        .bind::<Text, _>(q.tenant_id.as_str().to_owned());
+    if let Some(c) = &q.conversation_id {
+        query = query.bind::<Text, _>(c.as_str().to_owned());
+    }
+    if let Some(min) = q.importance_min {
+        query = query.bind::<Double, _>(min.value());
+    }
+    let rows: Vec<IdRow> = bind_all(query, &binds).load(conn)?;
+    rows.iter()
+        .map(|r| message_id(&r.id))
+        .collect::<Result<HashSet<_>, _>>()
+        .map(Some)
 }
 
 /// The tenant's searchable messages: non-archived, embedding completed.

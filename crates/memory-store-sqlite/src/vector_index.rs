@@ -2,7 +2,7 @@
 //! in-memory index of unit-normalised vectors.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use memory_core::domain::MessageId;
 
@@ -130,6 +130,8 @@ pub struct Filter<'a> {
     pub conversation: Option<&'a str>,
     /// Only importance at least this.
     pub importance_min: Option<f64>,
+    /// Only these messages (what a query's time range and metadata conditions admit).
+    pub allowed: Option<&'a HashSet<MessageId>>,
 }
 
 /// One tenant's searchable messages (non-archived, embedding completed) as unit vectors in one
@@ -249,6 +251,7 @@ impl TenantIndex {
             query,
             conv,
             importance_min: filter.importance_min,
+            allowed: filter.allowed,
             limit,
         };
         // Split the scan across threads only when each gets enough rows to pay for its start.
@@ -289,6 +292,7 @@ struct Scan<'a> {
     query: &'a [f32],
     conv: Option<u32>,
     importance_min: Option<f64>,
+    allowed: Option<&'a HashSet<MessageId>>,
     limit: usize,
 }
 
@@ -298,8 +302,9 @@ impl Scan<'_> {
         let d = ix.dim;
         let mut top = TopK::new(self.limit);
         let mut threshold = f32::NEG_INFINITY;
+        let allowed = self.allowed;
         let mut offer = |i: usize, sim: f32, top: &mut TopK| {
-            if sim < threshold {
+            if sim < threshold || allowed.is_some_and(|a| !a.contains(&ix.ids[i])) {
                 return;
             }
             top.push(Scored {
@@ -421,6 +426,7 @@ mod tests {
                 Filter {
                     conversation: conv,
                     importance_min: min,
+                    allowed: None,
                 },
                 10,
                 1,
@@ -437,7 +443,8 @@ mod tests {
                 &q,
                 Filter {
                     conversation: Some("zzz"),
-                    importance_min: None
+                    importance_min: None,
+                    allowed: None,
                 },
                 5,
                 0
@@ -461,14 +468,17 @@ mod tests {
             Filter {
                 conversation: None,
                 importance_min: None,
+                allowed: None,
             },
             Filter {
                 conversation: None,
                 importance_min: Some(0.5),
+                allowed: None,
             },
             Filter {
                 conversation: Some("rare"),
                 importance_min: Some(0.2),
+                allowed: None,
             },
         ] {
             let one: Vec<MessageId> = idx.search(&q, filter, 50, 1).iter().map(|s| s.id).collect();

@@ -20,7 +20,7 @@ mod vector_index {
         test = #[tokio::test(flavor = "multi_thread", worker_threads = 2)],
         store = fresh(SqliteStoreOptions::new(DIM)),
         dimension = DIM,
-        checks = [messages, vector, lexical, retention, erasure, timeline, listing, editing],
+        checks = [messages, vector, lexical, retention, erasure, timeline, listing, editing, filters],
     }
 }
 
@@ -30,7 +30,7 @@ mod disk_scan {
         test = #[tokio::test(flavor = "multi_thread", worker_threads = 2)],
         store = fresh(SqliteStoreOptions::new(DIM).vector_cache_bytes(0)),
         dimension = DIM,
-        checks = [messages, vector, lexical, retention, erasure, timeline, listing, editing],
+        checks = [messages, vector, lexical, retention, erasure, timeline, listing, editing, filters],
     }
 }
 
@@ -40,6 +40,6 @@ mod current_thread {
         test = #[tokio::test(flavor = "current_thread")],
         store = fresh(SqliteStoreOptions::new(DIM)),
         dimension = DIM,
-        checks = [messages, vector, lexical, retention, erasure, timeline, listing, editing],
+        checks = [messages, vector, lexical, retention, erasure, timeline, listing, editing, filters],
     }
 }

@@ -27,6 +27,7 @@ fn lexical(t: &str, text: &str, limit: usize) -> LexicalQuery {
         terms: Analyzer::english().query_terms(text),
         bm25: HybridConfig::default().bm25(),
         limit,
+        filters: Default::default(),
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod change;
 mod embedding;
+mod filter;
 mod idempotency;
 mod listing;
 mod message;
@@ -10,6 +11,7 @@ mod values;
 
 pub use change::{Actor, HistoryEntry, MessagePatch, MetadataPatch};
 pub use embedding::{Embedding, cosine_similarity};
+pub use filter::{Bound, Comparison, Condition, Filters, MetadataFilter, Scalar};
 pub use idempotency::{IdempotencyKey, IdempotencyRecord};
 pub(crate) use idempotency::{Outcome, decode_outcome, encode_outcome};
 pub use listing::{ListParams, ListRequest, MessagePage, Position, SortOrder};

@@ -1,6 +1,6 @@
 //! The shapes of a search: the validated query, and the ranked answer.
 
-use super::{ConversationId, Importance, Message, TenantId};
+use super::{ConversationId, Filters, Importance, Message, TenantId};
 use crate::error::{FieldError, ValidationErrors};
 
 /// A search request, validated by [`SearchQuery::parse`].
@@ -13,6 +13,7 @@ pub struct SearchQuery {
     pub(crate) importance_min: Option<Importance>,
     pub(crate) candidate_limit: usize,
     pub(crate) mode: Option<SearchMode>,
+    pub(crate) filters: Filters,
 }
 
 /// How candidates are found and how relevant they are.
@@ -87,6 +88,17 @@ impl SearchQuery {
     /// Vector, hybrid or lexical retrieval; `None` is the service's default.
     pub fn mode(&self) -> Option<SearchMode> {
         self.mode
+    }
+
+    /// The time range and metadata conditions results must satisfy.
+    pub fn filters(&self) -> &Filters {
+        &self.filters
+    }
+
+    /// The same query, narrowed by `filters` ([`Filters::parse`]).
+    pub fn with_filters(mut self, filters: Filters) -> Self {
+        self.filters = filters;
+        self
     }
 
     /// The same query in another mode.
@@ -181,6 +193,7 @@ impl SearchQuery {
                 importance_min,
                 candidate_limit,
                 mode: None,
+                filters: Filters::default(),
             }),
             _ => Err(errors),
         }

@@ -6,7 +6,7 @@ use std::collections::{BinaryHeap, HashSet};
 
 use async_trait::async_trait;
 
-use crate::domain::{Content, ConversationId, Importance, Message, MessageId, TenantId};
+use crate::domain::{Content, ConversationId, Filters, Importance, Message, MessageId, TenantId};
 use crate::error::RepositoryError;
 use crate::text::{AnalyzedText, Bm25, LexicalScorer};
 
@@ -26,6 +26,10 @@ pub struct LexicalQuery {
     pub bm25: Bm25,
     /// At most this many documents.
     pub limit: usize,
+    /// Optional: a time range and metadata conditions the matches must satisfy. The scope's
+    /// size and average length stay those of the tenant or conversation; document
+    /// frequencies count the matches that pass (what [`rank_matches`] computes).
+    pub filters: Filters,
 }
 
 /// A message that matched a lexical query, with its analysed text.
@@ -71,7 +75,8 @@ impl LexicalMatches {
 /// - A match is a non-archived message of the scope (whatever its embedding status) whose
 ///   analysed text contains at least one query term. No terms: no documents.
 /// - `scope_size`, `average_length` and `document_frequencies` describe the whole scope,
-///   matching or not.
+///   matching or not (with `filters`: document frequencies count the matches that pass).
+/// - With `filters`, only matches that pass them ([`Filters::admits`]) are ranked.
 /// - `documents` are the `limit` best matches by [`LexicalMatches::scorer`] (the core's
 ///   BM25 with those statistics), best first, ties by id ascending: so the results are the
 ///   same on every store, however many messages match. A store that finds all matches can
@@ -197,6 +202,7 @@ mod tests {
             terms: terms.iter().map(|t| (*t).to_owned()).collect(),
             bm25: Bm25::new(1.2, 0.0).expect("valid"),
             limit,
+            filters: Default::default(),
         }
     }
 

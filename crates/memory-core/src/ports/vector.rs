@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::domain::{ConversationId, Embedding, Importance, Message, TenantId};
+use crate::domain::{ConversationId, Embedding, Filters, Importance, Message, TenantId};
 use crate::error::RepositoryError;
 
 /// What [`VectorSearch::search_candidates`] looks for.
@@ -18,6 +18,8 @@ pub struct CandidateQuery {
     pub embedding: Embedding,
     /// At most this many candidates.
     pub limit: usize,
+    /// Optional: a time range and metadata conditions ([`Filters::admits`] is the reference).
+    pub filters: Filters,
 }
 
 /// A message a store proposes for a query, with its cosine similarity to the query.
@@ -34,7 +36,8 @@ pub struct Candidate {
 /// Contract (checked by [`crate::testkit`], module `vector`): `search_candidates` returns
 /// the `limit` nearest neighbours by cosine similarity among the tenant's (or
 /// conversation's) non-archived messages whose embedding is `completed`, honouring
-/// `importance_min`, most similar first, each with its cosine similarity. It searches all of
+/// `importance_min` and `filters` (pushed into the store's query, never applied after the
+/// limit: a filtered query still returns `limit` rows when that many match), most similar first, each with its cosine similarity. It searches all of
 /// that history, not a recent window, and must not silently lose rows to an approximate index
 /// filter. A query embedding of another dimension is [`RepositoryError::DimensionMismatch`].
 #[cfg_attr(feature = "mocks", mockall::automock)]

@@ -1,7 +1,7 @@
 //! Search: vector, hybrid (the default) or lexical.
 
 use crate::access::TenantAccess;
-use crate::domain::{Embedding, SearchMode, SearchQuery, SearchResults};
+use crate::domain::{Embedding, Filters, Message, SearchMode, SearchQuery, SearchResults};
 use crate::error::{CoreError, EmbedderError, Result};
 use crate::ports::{CandidateQuery, LexicalMatches, LexicalQuery};
 use crate::scoring::fuse;
@@ -20,7 +20,8 @@ impl MemoryService {
     /// overloaded runs in lexical mode instead, and says so in [`SearchResults::mode`]:
     /// memories stay findable by their words while the model is down. On a store without
     /// lexical search, hybrid search runs on vectors alone and lexical mode is
-    /// [`CoreError::Unsupported`].
+    /// [`CoreError::Unsupported`]. The query's [`Filters`] (time range, metadata) go to the
+    /// stores with the candidate queries.
     pub async fn search(&self, query: SearchQuery, access: &TenantAccess) -> Result<SearchResults> {
         Self::check_access(access, &query.tenant_id)?;
         let requested = query.mode.unwrap_or(self.default_mode);
@@ -55,6 +56,7 @@ impl MemoryService {
             importance_min: query.importance_min,
             embedding: embedding.clone(),
             limit: query.candidate_limit,
+            filters: query.filters.clone(),
         };
         let (mode, items, pending) = match (requested, embedding, lexical_store) {
             (SearchMode::Vector, Some(embedding), _) | (_, Some(embedding), None) => {
@@ -67,7 +69,8 @@ impl MemoryService {
                     pending
                 );
                 let now = self.clock.now();
-                let items = self.ranker.rank(candidates?, now, query.top_k);
+                let candidates = admitted(candidates?, &query.filters, |c| &c.message);
+                let items = self.ranker.rank(candidates, now, query.top_k);
                 (SearchMode::Vector, items, pending)
             }
             (_, None, None) => return Err(CoreError::Unsupported("lexical search")),
@@ -80,6 +83,7 @@ impl MemoryService {
                     terms: terms.clone(),
                     bm25: self.hybrid.bm25(),
                     limit: self.hybrid.lexical_limit(),
+                    filters: query.filters.clone(),
                 };
                 let lexical = async {
                     if terms.is_empty() {
@@ -124,9 +128,11 @@ impl MemoryService {
                 let (dense, lexical, timeline, pending) =
                     futures::join!(dense, lexical, timeline, pending);
                 let timeline = timeline?;
+                let mut lexical = lexical?;
+                lexical.documents = admitted(lexical.documents, &query.filters, |d| &d.message);
                 let fused = fuse(
-                    dense?,
-                    lexical?,
+                    admitted(dense?, &query.filters, |c| &c.message),
+                    lexical,
                     &terms,
                     embedding.as_ref(),
                     timeline.as_deref(),
@@ -148,4 +154,19 @@ impl MemoryService {
             pending_embeddings: pending?,
         })
     }
+}
+
+/// What passes the filters. Stores apply them in their queries (the contract); this keeps a
+/// store that did not from ever returning what the caller excluded.
+fn admitted<T>(items: Vec<T>, filters: &Filters, message: impl Fn(&T) -> &Message) -> Vec<T> {
+    if filters.is_empty() {
+        return items;
+    }
+    items
+        .into_iter()
+        .filter(|i| {
+            let m = message(i);
+            filters.admits(m.created_at, &m.metadata)
+        })
+        .collect()
 }

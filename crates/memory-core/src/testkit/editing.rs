@@ -59,6 +59,7 @@ async fn lexical_ids<S: LexicalSearch>(store: &S, word: &str) -> Vec<crate::doma
         terms: Analyzer::english().query_terms(word),
         bm25: Bm25::default(),
         limit: 10,
+        filters: Default::default(),
     };
     let matches = store.lexical_candidates(&q).await.expect("lexical");
     matches

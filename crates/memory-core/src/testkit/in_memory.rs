@@ -261,6 +261,7 @@ impl VectorSearch for InMemoryStore {
                 )
             })
             .filter(|m| m.embedding_status == EmbeddingStatus::Completed)
+            .filter(|m| q.filters.admits(m.created_at, &m.metadata))
             .filter_map(|m| {
                 let e = m.embedding.as_ref()?;
                 Some(Candidate {
@@ -314,6 +315,7 @@ impl LexicalSearch for InMemoryStore {
         let matches: Vec<(MessageId, String, &Message)> = scope
             .iter()
             .filter(|(_, terms, _)| terms.split(' ').any(|w| q.terms.iter().any(|t| t == w)))
+            .filter(|(m, _, _)| q.filters.admits(m.created_at, &m.metadata))
             .map(|(m, terms, _)| (m.id, (*terms).to_owned(), *m))
             .collect();
         let ranked = rank_matches(q, scope.len() as u64, average_length, matches);

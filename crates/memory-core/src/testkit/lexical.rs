@@ -17,6 +17,7 @@ fn lexical(t: &str, terms: &[&str]) -> LexicalQuery {
         terms: terms.iter().map(|s| (*s).to_owned()).collect(),
         bm25: HybridConfig::default().bm25(),
         limit: 100,
+        filters: Default::default(),
     }
 }
 

@@ -13,7 +13,8 @@
 //!     test = #[tokio::test(flavor = "multi_thread", worker_threads = 2)],
 //!     store = fresh(),
 //!     dimension = 384,
-//!     checks = [messages, vector, lexical, retention, erasure, timeline, listing, editing],
+//!     checks = [messages, vector, lexical, retention, erasure, timeline, listing, editing,
+//!               filters],
 //! }
 //! ```
 //!
@@ -26,6 +27,7 @@ mod toy_embedder;
 
 pub mod editing;
 pub mod erasure;
+pub mod filters;
 pub mod lexical;
 pub mod listing;
 pub mod messages;
@@ -62,6 +64,7 @@ pub fn query(t: &str, e: Embedding, limit: usize) -> CandidateQuery {
         importance_min: None,
         embedding: e,
         limit,
+        filters: Default::default(),
     }
 }
 
@@ -198,6 +201,18 @@ macro_rules! __contract_group {
                 update_with_key,
                 delete_one,
                 erasure_takes_history
+            ]
+        );
+    };
+    ($mode:tt, $make:expr, $dim:expr, filters) => {
+        $crate::__contract_checks!(
+            $mode,
+            $make,
+            $dim,
+            filters,
+            [
+                vector_filters_match_the_oracle,
+                lexical_filters_match_the_oracle
             ]
         );
     };

@@ -13,7 +13,7 @@
 //! | `PATCH /v1/messages/{message_id}` | [`update_message`] |
 //! | `DELETE /v1/messages/{message_id}` | [`delete_message`] |
 //! | `GET /v1/messages/{message_id}/history` | [`message_history`] |
-//! | `GET /v1/memory/search` | [`search`] |
+//! | `GET /v1/memory/search`, `POST /v1/memory/search` | [`search`] |
 //! | `POST /v1/admin/retention/run` | [`run_retention`] |
 //! | `DELETE /v1/conversations/{conversation_id}` | [`erase_conversation`] |
 //! | `DELETE /v1/tenants/{tenant_id}/messages` | [`erase_tenant`] |

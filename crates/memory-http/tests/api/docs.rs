@@ -18,6 +18,12 @@ async fn openapi_document_describes_every_endpoint_and_schema() {
         ("/v1/messages/{message_id}", "get"),
         ("/v1/memory/search", "get"),
         ("/v1/admin/retention/run", "post"),
+        ("/v1/memory/search", "post"),
+        ("/v1/messages", "get"),
+        ("/v1/messages/batch", "post"),
+        ("/v1/messages/{message_id}", "patch"),
+        ("/v1/messages/{message_id}", "delete"),
+        ("/v1/messages/{message_id}/history", "get"),
         ("/v1/admin/health", "get"),
         ("/metrics", "get"),
     ] {
@@ -48,7 +54,7 @@ async fn openapi_document_describes_every_endpoint_and_schema() {
     let params = paths["/v1/memory/search"]["get"]["parameters"]
         .as_array()
         .expect("params");
-    assert_eq!(params.len(), 7);
+    assert_eq!(params.len(), 10);
 }
 
 /// Every schema of a field named `name` under `doc`: properties and parameters alike.
@@ -89,11 +95,12 @@ async fn openapi_limits_are_the_cores_and_error_answers_are_listed_everywhere() 
         &schemas["BatchRequest"],
         &schemas["BatchItem"],
         &schemas["UpdateMessageRequest"],
+        &schemas["SearchRequest"],
     ];
     for (name, max, at_least) in [
-        ("tenant_id", TenantId::MAX_CHARS, 7),
-        ("conversation_id", ConversationId::MAX_CHARS, 5),
-        ("query", SearchQuery::MAX_QUERY_CHARS, 1),
+        ("tenant_id", TenantId::MAX_CHARS, 8),
+        ("conversation_id", ConversationId::MAX_CHARS, 6),
+        ("query", SearchQuery::MAX_QUERY_CHARS, 2),
     ] {
         let mut found = Vec::new();
         for input in inputs {
@@ -138,7 +145,7 @@ async fn openapi_limits_are_the_cores_and_error_answers_are_listed_everywhere() 
             }
         }
     }
-    assert_eq!(guarded, 11, "the guarded operations");
+    assert_eq!(guarded, 12, "the guarded operations");
     let mut limit = Vec::new();
     schemas_named(&doc["paths"]["/v1/messages"], "limit", &mut limit);
     assert_eq!(limit[0]["maximum"], ListRequest::MAX_LIMIT as f64);
