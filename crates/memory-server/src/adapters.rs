@@ -177,9 +177,7 @@ pub async fn retention_once(
     tenant: Option<&str>,
     dry_run: bool,
 ) -> anyhow::Result<()> {
-    let embedder = embedder(settings).await?;
-    let store = store(settings, embedder.dimension(), &embedder.model_id()).await?;
-    let service = MemoryService::new(store, embedder, crate::startup::service_config(settings)?)?;
+    let service = offline_service(settings).await?;
     let tenants = match tenant {
         Some(t) => vec![TenantId::parse(t).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?],
         None => service.list_tenants().await?,
@@ -193,4 +191,56 @@ pub async fn retention_once(
         );
     }
     Ok(())
+}
+
+/// `memory-server export`: a tenant's messages to stdout.
+pub async fn export(
+    settings: &Settings,
+    tenant: &str,
+    conversation: Option<&str>,
+    embeddings: bool,
+) -> anyhow::Result<()> {
+    let service = offline_service(settings).await?;
+    let stdout = std::io::stdout().lock();
+    let n = crate::transfer::export(
+        &service,
+        tenant,
+        conversation,
+        embeddings,
+        std::io::BufWriter::new(stdout),
+    )
+    .await?;
+    tracing::info!(messages = n, "export done");
+    Ok(())
+}
+
+/// `memory-server import FILE`: the messages of an export, stored again.
+pub async fn import(settings: &Settings, file: &std::path::Path) -> anyhow::Result<()> {
+    let service = offline_service(settings).await?;
+    let report = if file.as_os_str() == "-" {
+        crate::transfer::import(&service, std::io::stdin().lock(), None).await?
+    } else {
+        let open =
+            || std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()));
+        let total = std::io::BufRead::lines(std::io::BufReader::new(open()?))
+            .filter(|l| l.as_ref().is_ok_and(|l| !l.trim().is_empty()))
+            .count() as u64;
+        crate::transfer::import(&service, std::io::BufReader::new(open()?), Some(total)).await?
+    };
+    println!(
+        "{}",
+        serde_json::json!({"stored": report.stored, "skipped": report.skipped})
+    );
+    Ok(())
+}
+
+/// The service over the configured store and model, without the HTTP server or workers.
+async fn offline_service(settings: &Settings) -> anyhow::Result<MemoryService> {
+    let embedder = embedder(settings).await?;
+    let store = store(settings, embedder.dimension(), &embedder.model_id()).await?;
+    Ok(MemoryService::new(
+        store,
+        embedder,
+        crate::startup::service_config(settings)?,
+    )?)
 }

@@ -6,6 +6,7 @@
 //! - [`adapters`] — builds the embedder and the store the settings name.
 //! - [`embed_lines`] — `memory-server embed`: texts in, JSON lines of embeddings out.
 //! - [`startup`] — [`startup::Application`], the running server plus its workers.
+//! - [`transfer`] — `memory-server export` and `import`: a tenant's messages as JSON lines.
 //! - [`workers`] — the retention scheduler and the embedding catch-up worker.
 //! - [`telemetry`] — logging.
 
@@ -14,4 +15,5 @@ pub mod config;
 pub mod embed_lines;
 pub mod startup;
 pub mod telemetry;
+pub mod transfer;
 pub mod workers;

@@ -1,4 +1,5 @@
-//! `memory-server`: serves the API (no subcommand), or runs `migrate`, `embed` or `retention`.
+//! `memory-server`: serves the API (no subcommand), or runs `migrate`, `embed`, `retention`,
+//! `export` or `import`.
 
 use std::process::ExitCode;
 
@@ -33,6 +34,25 @@ enum Command {
         /// Count only, change nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Write a tenant's messages (archived ones included) to stdout as JSON lines, oldest
+    /// first; progress goes to stderr.
+    Export {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// Only this conversation.
+        #[arg(long)]
+        conversation: Option<String>,
+        /// Include the embeddings (an import then needs no model time for them).
+        #[arg(long)]
+        embeddings: bool,
+    },
+    /// Store the messages of a JSON lines file written by `export` (ids, dates, importance
+    /// and archived flags kept). Re-running an interrupted import stores nothing twice.
+    Import {
+        /// The file (`-` for stdin).
+        file: std::path::PathBuf,
     },
 }
 
@@ -77,5 +97,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Retention { tenant, dry_run } => {
             memory_server::adapters::retention_once(&cli.settings, tenant.as_deref(), dry_run).await
         }
+        Command::Export {
+            tenant,
+            conversation,
+            embeddings,
+        } => {
+            memory_server::adapters::export(
+                &cli.settings,
+                &tenant,
+                conversation.as_deref(),
+                embeddings,
+            )
+            .await
+        }
+        Command::Import { file } => memory_server::adapters::import(&cli.settings, &file).await,
     }
 }

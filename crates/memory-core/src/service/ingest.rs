@@ -240,7 +240,7 @@ impl MemoryService {
 
     /// Embeds texts a chunk at a time; once the embedder refuses or fails, the rest are
     /// left for the catch-up worker (pending) instead of waiting.
-    async fn embed_chunked(&self, texts: &[String]) -> Vec<Result<Embedding>> {
+    pub(super) async fn embed_chunked(&self, texts: &[String]) -> Vec<Result<Embedding>> {
         let mut out = Vec::with_capacity(texts.len());
         let mut stopped = false;
         for chunk in texts.chunks(EMBED_CHUNK) {

@@ -1,13 +1,14 @@
 //! [`MemoryService`]: the use cases, over the ports.
 //!
 //! One file per use case: `ingest` (one message or a batch, idempotent with a key),
-//! `listing`, `editing` (update, delete, history), `search`, `retention`, `catch_up`
+//! `import` (messages as exported), `listing`, `editing` (update, delete, history), `search`, `retention`, `catch_up`
 //! (embeddings and analysed text the store is missing), `erasure`. This file builds the service and holds
 //! what they share.
 
 mod catch_up;
 mod editing;
 mod erasure;
+mod import;
 mod ingest;
 mod listing;
 mod retention;
@@ -26,6 +27,7 @@ use crate::ports::{Clock, Embedder, PortObserver, StorePorts, SystemClock};
 use crate::retention::RetentionPolicy;
 use crate::scoring::{HybridConfig, ImportanceConfig, ImportanceScorer, Ranker, RankingConfig};
 
+pub use import::ImportOutcome;
 pub use ingest::{BatchOutcome, MAX_BATCH_MESSAGES, MAX_CLOCK_SKEW_SECONDS};
 
 /// The service's tunables. Defaults are the seed's; each part is valid by construction.
