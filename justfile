@@ -65,6 +65,16 @@ bench-recall DATA_DIR="../shared/bench-data/locomo-dev": fetch-model pg-up
             --mode hybrid --mode vector --out "$PWD/target/bench-recall/$store.json"
     done
 
+# Batch import against the raw embedder and single-message ingest, side by side (docs/benchmarks.md).
+bench-batch STORE="sqlite" ROUNDS="2": fetch-model pg-up
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export MEMORY_TEST_DATABASE_URL="${MEMORY_TEST_DATABASE_URL:-$(scripts/pg.sh url)}"
+    mkdir -p target/bench-batch
+    data="$(realpath ../shared/bench-data/locomo-dev)"
+    cargo bench -p memory-server --bench batch_ingest -- "$data" --store "{{STORE}}" \
+        --rounds "{{ROUNDS}}" --out "$PWD/target/bench-batch/{{STORE}}.json"
+
 # Bad input at scale: schemathesis (pinned, from PyPI) driven by the served OpenAPI document against
 # the real release binary; fails on any 5xx or schema break (docs/reliability.md, section 3).
 schemathesis:

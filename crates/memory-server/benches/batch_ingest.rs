@@ -1,0 +1,241 @@
+//! Batch import against the raw embedder and single-message ingest, side by side in one run.
+//!
+//! `cargo bench -p memory-server --bench batch_ingest -- [DATA_DIR] [--store sqlite|postgres]
+//! [--rounds N] [--out FILE]` (or `./just bench-batch`). Each round, in turn:
+//! 1. raw: the texts through `memory-server embed`'s code (`embed_lines` on an in-process
+//!    encoder: no HTTP, no store; the model's ceiling);
+//! 2. batch: `POST /v1/messages/batch`, 1,000 messages per request, one request at a time;
+//! 3. single-8: `POST /v1/messages`, 8 requests in flight;
+//! 4. single-1: `POST /v1/messages`, one at a time, on the first 500 messages.
+//!
+//! Every ingest goes to a fresh tenant of a fresh store per round. Reported: messages per
+//! second for each, per round and the median, and the ratios batch/raw and batch/single.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use memory_core::ports::Embedder;
+use memory_embed_candle::SentenceEncoder;
+use memory_server::config::Settings;
+use memory_server::startup::Application;
+use serde_json::{Value, json};
+
+fn read_jsonl(path: &PathBuf) -> anyhow::Result<Vec<Value>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).context("a JSON line"))
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The body of one message, for `tenant`.
+fn body(line: &Value, tenant: &str) -> Value {
+    let mut b = line.clone();
+    if let Some(o) = b.as_object_mut() {
+        o.remove("message_id");
+        o.insert("tenant_id".into(), json!(tenant));
+    }
+    b
+}
+
+async fn single(
+    client: &reqwest::Client,
+    base: &str,
+    lines: &[Value],
+    tenant: &str,
+    in_flight: usize,
+) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    for chunk in lines.chunks(in_flight) {
+        let futs = chunk.iter().map(|l| {
+            client
+                .post(format!("{base}/v1/messages"))
+                .json(&body(l, tenant))
+                .send()
+        });
+        for r in futures::future::join_all(futs).await {
+            let r = r?;
+            anyhow::ensure!(r.status().as_u16() == 202, "ingest: {}", r.status());
+        }
+    }
+    Ok(lines.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn batch(
+    client: &reqwest::Client,
+    base: &str,
+    lines: &[Value],
+    tenant: &str,
+) -> anyhow::Result<(f64, usize)> {
+    let started = Instant::now();
+    let mut pending = 0;
+    for chunk in lines.chunks(1000) {
+        let items: Vec<Value> = chunk
+            .iter()
+            .map(|l| {
+                let mut b = body(l, tenant);
+                if let Some(o) = b.as_object_mut() {
+                    o.remove("tenant_id");
+                }
+                b
+            })
+            .collect();
+        let r = client
+            .post(format!("{base}/v1/messages/batch"))
+            .json(&json!({"tenant_id": tenant, "messages": items}))
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().as_u16() == 207, "batch: {}", r.status());
+        let out: Value = r.json().await?;
+        anyhow::ensure!(
+            out["created"].as_u64() == Some(chunk.len() as u64),
+            "batch: {out}"
+        );
+        pending += out["results"].as_array().map_or(0, |a| {
+            a.iter()
+                .filter(|i| i["embedding_status"] != "completed")
+                .count()
+        });
+    }
+    Ok((
+        lines.len() as f64 / started.elapsed().as_secs_f64(),
+        pending,
+    ))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
+    let mut data = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/bench-data/locomo-dev"
+    ));
+    let mut store = "sqlite".to_owned();
+    let mut rounds = 2usize;
+    let mut out: Option<PathBuf> = None;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--store" => store = args.next().context("--store needs a value")?,
+            "--rounds" => rounds = args.next().context("--rounds needs a value")?.parse()?,
+            "--out" => out = Some(args.next().context("--out needs a value")?.into()),
+            other if !other.starts_with("--") => data = other.into(),
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    let lines = read_jsonl(&data.join("messages.jsonl"))?;
+    let texts: String = lines
+        .iter()
+        .map(|l| {
+            l["content"]
+                .as_str()
+                .unwrap_or_default()
+                .replace(['\n', '\r'], " ")
+                + "\n"
+        })
+        .collect();
+    eprintln!("{} messages from {}", lines.len(), data.display());
+
+    let mut settings = Settings::from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
+    settings.port = 0;
+    settings.api_keys = String::new().into();
+    settings.global_rate_limit = "1000000/second".into();
+    settings.retention_schedule_seconds = 0;
+    settings.log_level = "warn".into();
+    let config = memory_server::adapters::embedder_config(&settings);
+    let encoder = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || SentenceEncoder::load(&config)).await??
+    };
+    let encoder = Arc::new(encoder);
+    let embedder: Arc<dyn Embedder> = memory_server::adapters::embedder(&settings).await?;
+    let client = reqwest::Client::new();
+    let (mut raw, mut batched, mut single8, mut single1, mut left_pending) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for round in 0..rounds {
+        // 1. raw
+        let (enc, input, max_batch) = (encoder.clone(), texts.clone(), config.max_batch_size);
+        let started = Instant::now();
+        let n = tokio::task::spawn_blocking(move || {
+            memory_server::embed_lines::embed_lines(
+                &enc,
+                input.as_bytes(),
+                std::io::sink(),
+                max_batch,
+            )
+        })
+        .await??;
+        raw.push(n as f64 / started.elapsed().as_secs_f64());
+
+        // A fresh store for the ingest runs of this round.
+        let dir = std::env::temp_dir().join(format!("memory-batch-{}-{round}", std::process::id()));
+        let mut pg = None;
+        let mut s = settings.clone();
+        s.database_url = match store.as_str() {
+            "sqlite" => format!("sqlite://{}/bench.db", dir.display()),
+            "postgres" => {
+                let db = memory_store_postgres::testkit::TestDatabase::create().await?;
+                let url = db.url.clone();
+                pg = Some(db);
+                url
+            }
+            other => bail!("unknown store {other}"),
+        };
+        let ports =
+            memory_server::adapters::store(&s, embedder.dimension(), &embedder.model_id()).await?;
+        let app = Application::build_with(s, ports, embedder.clone()).await?;
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let server = tokio::spawn(app.run_until_stopped());
+
+        // 2. batch, 3. single-8, 4. single-1
+        let (rate, pending) = batch(&client, &base, &lines, &format!("batch-{round}")).await?;
+        batched.push(rate);
+        left_pending.push(pending as f64);
+        single8.push(single(&client, &base, &lines, &format!("single8-{round}"), 8).await?);
+        single1.push(
+            single(
+                &client,
+                &base,
+                &lines[..500.min(lines.len())],
+                &format!("single1-{round}"),
+                1,
+            )
+            .await?,
+        );
+        eprintln!(
+            "round {round}: raw {:.0}/s, batch {:.0}/s ({pending} left pending), single-8 {:.0}/s, single-1 {:.0}/s",
+            raw[round], batched[round], single8[round], single1[round]
+        );
+        server.abort();
+        drop(pg);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let (raw_m, batch_m, s8_m, s1_m) = (
+        median(raw.clone()),
+        median(batched.clone()),
+        median(single8.clone()),
+        median(single1.clone()),
+    );
+    let report = json!({
+        "store": store,
+        "messages": lines.len(),
+        "rounds": rounds,
+        "raw_per_s": raw, "batch_per_s": batched, "single8_per_s": single8, "single1_per_s": single1,
+        "batch_left_pending": left_pending,
+        "median": {"raw": raw_m, "batch": batch_m, "single8": s8_m, "single1": s1_m},
+        "batch_over_raw": batch_m / raw_m,
+        "batch_over_single8": batch_m / s8_m,
+        "batch_over_single1": batch_m / s1_m,
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if let Some(path) = out {
+        std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+    }
+    Ok(())
+}
