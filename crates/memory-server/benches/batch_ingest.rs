@@ -32,7 +32,12 @@ fn read_jsonl(path: &PathBuf) -> anyhow::Result<Vec<Value>> {
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 /// The body of one message, for `tenant`.
