@@ -5,6 +5,8 @@
 //! 1. raw: the texts through `memory-server embed`'s code (`embed_lines` on an in-process
 //!    encoder: no HTTP, no store; the model's ceiling);
 //! 2. batch: `POST /v1/messages/batch`, 1,000 messages per request, one request at a time;
+//!    then batch-2: the same with two requests in flight (one embeds while the other is
+//!    written);
 //! 3. single-8: `POST /v1/messages`, 8 requests in flight;
 //! 4. single-1: `POST /v1/messages`, one at a time, on the first 500 messages.
 //!
@@ -199,9 +201,12 @@ async fn main() -> anyhow::Result<()> {
         let server = tokio::spawn(app.run_until_stopped());
 
         // 2. batch, 3. single-8, 4. single-1
-        let (rate, pending) = batch(&client, &base, &lines, &format!("batch-{round}")).await?;
+        let (rate, pending) = batch(&client, &base, &lines, &format!("batch-{round}"), 1).await?;
         batched.push(rate);
-        left_pending.push(pending as f64);
+        let (rate2, pending2) =
+            batch(&client, &base, &lines, &format!("batch2-{round}"), 2).await?;
+        batched2.push(rate2);
+        left_pending.push((pending + pending2) as f64);
         single8.push(single(&client, &base, &lines, &format!("single8-{round}"), 8).await?);
         single1.push(
             single(
@@ -214,8 +219,13 @@ async fn main() -> anyhow::Result<()> {
             .await?,
         );
         eprintln!(
-            "round {round}: raw {:.0}/s, batch {:.0}/s ({pending} left pending), single-8 {:.0}/s, single-1 {:.0}/s",
-            raw[round], batched[round], single8[round], single1[round]
+            "round {round}: raw {:.0}/s, batch {:.0}/s, batch-2 {:.0}/s ({} left pending), single-8 {:.0}/s, single-1 {:.0}/s",
+            raw[round],
+            batched[round],
+            batched2[round],
+            pending + pending2,
+            single8[round],
+            single1[round]
         );
         server.abort();
         drop(pg);
@@ -231,10 +241,11 @@ async fn main() -> anyhow::Result<()> {
         "store": store,
         "messages": lines.len(),
         "rounds": rounds,
-        "raw_per_s": raw, "batch_per_s": batched, "single8_per_s": single8, "single1_per_s": single1,
+        "raw_per_s": raw, "batch_per_s": batched, "batch2_per_s": batched2, "single8_per_s": single8, "single1_per_s": single1,
         "batch_left_pending": left_pending,
-        "median": {"raw": raw_m, "batch": batch_m, "single8": s8_m, "single1": s1_m},
+        "median": {"raw": raw_m, "batch": batch_m, "batch2": batch2_m, "single8": s8_m, "single1": s1_m},
         "batch_over_raw": batch_m / raw_m,
+        "batch2_over_raw": batch2_m / raw_m,
         "batch_over_single8": batch_m / s8_m,
         "batch_over_single1": batch_m / s1_m,
     });

@@ -367,7 +367,7 @@ pub(super) fn single(
     match items.into_iter().next() {
         Some(Ok(m)) => Ok(m),
         Some(Err(_)) => Err(CoreError::NotFound(
-            "message (deleted after the original request)".into(),
+            "the message created under this Idempotency-Key (deleted since)".into(),
         )),
         None => Err(RepositoryError::internal("empty idempotency record").into()),
     }

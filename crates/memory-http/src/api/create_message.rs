@@ -97,6 +97,7 @@ impl CreateMessageRequest {
     request_body = CreateMessageRequest,
     responses(
         (status = 202, description = "Stored (or, for a retried Idempotency-Key, stored before)", body = MessageResponse),
+        (status = 404, description = "A retry with an Idempotency-Key whose message was deleted since", body = ErrorBody),
         (status = 409, description = "`idempotency_key_reused`: the key was used for another request", body = ErrorBody),
         (status = 422, description = "Invalid fields", body = ErrorBody),
         responses::Guarded,
