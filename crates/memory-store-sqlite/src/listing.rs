@@ -1,7 +1,9 @@
 //! [`Listing`]: keyset pages over `messages_tenant_list (tenant_id, created_at, id)`.
 
 use async_trait::async_trait;
+use diesel::dsl::sql as sql_fragment;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Binary, Bool};
 use memory_core::domain::{Message, SortOrder};
 use memory_core::error::RepositoryError;
 use memory_core::ports::{ListQuery, Listing};
@@ -35,19 +37,19 @@ fn list_blocking(
         sql = sql.filter(messages::created_at.lt(to_micros(t)));
     }
     if let Some(p) = q.after {
-        let (at, id) = (to_micros(p.created_at), id_bytes(p.id));
-        sql = match q.order {
-            SortOrder::Asc => sql.filter(
-                messages::created_at
-                    .gt(at)
-                    .or(messages::created_at.eq(at).and(messages::id.gt(id))),
-            ),
-            SortOrder::Desc => sql.filter(
-                messages::created_at
-                    .lt(at)
-                    .or(messages::created_at.eq(at).and(messages::id.lt(id))),
-            ),
+        // A row value: the index range starts at the position, instead of the tenant's first
+        // row (an OR of the two columns would filter every earlier row, page after page).
+        let op = match q.order {
+            SortOrder::Asc => ">",
+            SortOrder::Desc => "<",
         };
+        sql = sql.filter(
+            sql_fragment::<Bool>(&format!("(created_at, id) {op} ("))
+                .bind::<BigInt, _>(to_micros(p.created_at))
+                .sql(", ")
+                .bind::<Binary, _>(id_bytes(p.id))
+                .sql(")"),
+        );
     }
     sql = match q.order {
         SortOrder::Asc => sql.order((messages::created_at.asc(), messages::id.asc())),

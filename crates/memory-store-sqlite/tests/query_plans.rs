@@ -139,6 +139,38 @@ fn every_query_uses_an_index() {
             "messages_",
         ),
         (
+            "list a tenant, first page",
+            "SELECT * FROM messages WHERE tenant_id = ? ORDER BY created_at ASC, id ASC LIMIT ?",
+            "messages_tenant_list",
+        ),
+        (
+            "list a tenant, next page (keyset)",
+            "SELECT * FROM messages WHERE tenant_id = ? AND (created_at, id) > (?, ?) \
+             ORDER BY created_at ASC, id ASC LIMIT ?",
+            "messages_tenant_list (tenant_id=? AND (created_at,id)>(?,?))",
+        ),
+        (
+            "list a tenant newest first, next page",
+            "SELECT * FROM messages WHERE tenant_id = ? AND archived = ? \
+             AND (created_at, id) < (?, ?) ORDER BY created_at DESC, id DESC LIMIT ?",
+            "messages_tenant_list (tenant_id=? AND (created_at,id)<(?,?))",
+        ),
+        (
+            "a message's history",
+            "SELECT * FROM message_history WHERE message_id = ? ORDER BY at, id",
+            "message_history_message",
+        ),
+        (
+            "an idempotency record",
+            "SELECT * FROM idempotency_keys WHERE tenant_id = ? AND key = ?",
+            "PRIMARY KEY",
+        ),
+        (
+            "purge idempotency records",
+            "DELETE FROM idempotency_keys WHERE created_at < ?",
+            "idempotency_keys_created",
+        ),
+        (
             "a tenant's policy",
             "SELECT * FROM retention_policies WHERE tenant_id = ?",
             "sqlite_autoindex_retention_policies_1",
