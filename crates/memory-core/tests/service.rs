@@ -409,7 +409,7 @@ fn embed_pending_batches_the_backlog() {
         .messages
         .expect_set_embedding()
         .times(2)
-        .returning(|_, u, _| {
+        .returning(|_, u, _, _| {
             assert!(matches!(u, EmbeddingUpdate::Completed(_)));
             Ok(true)
         });
@@ -448,7 +448,7 @@ fn a_poison_text_does_not_block_the_backlog() {
         .messages
         .expect_set_embedding()
         .times(3)
-        .returning(move |id, u, _| {
+        .returning(move |id, u, _, _| {
             if id == bad_id {
                 assert_eq!(u, EmbeddingUpdate::Failed);
             } else {

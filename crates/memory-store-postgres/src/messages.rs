@@ -145,6 +145,7 @@ impl MessageStore for PostgresStore {
         &self,
         id: MessageId,
         update: EmbeddingUpdate,
+        read_at: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
         let (embedding, status) = match &update {
@@ -157,14 +158,18 @@ impl MessageStore for PostgresStore {
         };
         let n = self
             .with_conn("set_embedding", async |conn| {
-                Ok(diesel::update(messages::table.find(id.as_uuid()))
-                    .set((
-                        messages::embedding.eq(embedding),
-                        messages::embedding_status.eq(status),
-                        messages::updated_at.eq(at),
-                    ))
-                    .execute(conn)
-                    .await?)
+                Ok(diesel::update(
+                    messages::table
+                        .find(id.as_uuid())
+                        .filter(messages::updated_at.eq(read_at)),
+                )
+                .set((
+                    messages::embedding.eq(embedding),
+                    messages::embedding_status.eq(status),
+                    messages::updated_at.eq(at),
+                ))
+                .execute(conn)
+                .await?)
             })
             .await?;
         Ok(n > 0)

@@ -146,6 +146,7 @@ impl MessageStore for SqliteStore {
         &self,
         id: MessageId,
         update: EmbeddingUpdate,
+        read_at: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
         if let EmbeddingUpdate::Completed(e) = &update {
@@ -153,10 +154,11 @@ impl MessageStore for SqliteStore {
         }
         self.write(move |w, inner| {
             let key = id_bytes(id);
-            let at = to_micros(at);
+            let (read_at, at) = (to_micros(read_at), to_micros(at));
             let found = w.conn.immediate_transaction(|c| {
                 let row = messages::table
                     .find(&key)
+                    .filter(messages::updated_at.eq(read_at))
                     .select((
                         messages::tenant_id,
                         messages::conversation_id,

@@ -209,7 +209,12 @@ async fn many_concurrent_writers_lose_nothing() {
                         let e = tilted(DIM, 0.001 * f32::from(i as u8));
                         assert!(
                             store
-                                .set_embedding(m.id, EmbeddingUpdate::Completed(e), t0())
+                                .set_embedding(
+                                    m.id,
+                                    EmbeddingUpdate::Completed(e),
+                                    m.updated_at,
+                                    t0()
+                                )
                                 .await
                                 .expect("set embedding")
                         );
@@ -302,13 +307,19 @@ async fn the_vector_index_stays_equal_to_the_table() {
     }
     check("after single inserts").await;
     indexed
-        .set_embedding(messages[1].id, EmbeddingUpdate::Failed, t0())
+        .set_embedding(
+            messages[1].id,
+            EmbeddingUpdate::Failed,
+            messages[1].updated_at,
+            t0(),
+        )
         .await
         .expect("fail");
     indexed
         .set_embedding(
             messages[2].id,
             EmbeddingUpdate::Completed(basis(DIM, 5)),
+            messages[2].updated_at,
             t0(),
         )
         .await

@@ -49,6 +49,7 @@ pub enum EmbeddingUpdate {
 ///   nothing is written).
 /// - `find_idempotency` returns the record of a tenant's key; `purge_idempotency` deletes
 ///   the records created before a cut-off.
+/// - `set_embedding` applies only while the message's `updated_at` is still `read_at`.
 /// - `get` returns `Ok(None)` for an unknown id (never an error), archived messages included.
 /// - `pending_embeddings` returns non-archived messages whose embedding is `pending` or
 ///   `failed`, oldest first.
@@ -75,11 +76,14 @@ pub trait MessageStore: Send + Sync + 'static {
     async fn purge_idempotency(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError>;
     /// Reads a message by id, with its embedding if any.
     async fn get(&self, id: MessageId) -> Result<Option<Message>, RepositoryError>;
-    /// Records the embedding outcome; `Ok(false)` when the id is unknown.
+    /// Records the embedding outcome of the message as it was when read (its `updated_at`
+    /// was `read_at`); `Ok(false)` when the id is unknown or the message changed since (an
+    /// update of its text must not get the old text's vector).
     async fn set_embedding(
         &self,
         id: MessageId,
         update: EmbeddingUpdate,
+        read_at: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> Result<bool, RepositoryError>;
     /// Non-archived messages whose embedding is `pending` or `failed`, oldest first.

@@ -51,7 +51,9 @@ impl MemoryService {
             if self
                 .call(
                     "set_embedding",
-                    self.stores.messages().set_embedding(m.id, update, at),
+                    self.stores
+                        .messages()
+                        .set_embedding(m.id, update, m.updated_at, at),
                 )
                 .await?
             {
@@ -75,7 +77,9 @@ impl MemoryService {
             let found = self
                 .call(
                     "set_embedding",
-                    self.stores.messages().set_embedding(m.id, update, at),
+                    self.stores
+                        .messages()
+                        .set_embedding(m.id, update, m.updated_at, at),
                 )
                 .await?;
             if found && completed {

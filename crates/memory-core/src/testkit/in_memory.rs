@@ -168,13 +168,17 @@ impl MessageStore for InMemoryStore {
         &self,
         id: MessageId,
         update: EmbeddingUpdate,
+        read_at: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
         if let EmbeddingUpdate::Completed(e) = &update {
             e.check_dimension(self.dimension)?;
         }
         let mut rows = self.rows();
-        let Some(row) = rows.get_mut(&id) else {
+        let Some(row) = rows
+            .get_mut(&id)
+            .filter(|r| r.message.updated_at == read_at)
+        else {
             return Ok(false);
         };
         let m = &mut row.message;

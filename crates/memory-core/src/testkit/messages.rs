@@ -77,14 +77,15 @@ pub async fn duplicate_insert_conflicts<S: MessageStore>(store: &S, dim: usize) 
     assert_eq!(got.content.as_str(), "first");
 }
 
-/// `set_embedding` completes or fails a message; unknown ids report `false`.
+/// `set_embedding` completes or fails a message as it was read; unknown ids, and a message
+/// changed since it was read, report `false` and change nothing.
 pub async fn set_embedding<S: MessageStore + VectorSearch>(store: &S, dim: usize) {
     let m = Fixture::new("acme", "c1", dim).build();
     insert(store, &m).await.expect("insert");
     let at = m.created_at + Duration::seconds(1);
     assert!(
         store
-            .set_embedding(m.id, EmbeddingUpdate::Failed, at)
+            .set_embedding(m.id, EmbeddingUpdate::Failed, m.updated_at, at)
             .await
             .expect("fail it")
     );
@@ -97,8 +98,29 @@ pub async fn set_embedding<S: MessageStore + VectorSearch>(store: &S, dim: usize
         "failed messages are not candidates"
     );
     assert!(
+        !store
+            .set_embedding(
+                m.id,
+                EmbeddingUpdate::Completed(basis(dim, 0)),
+                m.updated_at,
+                at
+            )
+            .await
+            .expect("stale"),
+        "the message changed since that read: nothing is written"
+    );
+    assert_eq!(
         store
-            .set_embedding(m.id, EmbeddingUpdate::Completed(basis(dim, 0)), at)
+            .get(m.id)
+            .await
+            .expect("get")
+            .expect("found")
+            .embedding_status,
+        EmbeddingStatus::Failed
+    );
+    assert!(
+        store
+            .set_embedding(m.id, EmbeddingUpdate::Completed(basis(dim, 0)), at, at)
             .await
             .expect("complete it")
     );
@@ -115,7 +137,7 @@ pub async fn set_embedding<S: MessageStore + VectorSearch>(store: &S, dim: usize
     );
     assert!(
         !store
-            .set_embedding(MessageId::new(), EmbeddingUpdate::Failed, at)
+            .set_embedding(MessageId::new(), EmbeddingUpdate::Failed, at, at)
             .await
             .expect("unknown id")
     );
@@ -140,7 +162,7 @@ pub async fn pending_embeddings<S: MessageStore>(store: &S, dim: usize) {
         insert(store, m).await.expect("insert");
     }
     store
-        .set_embedding(f.id, EmbeddingUpdate::Failed, t0())
+        .set_embedding(f.id, EmbeddingUpdate::Failed, f.updated_at, t0())
         .await
         .expect("fail");
     let got: Vec<MessageId> = store
@@ -169,7 +191,7 @@ pub async fn count_pending<S: MessageStore>(store: &S, dim: usize) {
         insert(store, m).await.expect("insert");
     }
     store
-        .set_embedding(a2.id, EmbeddingUpdate::Failed, t0())
+        .set_embedding(a2.id, EmbeddingUpdate::Failed, a2.updated_at, t0())
         .await
         .expect("fail");
     assert_eq!(

@@ -317,10 +317,11 @@ impl MessageStore for SwitchableMessages {
         &self,
         id: MessageId,
         update: EmbeddingUpdate,
+        read_at: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
         self.check()?;
-        self.inner.set_embedding(id, update, at).await
+        self.inner.set_embedding(id, update, read_at, at).await
     }
     async fn pending_embeddings(&self, limit: usize) -> Result<Vec<Message>, RepositoryError> {
         self.check()?;
