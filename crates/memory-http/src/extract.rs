@@ -49,13 +49,14 @@ pub const BATCH_BODY_LIMIT_BYTES: usize = 16 * 1024 * 1024;
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
-/// A JSON body, checked like [`JsonBody`], with the SHA-256 of its bytes (hex): what an
-/// `Idempotency-Key` is bound to.
+/// A JSON body, checked like [`JsonBody`], with the SHA-256 of its bytes (hex) when the
+/// request carries an `Idempotency-Key` (what the key is bound to); empty otherwise, so
+/// requests without a key pay nothing for it.
 #[derive(Debug)]
 pub struct DigestedJson<T> {
     /// The parsed body.
     pub value: T,
-    /// SHA-256 of the raw bytes, lower-case hex.
+    /// SHA-256 of the raw bytes, lower-case hex; empty without an `Idempotency-Key`.
     pub digest: String,
 }
 
@@ -97,14 +98,21 @@ impl<T: DeserializeOwned + 'static> FromRequest for DigestedJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let keyed = req
+            .headers()
+            .contains_key(crate::api::common::IDEMPOTENCY_KEY);
         let bytes = json_bytes(req, payload);
         Box::pin(async move {
             let body = bytes.await?;
             let value = parse_json(&body)?;
-            let digest = sha2::Sha256::digest(&body)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let digest = if keyed {
+                sha2::Sha256::digest(&body)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect()
+            } else {
+                String::new()
+            };
             Ok(DigestedJson { value, digest })
         })
     }

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{Double, Jsonb, Text, Timestamptz};
-use memory_core::domain::{Bound, Condition, Filters, MetadataFilter, Scalar};
+use memory_core::domain::{Bound, Comparison, Condition, Filters, MetadataFilter, Scalar};
 use serde_json::Value;
 
 use crate::scope::Query;
@@ -133,7 +133,7 @@ fn metadata_sql(f: &MetadataFilter, w: &mut Writer) {
                     format!(
                         "(CASE WHEN jsonb_typeof({v}) = 'number' \
                          THEN (metadata ->> {k})::float8 {} {p} ELSE false END)",
-                        op.sql()
+                        operator(*op)
                     )
                 }
                 Condition::Compare(op, Bound::String(b)) => {
@@ -142,7 +142,7 @@ fn metadata_sql(f: &MetadataFilter, w: &mut Writer) {
                     format!(
                         "(CASE WHEN jsonb_typeof({v}) = 'string' \
                          THEN (metadata ->> {k}) COLLATE \"C\" {} {p} ELSE false END)",
-                        op.sql()
+                        operator(*op)
                     )
                 }
                 Condition::Contains(s) => {
@@ -162,6 +162,16 @@ fn metadata_sql(f: &MetadataFilter, w: &mut Writer) {
             };
             w.sql.push_str(&sql);
         }
+    }
+}
+
+/// The SQL operator of a comparison.
+fn operator(op: Comparison) -> &'static str {
+    match op {
+        Comparison::Gt => ">",
+        Comparison::Gte => ">=",
+        Comparison::Lt => "<",
+        Comparison::Lte => "<=",
     }
 }
 

@@ -6,7 +6,7 @@
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{BigInt, Double, Text};
 use diesel::sqlite::Sqlite;
-use memory_core::domain::{Bound, Condition, Filters, MetadataFilter, Scalar};
+use memory_core::domain::{Bound, Comparison, Condition, Filters, MetadataFilter, Scalar};
 
 use crate::rows::to_micros;
 
@@ -141,13 +141,16 @@ fn condition_sql(c: &Condition, sql: &mut String, binds: &mut Vec<Bind>) {
         Condition::Compare(op, Bound::Number(b)) => {
             sql.push_str(&format!(
                 "(j.type IN ('integer', 'real') AND j.value {} ?)",
-                op.sql()
+                operator(*op)
             ));
             binds.push(Bind::Double(*b));
         }
         Condition::Compare(op, Bound::String(b)) => {
             // BINARY collation: UTF-8 byte order, as the core compares.
-            sql.push_str(&format!("(j.type = 'text' AND j.value {} ?)", op.sql()));
+            sql.push_str(&format!(
+                "(j.type = 'text' AND j.value {} ?)",
+                operator(*op)
+            ));
             binds.push(Bind::Text(b.clone()));
         }
         Condition::Contains(s) => {
@@ -163,6 +166,16 @@ fn condition_sql(c: &Condition, sql: &mut String, binds: &mut Vec<Bind>) {
             sql.push_str(")))");
         }
         Condition::Exists(_) => sql.push('1'),
+    }
+}
+
+/// The SQL operator of a comparison.
+fn operator(op: Comparison) -> &'static str {
+    match op {
+        Comparison::Gt => ">",
+        Comparison::Gte => ">=",
+        Comparison::Lt => "<",
+        Comparison::Lte => "<=",
     }
 }
 

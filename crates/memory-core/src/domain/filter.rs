@@ -95,16 +95,6 @@ pub enum Comparison {
 }
 
 impl Comparison {
-    /// The SQL operator.
-    pub fn sql(&self) -> &'static str {
-        match self {
-            Comparison::Gt => ">",
-            Comparison::Gte => ">=",
-            Comparison::Lt => "<",
-            Comparison::Lte => "<=",
-        }
-    }
-
     fn holds(&self, ordering: std::cmp::Ordering) -> bool {
         use std::cmp::Ordering::{Equal, Greater, Less};
         matches!(

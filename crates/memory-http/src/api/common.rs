@@ -222,3 +222,12 @@ pub(crate) fn parse_instant(
         }
     }
 }
+
+/// The `{message_id}` path parameter of the matched route, as a message id (a 422 naming
+/// `message_id` when it is not a UUID).
+pub(crate) fn message_id_param(
+    req: &HttpRequest,
+) -> Result<memory_core::domain::MessageId, crate::error::ApiError> {
+    memory_core::domain::MessageId::parse(&crate::extract::path_param(req, "message_id")?)
+        .map_err(|e| crate::error::ApiError::field(e.field, e.rule))
+}

@@ -1,11 +1,10 @@
 //! `DELETE /v1/messages/{message_id}`: delete one message.
 
+use crate::api::common::message_id_param;
 use actix_web::{HttpRequest, HttpResponse, web};
-use memory_core::domain::MessageId;
 
 use super::responses;
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::path_param;
+use crate::error::{ApiResult, ErrorBody};
 use crate::middleware::Caller;
 use crate::startup::AppState;
 
@@ -31,8 +30,7 @@ pub async fn delete_message(
     caller: Caller,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let id = MessageId::parse(&path_param(&req, "message_id")?)
-        .map_err(|e| ApiError::field(e.field, e.rule))?;
+    let id = message_id_param(&req)?;
     state.service.delete(id, &caller.0).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,12 +1,11 @@
 //! `GET /v1/messages/{message_id}`: read one message.
 
+use crate::api::common::message_id_param;
 use actix_web::{HttpRequest, HttpResponse, web};
-use memory_core::domain::MessageId;
 
 use super::common::MessageResponse;
 use super::responses;
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::path_param;
+use crate::error::{ApiResult, ErrorBody};
 use crate::middleware::Caller;
 use crate::startup::AppState;
 
@@ -29,8 +28,7 @@ pub async fn get_message(
     caller: Caller,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let id = MessageId::parse(&path_param(&req, "message_id")?)
-        .map_err(|e| ApiError::field(e.field, e.rule))?;
+    let id = message_id_param(&req)?;
     let message = state.service.get(id, &caller.0).await?;
     Ok(HttpResponse::Ok().json(MessageResponse::from(message)))
 }

@@ -1,15 +1,15 @@
 //! `GET /v1/messages/{message_id}/history`: a message's changes.
 
+use crate::api::common::message_id_param;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
-use memory_core::domain::{HistoryEntry, MessageId};
+use memory_core::domain::HistoryEntry;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::responses;
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::path_param;
+use crate::error::{ApiResult, ErrorBody};
 use crate::middleware::Caller;
 use crate::startup::AppState;
 
@@ -93,8 +93,7 @@ pub async fn message_history(
     caller: Caller,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let id = MessageId::parse(&path_param(&req, "message_id")?)
-        .map_err(|e| ApiError::field(e.field, e.rule))?;
+    let id = message_id_param(&req)?;
     let entries = state.service.history(id, &caller.0).await?;
     Ok(HttpResponse::Ok().json(HistoryResponse {
         message_id: id.as_uuid(),

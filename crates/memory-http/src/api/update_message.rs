@@ -1,14 +1,15 @@
 //! `PATCH /v1/messages/{message_id}`: change a message's content, metadata or importance.
 
+use crate::api::common::message_id_param;
 use actix_web::{HttpRequest, HttpResponse, web};
-use memory_core::domain::{MessageId, MessagePatch};
+use memory_core::domain::MessagePatch;
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
 use super::common::{MessageResponse, idempotency_key};
 use super::{responses, schema};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{DigestedJson, path_param};
+use crate::extract::DigestedJson;
 use crate::middleware::Caller;
 use crate::startup::AppState;
 
@@ -81,8 +82,7 @@ pub async fn update_message(
     req: HttpRequest,
     body: DigestedJson<UpdateMessageRequest>,
 ) -> ApiResult<HttpResponse> {
-    let id = MessageId::parse(&path_param(&req, "message_id")?)
-        .map_err(|e| ApiError::field(e.field, e.rule))?;
+    let id = message_id_param(&req)?;
     let key = idempotency_key(&req, &body.digest)?;
     let patch = body.value.into_core()?;
     let message = state
