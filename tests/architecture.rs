@@ -162,12 +162,44 @@ fn every_arrow_points_at_the_core() {
         "memory-embed-candle",
         "memory-store-postgres",
         "memory-store-sqlite",
-        "memory-http",
     ] {
         assert_eq!(
             our_direct_deps(&meta, adapter),
             core,
             "{adapter} may depend on memory-core only (adapters never know each other)"
+        );
+    }
+    // The HTTP frontend also speaks the wire types it shares with the client.
+    let wire: BTreeSet<String> = ["memory-api-types".to_owned()].into();
+    assert_eq!(
+        our_direct_deps(&meta, "memory-http"),
+        core.union(&wire).cloned().collect(),
+        "memory-http may depend on memory-core and memory-api-types only"
+    );
+}
+
+/// The client is the API seen from outside: the wire types and an HTTP client, nothing of
+/// the server (no core, no actix, no store, no model).
+#[test]
+fn the_client_knows_only_the_wire_types() {
+    let meta = metadata();
+    let wire: BTreeSet<String> = ["memory-api-types".to_owned()].into();
+    assert_eq!(our_direct_deps(&meta, "memory-client"), wire);
+    assert!(
+        our_direct_deps(&meta, "memory-api-types").is_empty(),
+        "memory-api-types depends on no crate of ours"
+    );
+    let deps = closure(&meta, "memory-client");
+    for server_side in [
+        "memory-core",
+        "actix-web",
+        "diesel",
+        "candle-core",
+        "tokenizers",
+    ] {
+        assert!(
+            !deps.contains(server_side),
+            "memory-client must not depend on {server_side}"
         );
     }
 }
@@ -182,6 +214,8 @@ fn each_outside_technology_lives_in_one_adapter() {
             "memory-store-postgres",
             "memory-store-sqlite",
             "memory-http",
+            "memory-api-types",
+            "memory-client",
         ] {
             let uses = closure(&meta, ours).contains(krate);
             assert!(
@@ -194,7 +228,7 @@ fn each_outside_technology_lives_in_one_adapter() {
     owner("candle-core", &["memory-embed-candle"]);
     owner("tokenizers", &["memory-embed-candle"]);
     owner("actix-web", &["memory-http"]);
-    owner("utoipa", &["memory-http"]);
+    owner("utoipa", &["memory-http", "memory-api-types"]);
 }
 
 /// Every `.rs` file under `dir`.
@@ -266,7 +300,7 @@ fn only_the_edges_derive_wire_formats() {
     }
     assert!(
         bad.is_empty(),
-        "serde derives belong to memory-http (wire) and memory-server (CLI output): {bad:?}"
+        "serde derives belong to the wire (memory-api-types, memory-http, memory-client) and memory-server (CLI output): {bad:?}"
     );
 }
 

@@ -6,41 +6,17 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use memory_core::CoreError;
 use memory_core::error::{BoxError, EmbedderError, FieldError, RepositoryError, ValidationErrors};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 /// Seconds a client should wait before retrying a 503 that gives no estimate of its own (an
 /// outage, or too many requests in flight).
 pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 5;
 
-/// The body of every error response.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(example = json!({"code": "validation_error", "message": "the request is invalid",
-    "details": [{"field": "role", "rule": "must be one of user, assistant, system; got \"robot\""}]}))]
-pub struct ErrorBody {
-    /// Stable, machine-readable code (see docs/api.md).
-    pub code: String,
-    /// Human-readable explanation.
-    pub message: String,
-    /// One entry per invalid field; empty for errors that are not about a field.
-    pub details: Vec<FieldErrorBody>,
-}
+pub use memory_api_types::{ErrorBody, FieldErrorBody};
 
-/// One broken rule of one field.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct FieldErrorBody {
-    /// The field, as the client names it (a JSON path for nested values: `metadata.tags`).
-    pub field: String,
-    /// The rule that was broken.
-    pub rule: String,
-}
-
-impl From<&FieldError> for FieldErrorBody {
-    fn from(e: &FieldError) -> Self {
-        Self {
-            field: e.field.clone(),
-            rule: e.rule.clone(),
-        }
+fn field_error_body(e: &FieldError) -> FieldErrorBody {
+    FieldErrorBody {
+        field: e.field.clone(),
+        rule: e.rule.clone(),
     }
 }
 
@@ -208,7 +184,7 @@ impl ApiError {
     /// The JSON body.
     pub fn body(&self) -> ErrorBody {
         let details = match self {
-            ApiError::Validation(v) => v.0.iter().map(FieldErrorBody::from).collect(),
+            ApiError::Validation(v) => v.0.iter().map(field_error_body).collect(),
             _ => Vec::new(),
         };
         let message = match self {

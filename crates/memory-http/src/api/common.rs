@@ -8,56 +8,11 @@
 use actix_web::HttpRequest;
 use actix_web::http::header::HeaderName;
 use chrono::{DateTime, Utc};
-use memory_core::domain::{EmbeddingStatus, IdempotencyKey, Message, Role};
+use memory_core::domain::IdempotencyKey;
 use memory_core::error::{FieldError, ValidationErrors};
-use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
-use utoipa::ToSchema;
-use uuid::Uuid;
 
-/// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RoleDto {
-    /// The end user.
-    User,
-    /// The AI assistant.
-    Assistant,
-    /// A system prompt.
-    System,
-}
-
-impl From<Role> for RoleDto {
-    fn from(r: Role) -> Self {
-        match r {
-            Role::User => RoleDto::User,
-            Role::Assistant => RoleDto::Assistant,
-            Role::System => RoleDto::System,
-        }
-    }
-}
-
-/// Whether a message's embedding is there yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum EmbeddingStatusDto {
-    /// Stored, not embedded yet: it is embedded in the background.
-    Pending,
-    /// Embedded; the message takes part in search.
-    Completed,
-    /// The embedder failed; retried in the background.
-    Failed,
-}
-
-impl From<EmbeddingStatus> for EmbeddingStatusDto {
-    fn from(s: EmbeddingStatus) -> Self {
-        match s {
-            EmbeddingStatus::Pending => EmbeddingStatusDto::Pending,
-            EmbeddingStatus::Completed => EmbeddingStatusDto::Completed,
-            EmbeddingStatus::Failed => EmbeddingStatusDto::Failed,
-        }
-    }
-}
+pub use memory_api_types::{EmbeddingStatusDto, ErasureResponse, MessageResponse, RoleDto};
 
 /// Collects "is required" for missing fields, and drops the core's complaints about the
 /// empty placeholders passed for them.
@@ -104,52 +59,6 @@ impl Required {
     }
 }
 
-/// A stored message.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct MessageResponse {
-    /// The message's id (a UUID v7: ids sort by creation).
-    pub id: Uuid,
-    /// Owner.
-    pub tenant_id: String,
-    /// Conversation.
-    pub conversation_id: String,
-    /// Author.
-    pub role: RoleDto,
-    /// Text.
-    pub content: String,
-    /// The metadata exactly as sent (`{}` when none was).
-    #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
-    /// Importance in [0, 1], computed at ingest.
-    pub importance_score: f64,
-    /// Whether the embedding is there yet.
-    pub embedding_status: EmbeddingStatusDto,
-    /// Archived by retention (kept, but no longer searched).
-    pub archived: bool,
-    /// When the message was written.
-    pub created_at: DateTime<Utc>,
-    /// Last change.
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<Message> for MessageResponse {
-    fn from(m: Message) -> Self {
-        Self {
-            id: m.id.as_uuid(),
-            tenant_id: m.tenant_id.into_inner(),
-            conversation_id: m.conversation_id.into_inner(),
-            role: m.role.into(),
-            content: m.content.into_inner(),
-            metadata: serde_json::Value::Object(m.metadata.into_map()),
-            importance_score: m.importance_score.value(),
-            embedding_status: m.embedding_status.into(),
-            archived: m.archived,
-            created_at: m.created_at,
-            updated_at: m.updated_at,
-        }
-    }
-}
-
 /// Reads an optional number sent as text, naming the field when it is not one.
 pub(crate) fn parse_number<T: std::str::FromStr>(
     errors: &mut Vec<FieldError>,
@@ -165,18 +74,6 @@ pub(crate) fn parse_number<T: std::str::FromStr>(
             None
         }
     }
-}
-
-/// What an erasure deleted.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ErasureResponse {
-    /// The tenant.
-    pub tenant_id: String,
-    /// The conversation, when one conversation was erased.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub conversation_id: Option<String>,
-    /// Messages deleted (archived copies go with them); 0 when there was nothing left.
-    pub deleted: u64,
 }
 
 /// The header that makes a write safe to retry.

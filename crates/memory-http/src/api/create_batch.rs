@@ -3,17 +3,19 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use memory_core::domain::{NewMessage, TenantId};
 use memory_core::error::{FieldError, ValidationErrors};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
-use super::common::{EmbeddingStatusDto, RoleDto, idempotency_key};
+use super::common::{RoleDto, idempotency_key};
+use super::wire::IntoWire;
+
 use super::create_message::CreateMessageRequest;
 use super::{responses, schema};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::DigestedJson;
 use crate::middleware::Caller;
 use crate::startup::AppState;
+pub use memory_api_types::{BatchItemResult, BatchResponse};
 
 /// A batch: one tenant, many messages (of any of its conversations).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -52,40 +54,6 @@ pub struct BatchItem {
     /// For imports: when the message was really written (RFC 3339, not in the future).
     #[schema(value_type = Option<String>, format = DateTime)]
     pub created_at: Option<String>,
-}
-
-/// The outcome of one item.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct BatchItemResult {
-    /// The item's position in the request.
-    pub index: usize,
-    /// 201: stored; 422: refused (see `error`).
-    pub status: u16,
-    /// The stored message's id.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<Uuid>,
-    /// Whether the stored message is embedded yet.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub embedding_status: Option<EmbeddingStatusDto>,
-    /// Why the item was refused.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<ErrorBody>,
-}
-
-/// What a batch did, item by item.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct BatchResponse {
-    /// The tenant.
-    pub tenant_id: String,
-    /// Items stored.
-    pub created: usize,
-    /// Items refused.
-    pub failed: usize,
-    /// True when this answers a retry with the same `Idempotency-Key` (nothing was stored
-    /// again).
-    pub replayed: bool,
-    /// One per item, in request order.
-    pub results: Vec<BatchItemResult>,
 }
 
 /// One item, parsed like a single message; a `tenant_id` must be the batch's.
@@ -196,7 +164,7 @@ pub async fn create_batch(
                 index,
                 status: 201,
                 id: Some(m.id.as_uuid()),
-                embedding_status: Some(m.embedding_status.into()),
+                embedding_status: Some(m.embedding_status.into_wire()),
                 error: None,
             },
             Err(e) => BatchItemResult {

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::common::{MessageResponse, Required, RoleDto, idempotency_key};
+use super::wire::IntoWire;
 use super::{responses, schema};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::DigestedJson;
@@ -119,7 +120,7 @@ pub async fn create_message(
         .ingest_keyed(new, &caller.0, key.as_ref())
         .await?;
     state.metrics.record_ingested();
-    Ok(HttpResponse::Accepted().json(MessageResponse::from(message)))
+    Ok(HttpResponse::Accepted().json(message.into_wire()))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::common::MessageResponse;
 use super::responses;
+use super::wire::IntoWire;
 use crate::error::{ApiResult, ErrorBody};
 use crate::middleware::Caller;
 use crate::startup::AppState;
@@ -30,5 +31,5 @@ pub async fn get_message(
 ) -> ApiResult<HttpResponse> {
     let id = message_id_param(&req)?;
     let message = state.service.get(id, &caller.0).await?;
-    Ok(HttpResponse::Ok().json(MessageResponse::from(message)))
+    Ok(HttpResponse::Ok().json(message.into_wire()))
 }

@@ -4,51 +4,11 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use utoipa::ToSchema;
+
+pub use memory_api_types::{DatabaseStatus, HealthResponse, HealthStatus};
 
 use crate::error::{ErrorChain, UNAVAILABLE_RETRY_AFTER_SECONDS};
 use crate::startup::AppState;
-
-/// Overall health.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum HealthStatus {
-    /// Everything works.
-    Ok,
-    /// The database is down (answered with 503).
-    Degraded,
-}
-
-/// The database's health.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum DatabaseStatus {
-    /// Answered in time.
-    Ok,
-    /// Failed or did not answer in time.
-    Down,
-}
-
-/// `GET /v1/admin/health`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct HealthResponse {
-    /// `ok`, or `degraded` (with 503) when the database is down.
-    pub status: HealthStatus,
-    /// `ok` or `down`.
-    pub database: DatabaseStatus,
-    /// When the check ran.
-    pub timestamp: DateTime<Utc>,
-    /// How long the database check took, in milliseconds.
-    pub latency_ms: f64,
-    /// Seconds since the server started.
-    pub uptime_seconds: u64,
-    /// The deployment environment.
-    pub environment: String,
-    /// The server's version.
-    pub version: String,
-}
 
 /// Health: the database's status and latency. 503 with `degraded` when the database is down.
 /// Open (no API key) and not rate limited.

@@ -1,16 +1,19 @@
 //! `GET /v1/messages`: a tenant's messages, a page at a time.
 
 use actix_web::{HttpResponse, web};
-use memory_core::domain::{ListParams, ListRequest, MessagePage};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use memory_core::domain::{ListParams, ListRequest};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
-use super::common::{MessageResponse, Required, RoleDto, parse_instant, parse_number};
+use super::common::{Required, RoleDto, parse_instant, parse_number};
+use super::wire::IntoWire;
+
 use super::{responses, schema};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::StrictQuery;
 use crate::middleware::Caller;
 use crate::startup::AppState;
+pub use memory_api_types::{ListMessagesResponse, SortOrderDto};
 
 /// The query parameters (read as text: a bad value is a 422 naming it).
 #[derive(Debug, Clone, Deserialize, IntoParams)]
@@ -45,16 +48,6 @@ pub struct ListMessagesParams {
     pub cursor: Option<String>,
 }
 
-/// Which way a listing goes.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum SortOrderDto {
-    /// Oldest first.
-    Asc,
-    /// Newest first.
-    Desc,
-}
-
 impl ListMessagesParams {
     /// Validates into the core's [`ListRequest`], collecting every error.
     pub fn into_core(self) -> Result<ListRequest, ApiError> {
@@ -85,28 +78,6 @@ impl ListMessagesParams {
     }
 }
 
-/// One page of messages.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ListMessagesResponse {
-    /// In the listing's order.
-    pub messages: Vec<MessageResponse>,
-    /// Pass as `cursor` for the next page; null on the last page.
-    pub next_cursor: Option<String>,
-}
-
-impl From<MessagePage> for ListMessagesResponse {
-    fn from(page: MessagePage) -> Self {
-        Self {
-            messages: page
-                .messages
-                .into_iter()
-                .map(MessageResponse::from)
-                .collect(),
-            next_cursor: page.next_cursor,
-        }
-    }
-}
-
 /// List a tenant's messages, archived ones included unless `archived` says otherwise, ordered
 /// by (created_at, id). Keyset pages: follow `next_cursor` until it is null; no message that
 /// existed when the first page was read is skipped or repeated, whatever is written
@@ -132,5 +103,5 @@ pub async fn list_messages(
 ) -> ApiResult<HttpResponse> {
     let request = params.0.into_core()?;
     let page = state.service.list(&request, &caller.0, false).await?;
-    Ok(HttpResponse::Ok().json(ListMessagesResponse::from(page)))
+    Ok(HttpResponse::Ok().json(page.into_wire()))
 }

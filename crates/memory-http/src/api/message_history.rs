@@ -2,75 +2,14 @@
 
 use crate::api::common::message_id_param;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, Utc};
-use memory_core::domain::HistoryEntry;
-use serde::Serialize;
-use utoipa::ToSchema;
-use uuid::Uuid;
+
+pub use memory_api_types::{HistoryEntryResponse, HistoryResponse, MessageSnapshot};
 
 use super::responses;
+use super::wire::IntoWire;
 use crate::error::{ApiResult, ErrorBody};
 use crate::middleware::Caller;
 use crate::startup::AppState;
-
-/// A message's values at one point of its history.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct MessageSnapshot {
-    /// Text.
-    pub content: String,
-    /// Metadata.
-    #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
-    /// Importance.
-    pub importance_score: f64,
-}
-
-/// One change.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct HistoryEntryResponse {
-    /// The change's id.
-    pub id: Uuid,
-    /// When.
-    pub at: DateTime<Utc>,
-    /// Who: `key:` and the first 8 hex digits of the API key's SHA-256, or `anonymous`.
-    pub actor: String,
-    /// The fields whose value changed: `content`, `metadata`, `importance_score`.
-    pub changed: Vec<String>,
-    /// Before the change.
-    pub old: MessageSnapshot,
-    /// After.
-    pub new: MessageSnapshot,
-}
-
-impl From<HistoryEntry> for HistoryEntryResponse {
-    fn from(e: HistoryEntry) -> Self {
-        Self {
-            changed: e.changed_fields().into_iter().map(str::to_owned).collect(),
-            id: e.id,
-            at: e.at,
-            actor: e.actor.as_str().to_owned(),
-            old: MessageSnapshot {
-                content: e.old_content.into_inner(),
-                metadata: e.old_metadata.to_value(),
-                importance_score: e.old_importance.value(),
-            },
-            new: MessageSnapshot {
-                content: e.new_content.into_inner(),
-                metadata: e.new_metadata.to_value(),
-                importance_score: e.new_importance.value(),
-            },
-        }
-    }
-}
-
-/// A message's history.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct HistoryResponse {
-    /// The message.
-    pub message_id: Uuid,
-    /// Its changes, oldest first (empty if it never changed).
-    pub entries: Vec<HistoryEntryResponse>,
-}
 
 /// Read the history of a message's updates: who changed what, when, with the values before
 /// and after. Deleting or erasing the message deletes its history.
@@ -97,9 +36,6 @@ pub async fn message_history(
     let entries = state.service.history(id, &caller.0).await?;
     Ok(HttpResponse::Ok().json(HistoryResponse {
         message_id: id.as_uuid(),
-        entries: entries
-            .into_iter()
-            .map(HistoryEntryResponse::from)
-            .collect(),
+        entries: entries.into_iter().map(IntoWire::into_wire).collect(),
     }))
 }

@@ -1,8 +1,8 @@
-//! The API, one module per endpoint: its handler, its wire types (serde + utoipa mirrors of
-//! the core's types, converted by hand), their conversions and its OpenAPI annotation, side
-//! by side. Handlers parse the wire type, call [`memory_core::MemoryService`] and convert the
+//! The API, one module per endpoint: its handler, its request readers and its OpenAPI
+//! annotation, side by side. The response shapes live in `memory-api-types` (shared with
+//! `memory-client`), converted from the core's types by hand in [`wire`]. Handlers parse the wire type, call [`memory_core::MemoryService`] and convert the
 //! answer back; no business logic lives here. The core derives no serde: only this module
-//! knows what the JSON looks like.
+//! and `memory-api-types` know what the JSON looks like.
 //!
 //! | endpoint | module |
 //! | --- | --- |
@@ -20,7 +20,8 @@
 //! | `GET /v1/admin/health` | [`health`] |
 //! | `GET /metrics` | [`metrics`] |
 //!
-//! Shared by several: [`common`] (wire types and lenient-reading helpers), [`responses`]
+//! Shared by several: [`common`] (lenient-reading helpers), [`wire`] (core types to wire
+//! types), [`responses`]
 //! (the error responses, listed once) and [`schema`] (schemas from the core's limits).
 
 use actix_web::http::header;
@@ -44,6 +45,7 @@ pub mod run_retention;
 pub mod schema;
 pub mod search;
 pub mod update_message;
+pub mod wire;
 
 /// `/docs` without the slash: Swagger UI lives under `/docs/`.
 pub async fn docs_redirect() -> HttpResponse {

@@ -3,26 +3,19 @@
 use std::time::Instant;
 
 use actix_web::{HttpResponse, web};
-use memory_core::retention::{RetentionReport, RetentionRequest};
-use serde::{Deserialize, Serialize};
+use memory_core::retention::RetentionRequest;
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::common::Required;
+use super::wire::IntoWire;
+
 use super::{responses, schema};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::JsonBody;
 use crate::middleware::Caller;
 use crate::startup::AppState;
-
-/// A retention action.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RetentionActionDto {
-    /// Archive messages older than the policy's age or below its importance threshold.
-    Archive,
-    /// Delete archived messages past the policy's deletion delay.
-    Delete,
-}
+pub use memory_api_types::{RetentionActionDto, RetentionRunResponse};
 
 /// `POST /v1/admin/retention/run`: apply a tenant's retention policy.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -56,27 +49,6 @@ impl RetentionRunRequest {
     }
 }
 
-/// What a retention run did (or, in a dry run, would do).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct RetentionRunResponse {
-    /// Messages archived.
-    pub archived: u64,
-    /// Archived messages deleted.
-    pub deleted: u64,
-    /// Whether this was a dry run.
-    pub dry_run: bool,
-}
-
-impl From<RetentionReport> for RetentionRunResponse {
-    fn from(r: RetentionReport) -> Self {
-        Self {
-            archived: r.archived,
-            deleted: r.deleted,
-            dry_run: r.dry_run,
-        }
-    }
-}
-
 /// Apply a tenant's retention policy now: archive, then delete old archived messages.
 #[utoipa::path(
     post,
@@ -104,7 +76,7 @@ pub async fn run_retention(
     state
         .metrics
         .record_retention(&report, start.elapsed().as_secs_f64());
-    Ok(HttpResponse::Ok().json(RetentionRunResponse::from(report)))
+    Ok(HttpResponse::Ok().json(report.into_wire()))
 }
 
 #[cfg(test)]

@@ -2,19 +2,20 @@
 //! optionally within a time range and under metadata conditions.
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
-use memory_core::domain::{Filters, SearchHit, SearchMode, SearchQuery, SearchResults};
+use memory_core::domain::{Filters, SearchMode, SearchQuery};
 use memory_core::error::FieldError;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
-use super::common::{Required, RoleDto, parse_instant, parse_number};
+use super::common::{Required, parse_instant, parse_number};
+use super::wire::IntoWire;
+
 use super::{responses, schema};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{JsonBody, StrictQuery};
 use crate::middleware::Caller;
 use crate::startup::AppState;
+pub use memory_api_types::{SearchItem, SearchModeDto, SearchResponse};
 
 /// The query parameters. Numbers are read as text here so that a bad one is a 422 naming
 /// it, alongside any other problem.
@@ -217,107 +218,6 @@ impl SearchRequest {
     }
 }
 
-/// One search result.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SearchItem {
-    /// The message's id.
-    pub message_id: Uuid,
-    /// `0.6*similarity + 0.3*importance + 0.1*decay` (weights configurable).
-    pub score: f64,
-    /// Cosine similarity of the query and the message, in [-1, 1].
-    pub similarity: f64,
-    /// `exp(-age_days / 7)`.
-    pub decay: f64,
-    /// The message's text.
-    pub content: String,
-    /// Author.
-    pub role: RoleDto,
-    /// The message's metadata.
-    #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
-    /// When the message was written.
-    pub created_at: DateTime<Utc>,
-    /// The message's importance.
-    pub importance: f64,
-    /// The message's conversation.
-    pub conversation_id: String,
-    /// Hybrid mode: the normalised lexical (BM25) score in [0, 1]; null in vector mode.
-    pub lexical: Option<f64>,
-    /// What the score's first term weighs: the similarity (vector mode) or the fused
-    /// relevance of similarity and lexical score (hybrid mode).
-    pub relevance: f64,
-}
-
-impl From<SearchHit> for SearchItem {
-    fn from(h: SearchHit) -> Self {
-        let m = h.message;
-        Self {
-            message_id: m.id.as_uuid(),
-            score: h.score,
-            similarity: h.similarity,
-            decay: h.decay,
-            content: m.content.into_inner(),
-            role: m.role.into(),
-            metadata: serde_json::Value::Object(m.metadata.into_map()),
-            created_at: m.created_at,
-            importance: h.importance,
-            conversation_id: m.conversation_id.into_inner(),
-            lexical: h.lexical,
-            relevance: h.relevance,
-        }
-    }
-}
-
-/// How candidates are found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum SearchModeDto {
-    /// Nearest neighbours by cosine similarity only (the seed's method).
-    Vector,
-    /// Nearest neighbours plus lexical (BM25) matches, fused (the default).
-    Hybrid,
-    /// Lexical (BM25) matches only, without embedding the query; what a hybrid search runs
-    /// when the embedder is unavailable or overloaded.
-    Lexical,
-}
-
-impl From<SearchMode> for SearchModeDto {
-    fn from(m: SearchMode) -> Self {
-        match m {
-            SearchMode::Vector => SearchModeDto::Vector,
-            SearchMode::Hybrid => SearchModeDto::Hybrid,
-            SearchMode::Lexical => SearchModeDto::Lexical,
-        }
-    }
-}
-
-/// Ranked search results, best first.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SearchResponse {
-    /// Number of items.
-    pub total: usize,
-    /// At most `top_k` results, best first.
-    pub items: Vec<SearchItem>,
-    /// The mode that ran: `lexical` when a hybrid search could not embed its query (the
-    /// embedder unavailable or overloaded).
-    pub mode: SearchModeDto,
-    /// Messages of the scope not embedded yet: similarity could not consider them (hybrid
-    /// mode still finds them lexically). They are embedded in the background.
-    pub pending_embeddings: u64,
-}
-
-impl From<SearchResults> for SearchResponse {
-    fn from(r: SearchResults) -> Self {
-        let items: Vec<SearchItem> = r.items.into_iter().map(SearchItem::from).collect();
-        Self {
-            total: items.len(),
-            items,
-            mode: r.mode.into(),
-            pending_embeddings: r.pending_embeddings,
-        }
-    }
-}
-
 /// Search a tenant's memories: nearest neighbours ranked by similarity, importance and recency.
 #[utoipa::path(
     get,
@@ -343,7 +243,7 @@ pub async fn search(
 ) -> ApiResult<HttpResponse> {
     let query = params.0.into_core()?;
     let results = state.service.search(query, &caller.0).await?;
-    Ok(HttpResponse::Ok().json(SearchResponse::from(results)))
+    Ok(HttpResponse::Ok().json(results.into_wire()))
 }
 
 /// Search with a JSON body: the same search as the GET, with metadata `filters` as an
@@ -371,7 +271,7 @@ pub async fn search_post(
 ) -> ApiResult<HttpResponse> {
     let query = body.0.into_core()?;
     let results = state.service.search(query, &caller.0).await?;
-    Ok(HttpResponse::Ok().json(SearchResponse::from(results)))
+    Ok(HttpResponse::Ok().json(results.into_wire()))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
 use super::common::{MessageResponse, idempotency_key};
+use super::wire::IntoWire;
 use super::{responses, schema};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::DigestedJson;
@@ -89,5 +90,5 @@ pub async fn update_message(
         .service
         .update(id, &patch, &caller.1, key.as_ref(), &caller.0)
         .await?;
-    Ok(HttpResponse::Ok().json(MessageResponse::from(message)))
+    Ok(HttpResponse::Ok().json(message.into_wire()))
 }

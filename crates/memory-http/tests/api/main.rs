@@ -6,6 +6,7 @@
 mod helpers;
 
 mod auth;
+mod client;
 mod cors;
 mod docs;
 mod errors;

@@ -1,0 +1,153 @@
+//! The core's types as the API's wire types (`memory-api-types`), converted by hand: the
+//! core derives no serde, and the wire crate knows no core.
+
+use memory_api_types::{
+    EmbeddingStatusDto, HistoryEntryResponse, ListMessagesResponse, MessageResponse,
+    MessageSnapshot, RetentionRunResponse, RoleDto, SearchItem, SearchModeDto, SearchResponse,
+};
+use memory_core::domain::{
+    EmbeddingStatus, HistoryEntry, Message, MessagePage, Role, SearchHit, SearchMode, SearchResults,
+};
+use memory_core::retention::RetentionReport;
+
+/// A core value as its wire type. (A trait of ours: both sides are foreign types here, so
+/// `From` cannot be implemented.)
+pub trait IntoWire {
+    /// The wire type.
+    type Wire;
+    /// Converts.
+    fn into_wire(self) -> Self::Wire;
+}
+
+impl IntoWire for Role {
+    type Wire = RoleDto;
+    fn into_wire(self) -> RoleDto {
+        match self {
+            Role::User => RoleDto::User,
+            Role::Assistant => RoleDto::Assistant,
+            Role::System => RoleDto::System,
+        }
+    }
+}
+
+impl IntoWire for EmbeddingStatus {
+    type Wire = EmbeddingStatusDto;
+    fn into_wire(self) -> EmbeddingStatusDto {
+        match self {
+            EmbeddingStatus::Pending => EmbeddingStatusDto::Pending,
+            EmbeddingStatus::Completed => EmbeddingStatusDto::Completed,
+            EmbeddingStatus::Failed => EmbeddingStatusDto::Failed,
+        }
+    }
+}
+
+impl IntoWire for Message {
+    type Wire = MessageResponse;
+    fn into_wire(self) -> MessageResponse {
+        MessageResponse {
+            id: self.id.as_uuid(),
+            tenant_id: self.tenant_id.into_inner(),
+            conversation_id: self.conversation_id.into_inner(),
+            role: self.role.into_wire(),
+            content: self.content.into_inner(),
+            metadata: serde_json::Value::Object(self.metadata.into_map()),
+            importance_score: self.importance_score.value(),
+            embedding_status: self.embedding_status.into_wire(),
+            archived: self.archived,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+impl IntoWire for SearchMode {
+    type Wire = SearchModeDto;
+    fn into_wire(self) -> SearchModeDto {
+        match self {
+            SearchMode::Vector => SearchModeDto::Vector,
+            SearchMode::Hybrid => SearchModeDto::Hybrid,
+            SearchMode::Lexical => SearchModeDto::Lexical,
+        }
+    }
+}
+
+impl IntoWire for SearchHit {
+    type Wire = SearchItem;
+    fn into_wire(self) -> SearchItem {
+        let m = self.message;
+        SearchItem {
+            message_id: m.id.as_uuid(),
+            score: self.score,
+            similarity: self.similarity,
+            decay: self.decay,
+            content: m.content.into_inner(),
+            role: m.role.into_wire(),
+            metadata: serde_json::Value::Object(m.metadata.into_map()),
+            created_at: m.created_at,
+            importance: self.importance,
+            conversation_id: m.conversation_id.into_inner(),
+            lexical: self.lexical,
+            relevance: self.relevance,
+        }
+    }
+}
+
+impl IntoWire for SearchResults {
+    type Wire = SearchResponse;
+    fn into_wire(self) -> SearchResponse {
+        let items: Vec<SearchItem> = self.items.into_iter().map(IntoWire::into_wire).collect();
+        SearchResponse {
+            total: items.len(),
+            items,
+            mode: self.mode.into_wire(),
+            pending_embeddings: self.pending_embeddings,
+        }
+    }
+}
+
+impl IntoWire for MessagePage {
+    type Wire = ListMessagesResponse;
+    fn into_wire(self) -> ListMessagesResponse {
+        ListMessagesResponse {
+            messages: self.messages.into_iter().map(IntoWire::into_wire).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
+}
+
+impl IntoWire for HistoryEntry {
+    type Wire = HistoryEntryResponse;
+    fn into_wire(self) -> HistoryEntryResponse {
+        HistoryEntryResponse {
+            changed: self
+                .changed_fields()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            id: self.id,
+            at: self.at,
+            actor: self.actor.as_str().to_owned(),
+            old: MessageSnapshot {
+                content: self.old_content.into_inner(),
+                metadata: self.old_metadata.to_value(),
+                importance_score: self.old_importance.value(),
+            },
+            new: MessageSnapshot {
+                content: self.new_content.into_inner(),
+                metadata: self.new_metadata.to_value(),
+                importance_score: self.new_importance.value(),
+            },
+        }
+    }
+}
+
+impl IntoWire for RetentionReport {
+    type Wire = RetentionRunResponse;
+    fn into_wire(self) -> RetentionRunResponse {
+        RetentionRunResponse {
+            archived: self.archived,
+            deleted: self.deleted,
+            dry_run: self.dry_run,
+        }
+    }
+}
