@@ -7,6 +7,7 @@
 mod helpers;
 
 mod auth;
+mod client;
 mod erasure;
 mod isolation;
 mod lifecycle;
