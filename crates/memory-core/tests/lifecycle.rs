@@ -133,6 +133,40 @@ fn an_update_re_embeds_rescores_and_is_recorded() {
 }
 
 #[test]
+fn an_update_that_changes_nothing_writes_nothing() {
+    block_on(async {
+        let (_, s) = service();
+        let meta = serde_json::json!({"source": "web"});
+        let m = s
+            .ingest(
+                NewMessage::parse("acme", "c", "user", "same", Some(meta.clone()), None, None)
+                    .expect("valid"),
+                &TenantAccess::All,
+            )
+            .await
+            .expect("ingest");
+        let actor = Actor::anonymous();
+        for patch in [
+            MessagePatch::parse(Some("same"), None, None, None),
+            MessagePatch::parse(None, Some(meta.clone()), Some("merge"), None),
+            MessagePatch::parse(Some("same"), Some(meta.clone()), Some("replace"), None),
+        ] {
+            let patch = patch.expect("valid");
+            let answer = s
+                .update(m.id, &patch, &actor, None, &TenantAccess::All)
+                .await
+                .expect("update");
+            assert_eq!(answer.updated_at, m.updated_at, "not touched");
+            assert_eq!(answer.content, m.content);
+        }
+        let history = s.history(m.id, &TenantAccess::All).await.expect("history");
+        assert!(history.is_empty(), "no change, no entry: {history:?}");
+        let stored = s.get(m.id, &TenantAccess::All).await.expect("get");
+        assert_eq!(stored.updated_at, m.updated_at);
+    });
+}
+
+#[test]
 fn an_update_that_keeps_losing_the_race_is_a_conflict() {
     block_on(async {
         let inner = Arc::new(InMemoryStore::new(ToyEmbedder::DIM));

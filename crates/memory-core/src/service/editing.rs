@@ -75,6 +75,11 @@ impl MemoryService {
                 old_importance: current.importance_score,
                 new_importance: next.importance_score,
             };
+            if entry.changed_fields().is_empty() {
+                // Nothing to change: nothing written, no history entry, updated_at kept.
+                current.embedding = None;
+                return Ok(current);
+            }
             let revision = Revision {
                 record: MessageRecord::new(next),
                 expected_updated_at: current.updated_at,
