@@ -7,7 +7,8 @@ set dotenv-load := false
 run *ARGS: fetch-model
     cargo run --release -p memory-server -- {{ARGS}}
 
-# Every test: unit, contract, model, Postgres and black-box API tests (provisions what they need).
+# Every test: unit, contract, model, Postgres and black-box API tests, then the Python client's
+# tests against the release binary (provisions what they need).
 test: fetch-model pg-up
     #!/usr/bin/env bash
     set -euo pipefail
@@ -18,6 +19,11 @@ test: fetch-model pg-up
     else
         cargo test --workspace --all-features --no-fail-fast
     fi
+    scripts/test-python-client.sh
+
+# The Python client's tests alone (clients/python; builds the release binary first).
+test-python *ARGS:
+    scripts/test-python-client.sh {{ARGS}}
 
 # Format check and lints, as CI runs them.
 lint:

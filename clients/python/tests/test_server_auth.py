@@ -1,0 +1,47 @@
+"""API keys against the real server: ``MEMORY_API_KEYS=admin-key,acme-key:acme``."""
+
+from __future__ import annotations
+
+import pytest
+
+import memory_layer as ml
+
+
+def test_no_key_or_a_wrong_key_is_unauthorized(auth_server) -> None:
+    with ml.MemoryClient(auth_server.base_url) as anonymous:
+        assert anonymous.health().ok  # health is open
+        with pytest.raises(ml.Unauthorized) as info:
+            anonymous.add("acme", "c1", "user", "hello")
+        assert (info.value.status, info.value.code) == (401, "unauthorized")
+    with ml.MemoryClient(auth_server.base_url, api_key="wrong-key") as wrong:
+        with pytest.raises(ml.Unauthorized):
+            wrong.search("acme", "hello")
+
+
+def test_a_tenant_bound_key_stays_in_its_tenant(auth_server) -> None:
+    with (
+        ml.MemoryClient(auth_server.base_url, api_key="admin-key") as admin,
+        ml.MemoryClient(auth_server.base_url, api_key="acme-key") as acme,
+    ):
+        own = acme.add("acme", "c1", "user", "an acme memory")
+        assert acme.get(own.id).content == "an acme memory"
+
+        with pytest.raises(ml.Forbidden) as info:
+            acme.add("globex", "c1", "user", "not mine to write")
+        assert (info.value.status, info.value.code) == (403, "forbidden")
+        with pytest.raises(ml.Forbidden):
+            acme.search("globex", "anything")
+
+        theirs = admin.add("globex", "c1", "user", "a globex secret")
+        with pytest.raises(ml.NotFound):  # exactly as for an unknown id
+            acme.get(theirs.id)
+        with pytest.raises(ml.NotFound):
+            acme.delete(theirs.id)
+        assert admin.get(theirs.id).content == "a globex secret"
+
+        with pytest.raises(ml.Forbidden):  # erasure is for admin keys
+            acme.delete_all("acme")
+        assert admin.delete_all("globex").deleted == 1
+
+        history = acme.history(acme.update(own.id, content="an acme memory, edited").id)
+        assert history[0].actor.startswith("key:")
