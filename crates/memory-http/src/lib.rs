@@ -7,6 +7,8 @@
 //!   [`TrustedProxies`].
 //! - [`api`]: one module per endpoint (handler, wire types, conversions, OpenAPI annotation);
 //!   shared error responses and schemas from the core's limits.
+//! - [`mcp`]: the Model Context Protocol at `/mcp` (tools over streamable HTTP), behind the
+//!   same gate as the REST API.
 //! - [`extract`]: extractors whose failures are [`ApiError`]s (same JSON for every error).
 //! - [`middleware`]: request id + tracing + HTTP metrics, CORS, timeout, rate limits + auth.
 //! - [`metrics`]: [`Metrics`], the Prometheus registry; it observes the service's store calls
@@ -39,6 +41,7 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod mcp;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;

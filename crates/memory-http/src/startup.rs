@@ -35,6 +35,8 @@ pub struct AppState {
     pub(crate) environment: String,
     pub(crate) version: String,
     pub(crate) started: Instant,
+    /// `MEMORY_ALLOWED_ORIGINS`, checked: the MCP endpoint refuses other browser origins.
+    pub(crate) allowed_origins: Vec<String>,
 }
 
 /// Checks the CORS origins now: actix-cors would otherwise refuse to start its workers.
@@ -121,6 +123,7 @@ pub fn serve(
         environment: config.environment,
         version: config.version,
         started: Instant::now(),
+        allowed_origins: origins.clone(),
     });
     let request_timeout = state.request_timeout;
     let openapi = ApiDoc::openapi();
@@ -175,6 +178,7 @@ pub fn serve(
                 guarded!("/v1/tenants/{tenant_id}/messages")
                     .route(web::delete().to(api::erase_tenant::erase_tenant)),
             )
+            .service(guarded!("/mcp").route(web::post().to(crate::mcp::post)))
             .service(guarded!("/v1/admin/health").route(web::get().to(api::health::health)))
             .service(guarded!("/metrics").route(web::get().to(api::metrics::metrics)))
             .service(guarded!("/docs").route(web::get().to(api::docs_redirect)))

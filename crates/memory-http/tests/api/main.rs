@@ -11,6 +11,7 @@ mod cors;
 mod docs;
 mod errors;
 mod health_metrics;
+mod mcp;
 mod messages;
 mod properties;
 mod rate_limit;
