@@ -2,7 +2,8 @@
 # The Python client (clients/python, package memory-layer-client) and its tests against the
 # real release binary: unit tests of the retry rules (no server), then every verb, API keys,
 # rate limits and load shedding against servers the tests start themselves (fresh SQLite
-# stores in temporary directories, the real embedding model).
+# stores in temporary directories, the real embedding model); and the server's MCP endpoint
+# driven by the official MCP Python SDK (tests/test_mcp.py).
 #
 #   scripts/test-python-client.sh                      # builds the release binary first
 #   MEMORY_SERVER_BIN=/path/to/memory-server scripts/test-python-client.sh   # no build
@@ -31,8 +32,8 @@ if ! "$PY" -c 'import hatchling' 2>/dev/null; then
     log "installing hatchling into $VENV"
     "${PIP[@]}" "hatchling>=1.18"
 fi
-# The client's dependency (httpx) and the test ones (pytest, pytest-asyncio): a no-op once
-# they are there.
+# The client's dependency (httpx) and the test ones (pytest, pytest-asyncio, and the official
+# MCP SDK for the server's /mcp endpoint): a no-op once they are there.
 "${PIP[@]}" --no-build-isolation "./clients/python[test]"
 # The client itself, afresh: the same version number would otherwise keep an old copy.
 "${PIP[@]}" --no-build-isolation --force-reinstall --no-deps ./clients/python

@@ -75,7 +75,7 @@ async fn the_handshake_and_the_catalogue() {
     )
     .await;
     let init: Value = r.json().await.expect("json");
-    assert_eq!(init["result"]["protocolVersion"], "2025-06-18");
+    assert_eq!(init["result"]["protocolVersion"], "2025-11-25");
 
     let r = rpc(
         &app,
