@@ -189,13 +189,44 @@ fn the_client_knows_only_the_wire_types() {
         our_direct_deps(&meta, "memory-api-types").is_empty(),
         "memory-api-types depends on no crate of ours"
     );
-    let deps = closure(&meta, "memory-client");
+    // `cargo metadata` resolves features for the whole workspace (memory-http turns on the
+    // wire crate's `openapi` feature), so ask `cargo tree` about the client alone: what a
+    // user who depends on it builds.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "tree",
+            "-p",
+            "memory-client",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .args(["--offline", "--target"])
+        .arg(host())
+        .current_dir(workspace())
+        .output()
+        .expect("run cargo tree");
+    assert!(
+        out.status.success(),
+        "cargo tree: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let deps: BTreeSet<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(deps.contains("reqwest"), "the tree was read: {deps:?}");
     for server_side in [
         "memory-core",
         "actix-web",
+        "actix-http",
         "diesel",
         "candle-core",
         "tokenizers",
+        "utoipa",
     ] {
         assert!(
             !deps.contains(server_side),
@@ -215,7 +246,6 @@ fn each_outside_technology_lives_in_one_adapter() {
             "memory-store-sqlite",
             "memory-http",
             "memory-api-types",
-            "memory-client",
         ] {
             let uses = closure(&meta, ours).contains(krate);
             assert!(

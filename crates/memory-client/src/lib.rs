@@ -44,3 +44,5 @@ pub use error::{ApiError, Error, Result};
 /// The API's wire types (`memory-api-types`).
 pub use memory_api_types as types;
 pub use retry::RetryPolicy;
+/// Message ids.
+pub use uuid::Uuid;

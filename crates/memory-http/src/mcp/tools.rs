@@ -238,13 +238,8 @@ async fn search(state: &AppState, c: &Caller, args: Map<String, Value>) -> Resul
     json_of(state.service.search(query, &c.0).await?.into_wire())
 }
 
-async fn get(
-    state: &AppState,
-    c: &Caller,
-    mut args: Map<String, Value>,
-) -> Result<Value, ApiError> {
-    let id = take_id(&mut args)?;
-    no_more(&args)?;
+async fn get(state: &AppState, c: &Caller, args: Map<String, Value>) -> Result<Value, ApiError> {
+    let id = only_id(args)?;
     json_of(state.service.get(id, &c.0).await?.into_wire())
 }
 
@@ -273,13 +268,8 @@ async fn update(
     json_of(message.into_wire())
 }
 
-async fn delete(
-    state: &AppState,
-    c: &Caller,
-    mut args: Map<String, Value>,
-) -> Result<Value, ApiError> {
-    let id = take_id(&mut args)?;
-    no_more(&args)?;
+async fn delete(state: &AppState, c: &Caller, args: Map<String, Value>) -> Result<Value, ApiError> {
+    let id = only_id(args)?;
     state.service.delete(id, &c.0).await?;
     Ok(json!({"message_id": id.as_uuid(), "deleted": true}))
 }
@@ -287,10 +277,9 @@ async fn delete(
 async fn history(
     state: &AppState,
     c: &Caller,
-    mut args: Map<String, Value>,
+    args: Map<String, Value>,
 ) -> Result<Value, ApiError> {
-    let id = take_id(&mut args)?;
-    no_more(&args)?;
+    let id = only_id(args)?;
     let entries: Vec<_> = state
         .service
         .history(id, &c.0)
@@ -304,10 +293,12 @@ async fn history(
     })
 }
 
-/// Unknown arguments are refused, as unknown fields are in REST bodies.
-fn no_more(args: &Map<String, Value>) -> Result<(), ApiError> {
+/// The `message_id` of a tool that takes nothing else: other arguments are refused, as
+/// unknown fields are in REST bodies.
+fn only_id(mut args: Map<String, Value>) -> Result<MessageId, ApiError> {
+    let id = take_id(&mut args)?;
     match args.keys().next() {
-        None => Ok(()),
+        None => Ok(id),
         Some(k) => Err(ApiError::field(k.clone(), "unknown argument")),
     }
 }
