@@ -107,7 +107,7 @@ log "schemathesis $ST_VERSION: $BASE/openapi.json, checks $CHECKS, up to $MAX_EX
 set +e
 (
     cd "$OUT"
-    "$VENV/bin/st" run "$BASE/openapi.json" \
+    "$VENV/bin/st" --config-file "$ROOT/scripts/schemathesis.toml" run "$BASE/openapi.json" \
         --checks "$CHECKS" \
         --max-examples "$MAX_EXAMPLES" \
         --workers "$WORKERS" \
