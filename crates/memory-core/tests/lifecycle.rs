@@ -14,6 +14,7 @@ use memory_core::domain::{
 };
 use memory_core::error::{CoreError, EmbedderError, RepositoryError};
 use memory_core::mocks::{MockEditing, MockEmbedder, MockMessageStore, MockVectorSearch};
+use memory_core::ports::Embedder as _;
 use memory_core::ports::MessageStore as _;
 use memory_core::ports::StorePorts;
 use memory_core::testkit::{InMemoryStore, ToyEmbedder};
@@ -388,6 +389,36 @@ fn a_batch_keeps_good_items_and_leaves_what_the_embedder_refuses_pending() {
                 .await,
             Err(CoreError::Forbidden(_))
         ));
+    });
+}
+
+#[test]
+fn a_batch_embeds_shortest_first_and_each_item_keeps_its_own_vector() {
+    block_on(async {
+        let (store, s) = service();
+        let tenant = TenantId::parse("acme").expect("valid");
+        // Lengths out of order, across several chunks of the embedder's calls.
+        let texts: Vec<String> = (0..150)
+            .map(|i| format!("{} {}", "word ".repeat((i * 37) % 23), i))
+            .collect();
+        let items = texts.iter().map(|t| Ok(new("acme", t))).collect();
+        let out = s
+            .ingest_batch(&tenant, items, &TenantAccess::All, None)
+            .await
+            .expect("batch");
+        for (item, text) in out.items.iter().zip(&texts) {
+            let stored = store
+                .get(item.as_ref().expect("stored").id)
+                .await
+                .expect("get")
+                .expect("there");
+            assert_eq!(stored.content.as_str(), text.as_str());
+            let own = ToyEmbedder
+                .embed(std::slice::from_ref(text))
+                .await
+                .expect("embed");
+            assert_eq!(stored.embedding.as_ref(), Some(&own[0]), "{text}");
+        }
     });
 }
 

@@ -238,30 +238,43 @@ impl MemoryService {
         })
     }
 
-    /// Embeds texts a chunk at a time; once the embedder refuses or fails, the rest are
-    /// left for the catch-up worker (pending) instead of waiting.
+    /// Embeds texts a chunk at a time, shortest first, and answers in the texts' order;
+    /// once the embedder refuses or fails, the rest are left for the catch-up worker
+    /// (pending) instead of waiting. Sorting the whole batch by length before chunking puts
+    /// texts of similar length in each forward pass, so little of the model's work goes to
+    /// padding (the embedder sorts only within what one call hands it).
     pub(super) async fn embed_chunked(&self, texts: &[String]) -> Vec<Result<Embedding>> {
-        let mut out = Vec::with_capacity(texts.len());
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        let mut out: Vec<Option<Result<Embedding>>> = texts.iter().map(|_| None).collect();
         let mut stopped = false;
-        for chunk in texts.chunks(EMBED_CHUNK) {
+        for chunk in order.chunks(EMBED_CHUNK) {
             let answer = if stopped {
                 Err(EmbedderError::unavailable("an earlier chunk was refused").into())
             } else {
-                self.embed_many(chunk).await
+                let chunk_texts: Vec<String> = chunk.iter().map(|&i| texts[i].clone()).collect();
+                self.embed_many(&chunk_texts).await
             };
             match answer {
-                Ok(vectors) => out.extend(vectors.into_iter().map(Ok)),
+                Ok(vectors) => {
+                    for (&i, v) in chunk.iter().zip(vectors) {
+                        out[i] = Some(Ok(v));
+                    }
+                }
                 Err(_) => {
                     // A failure of the whole chunk says nothing about each text: pending,
                     // so the worker retries them one by one.
                     stopped = true;
-                    out.extend(chunk.iter().map(|_| {
-                        Err(EmbedderError::unavailable("left for the catch-up worker").into())
-                    }));
                 }
             }
         }
-        out
+        out.into_iter()
+            .map(|v| {
+                v.unwrap_or_else(|| {
+                    Err(EmbedderError::unavailable("left for the catch-up worker").into())
+                })
+            })
+            .collect()
     }
 
     /// The record of a keyed write, for the store to commit with it.
