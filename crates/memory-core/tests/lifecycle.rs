@@ -328,7 +328,7 @@ fn a_batch_keeps_good_items_and_leaves_what_the_embedder_refuses_pending() {
         embedder.expect_dimension().return_const(ToyEmbedder::DIM);
         embedder.expect_model_id().return_const("mock".to_owned());
         let mut chunk = 0;
-        embedder.expect_embed().returning(move |texts| {
+        embedder.expect_embed_for().returning(move |texts, _| {
             chunk += 1;
             if chunk == 1 {
                 let mut v = vec![0.0; ToyEmbedder::DIM];

@@ -12,8 +12,8 @@ use memory_core::mocks::{
     MockTimeline, MockVectorSearch,
 };
 use memory_core::ports::{
-    Candidate, CandidateQuery, Embedder, EmbeddingUpdate, LexicalDocument, LexicalMatches,
-    LexicalQuery, MessageRecord, StorePorts,
+    Candidate, CandidateQuery, EmbedPurpose, Embedder, EmbeddingUpdate, LexicalDocument,
+    LexicalMatches, LexicalQuery, MessageRecord, StorePorts,
 };
 use memory_core::retention::{ArchiveRule, RetentionPolicy, RetentionRequest};
 use memory_core::scoring::HybridConfig;
@@ -82,8 +82,8 @@ fn clock() -> MockClock {
 fn embedder_returning(e: Embedding) -> MockEmbedder {
     let mut m = MockEmbedder::new();
     m.expect_dimension().return_const(DIM);
-    m.expect_embed()
-        .returning(move |texts| Ok(texts.iter().map(|_| e.clone()).collect()));
+    m.expect_embed_for()
+        .returning(move |texts, _| Ok(texts.iter().map(|_| e.clone()).collect()));
     m
 }
 
@@ -119,11 +119,16 @@ fn ingest_embeds_then_stores_the_message_with_its_embedding_in_one_write() {
     let mut embedder = MockEmbedder::new();
     embedder.expect_dimension().return_const(DIM);
     embedder
-        .expect_embed()
+        .expect_embed_for()
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|t| {
+        .returning(|t, purpose| {
             assert_eq!(t, ["I love Python".to_owned()]);
+            // A write's texts go in its tenant's ingest turn.
+            assert_eq!(
+                *purpose,
+                EmbedPurpose::Ingest(TenantId::parse("acme").expect("valid"))
+            );
             Ok(vec![basis(DIM, 0)])
         });
     store
@@ -178,7 +183,9 @@ fn embedder_trouble_still_stores_the_message() {
         store.messages.expect_set_embedding().never();
         let mut embedder = MockEmbedder::new();
         embedder.expect_dimension().return_const(DIM);
-        embedder.expect_embed().return_once(move |_| Err(error));
+        embedder
+            .expect_embed_for()
+            .return_once(move |_, _| Err(error));
         let m = run(service(store, embedder).ingest(new_message("acme"), &TenantAccess::All))
             .expect("still acknowledged");
         assert_eq!(m.embedding_status, status);
@@ -316,7 +323,13 @@ fn search_passes_the_scope_and_ranks_the_candidates() {
         })
         .returning(|_, _| Ok(3));
     store.lexical.expect_lexical_candidates().never();
-    let svc = service(store, embedder_returning(basis(DIM, 0)));
+    let mut embedder = MockEmbedder::new();
+    embedder.expect_dimension().return_const(DIM);
+    embedder
+        .expect_embed_for()
+        .withf(|_, purpose| *purpose == EmbedPurpose::Query)
+        .returning(|t, _| Ok(t.iter().map(|_| basis(DIM, 0)).collect()));
+    let svc = service(store, embedder);
     let q = SearchQuery::parse("acme", "Python", Some("c1"), Some(2), Some(0.1), Some(50))
         .expect("valid")
         .with_mode(SearchMode::Vector);
@@ -415,14 +428,22 @@ fn embed_pending_batches_the_backlog() {
         });
     let mut embedder = MockEmbedder::new();
     embedder.expect_dimension().return_const(DIM);
-    embedder.expect_embed().times(1).returning(|t| {
-        assert_eq!(
-            t,
-            ["one".to_owned(), "two".to_owned()],
-            "one batch, oldest first"
-        );
-        Ok(vec![basis(DIM, 0), basis(DIM, 1)])
-    });
+    embedder
+        .expect_embed_for()
+        .times(1)
+        .returning(|t, purpose| {
+            assert_eq!(
+                *purpose,
+                EmbedPurpose::Backlog,
+                "the catch-up is served last"
+            );
+            assert_eq!(
+                t,
+                ["one".to_owned(), "two".to_owned()],
+                "one batch, oldest first"
+            );
+            Ok(vec![basis(DIM, 0), basis(DIM, 1)])
+        });
     assert_eq!(
         run(service(store, embedder).embed_pending(16)).expect("embedded"),
         2
@@ -459,7 +480,7 @@ fn a_poison_text_does_not_block_the_backlog() {
         });
     let mut embedder = MockEmbedder::new();
     embedder.expect_dimension().return_const(DIM);
-    embedder.expect_embed().times(4).returning(|t| {
+    embedder.expect_embed_for().times(4).returning(|t, _| {
         if t.iter().any(|s| s == "poison") {
             Err(EmbedderError::failed("token limit"))
         } else {
@@ -481,9 +502,9 @@ fn a_poison_text_does_not_block_the_backlog() {
     let mut embedder = MockEmbedder::new();
     embedder.expect_dimension().return_const(DIM);
     embedder
-        .expect_embed()
+        .expect_embed_for()
         .times(1)
-        .returning(|_| Err(EmbedderError::unavailable("down")));
+        .returning(|_, _| Err(EmbedderError::unavailable("down")));
     assert!(matches!(
         run(service(store, embedder).embed_pending(16)),
         Err(CoreError::Embedder(EmbedderError::Unavailable { .. }))
@@ -502,7 +523,7 @@ fn wrong_sized_embeddings_are_failures_not_panics() {
         .returning(|_| Ok(()));
     let mut embedder = MockEmbedder::new();
     embedder.expect_dimension().return_const(DIM);
-    embedder.expect_embed().returning(|_| Ok(vec![]));
+    embedder.expect_embed_for().returning(|_, _| Ok(vec![]));
     let m = run(service(store, embedder).ingest(new_message("acme"), &TenantAccess::All))
         .expect("acknowledged");
     assert_eq!(m.embedding_status, EmbeddingStatus::Failed);
@@ -512,7 +533,8 @@ fn wrong_sized_embeddings_are_failures_not_panics() {
 fn ports_work_behind_arc_dyn() {
     let e: Arc<dyn Embedder> = Arc::new(embedder_returning(basis(DIM, 2)));
     assert_eq!(
-        run(e.embed(&["x".into()])).expect("embed")[0],
+        run(e.embed_for(&["x".into()], &memory_core::ports::EmbedPurpose::Query)).expect("embed")
+            [0],
         basis(DIM, 2)
     );
 }
@@ -651,13 +673,13 @@ fn lexical_mode_and_the_hybrid_fallback_need_no_embedder() {
         embedder.expect_dimension().return_const(DIM);
         match embed {
             None => {
-                embedder.expect_embed().never();
+                embedder.expect_embed_for().never();
             }
             Some(e) => {
                 embedder
-                    .expect_embed()
+                    .expect_embed_for()
                     .times(1)
-                    .return_once(move |_| Err(e));
+                    .return_once(move |_, _| Err(e));
             }
         }
         let q =
@@ -697,8 +719,8 @@ fn lexical_mode_and_the_hybrid_fallback_need_no_embedder() {
     let mut embedder = MockEmbedder::new();
     embedder.expect_dimension().return_const(DIM);
     embedder
-        .expect_embed()
-        .returning(|_| Err(EmbedderError::unavailable("down")));
+        .expect_embed_for()
+        .returning(|_, _| Err(EmbedderError::unavailable("down")));
     let svc = service(store, embedder);
     let q = SearchQuery::parse("acme", "Porto", None, None, None, None)
         .expect("valid")

@@ -32,6 +32,11 @@ pub struct EmbedderConfig {
     /// (`MEMORY_EMBEDDING_MAX_QUEUE_WAIT_MS`; 0: only `queue_capacity` bounds the queue).
     /// A call that finds the queue empty is always admitted.
     pub max_queue_wait: Duration,
+    /// The same bound for ingest, lower: under saturation a write stops waiting for the
+    /// model early and is stored `pending` (the catch-up worker embeds it later), so ingest
+    /// latency stays bounded while queries keep the model (`MEMORY_EMBEDDING_MAX_INGEST_WAIT_MS`;
+    /// 0: only `queue_capacity` bounds it).
+    pub max_ingest_wait: Duration,
     /// How long the worker waits for more requests to fill a batch once it has one
     /// (`MEMORY_EMBEDDING_MAX_WAIT_MS`).
     pub max_wait: Duration,
@@ -52,6 +57,7 @@ impl Default for EmbedderConfig {
             max_batch_size: 32,
             queue_capacity: 1024,
             max_queue_wait: Duration::from_millis(2000),
+            max_ingest_wait: Duration::from_millis(300),
             max_wait: Duration::from_millis(2),
             threads: 0,
             allow_download: true,

@@ -1,27 +1,30 @@
 //! [`CandleEmbedder`]: the async [`Embedder`] over a [`SentenceEncoder`] running on a worker
-//! thread of its own, with dynamic micro-batching.
+//! thread of its own, with dynamic micro-batching and priority lanes.
 //!
-//! Every `embed` call becomes a job on a queue bounded in texts (a semaphore of
-//! `queue_capacity` permits, taken with `try_acquire`: a full queue is an immediate
-//! [`EmbedderError::Overloaded`]). The worker takes the first waiting job, then keeps
-//! collecting jobs for at most `max_wait` or until it holds `max_batch_size` texts, and runs
-//! them together: sorted by length, in forward passes of at most `max_batch_size` texts.
-//! Each caller gets its own vectors back through a oneshot channel.
+//! Every `embed_for` call becomes jobs of at most `max_batch_size` texts (one forward pass
+//! each) in the [`Lanes`] of its [`EmbedPurpose`]: queries, ingest (per tenant, served in
+//! turn), backlog. The queue is bounded in texts (a semaphore of `queue_capacity` permits,
+//! taken with `try_acquire`: a full queue is an immediate [`EmbedderError::Overloaded`]), and
+//! a call that would wait longer than its lane's bound behind the work ahead of it is refused
+//! at once too. The worker takes the first job in priority order, adds whatever else fits in
+//! one pass (waiting at most `max_wait` for more), and runs them together. So a query waits
+//! for at most the pass in progress and its own, whatever ingest has queued. Each caller gets
+//! its own vectors back through a oneshot channel.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use memory_core::domain::Embedding;
 use memory_core::error::EmbedderError;
-use memory_core::ports::Embedder;
+use memory_core::ports::{EmbedPurpose, Embedder};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::config::EmbedderConfig;
 use crate::encoder::SentenceEncoder;
 use crate::error::{EmbedError, Result};
+use crate::lanes::{Lane, Lanes};
 
 /// A batch's error is shared by every job in it.
 type Reply = std::result::Result<Vec<Vec<f32>>, Arc<EmbedError>>;
@@ -84,10 +87,48 @@ pub struct CandleEmbedder {
     model_id: String,
     dimension: usize,
     queue_capacity: usize,
+    max_batch_size: usize,
     max_queue_wait: Duration,
-    queue: mpsc::Sender<Job>,
+    max_ingest_wait: Duration,
+    queue: Arc<Queue>,
     permits: Arc<Semaphore>,
     stats: Arc<EmbedderStats>,
+}
+
+/// The lanes, shared by the callers and the worker.
+#[derive(Debug, Default)]
+struct Queue {
+    lanes: Mutex<QueueState>,
+    ready: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    lanes: Lanes<Job>,
+    /// The embedder was dropped: the worker stops once the lanes are empty.
+    closed: bool,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Job({} texts)", self.texts.len())
+    }
+}
+
+impl Drop for CandleEmbedder {
+    fn drop(&mut self) {
+        self.queue.lanes.lock().expect("queue lock").closed = true;
+        self.queue.ready.notify_all();
+    }
+}
+
+/// The lane of a purpose.
+fn lane(purpose: &EmbedPurpose) -> Lane {
+    match purpose {
+        EmbedPurpose::Query => Lane::Query,
+        EmbedPurpose::Ingest(tenant) => Lane::Ingest(tenant.as_str().to_owned()),
+        EmbedPurpose::Backlog => Lane::Backlog,
+    }
 }
 
 impl CandleEmbedder {
@@ -112,12 +153,12 @@ impl CandleEmbedder {
                     .map_err(|e| EmbedError::Worker(e.to_string()))?,
             ),
         };
-        let (queue, jobs) = mpsc::channel();
+        let queue = Arc::new(Queue::default());
         let stats = Arc::new(EmbedderStats::default());
         let worker = Worker {
             encoder,
             pool,
-            jobs,
+            queue: Arc::clone(&queue),
             config: config.clone(),
             stats: Arc::clone(&stats),
         };
@@ -131,7 +172,9 @@ impl CandleEmbedder {
             model_id,
             dimension,
             queue_capacity: config.queue_capacity,
+            max_batch_size: config.max_batch_size,
             max_queue_wait: config.max_queue_wait,
+            max_ingest_wait: config.max_ingest_wait,
             queue,
             permits: Arc::new(Semaphore::new(config.queue_capacity)),
             stats,
@@ -143,39 +186,52 @@ impl CandleEmbedder {
         &self.stats
     }
 
-    /// Refuses a call that would wait behind more than `max_queue_wait` of queued work, as
-    /// estimated from the worker's recent time per text. An empty queue always admits.
-    fn admit(&self) -> std::result::Result<(), EmbedderError> {
-        if self.max_queue_wait.is_zero() {
+    /// Refuses a call that would wait behind more than its lane's bound of queued work
+    /// (`max_ingest_wait` for ingest, `max_queue_wait` otherwise), as estimated from the
+    /// work ahead of it in the lanes and the worker's recent time per text. A call with
+    /// nothing ahead of it is always admitted.
+    fn admit(&self, lane: &Lane) -> std::result::Result<(), EmbedderError> {
+        let bound = match lane {
+            Lane::Ingest(_) => self.max_ingest_wait,
+            Lane::Query | Lane::Backlog => self.max_queue_wait,
+        };
+        if bound.is_zero() {
             return Ok(());
         }
         let queued = self
-            .queue_capacity
-            .saturating_sub(self.permits.available_permits());
+            .queue
+            .lanes
+            .lock()
+            .expect("queue lock")
+            .lanes
+            .texts_ahead(lane);
         let ahead = self.stats.time_per_text() * u32::try_from(queued).unwrap_or(u32::MAX);
-        if queued > 0 && ahead > self.max_queue_wait {
+        if queued > 0 && ahead > bound {
             // Retry once the backlog has shrunk below the admission bound.
             return Err(EmbedderError::overloaded(
                 format!(
-                    "embedding queue holds about {} ms of work (at most {} ms)",
+                    "embedding queue holds about {} ms of work ahead (at most {} ms)",
                     ahead.as_millis(),
-                    self.max_queue_wait.as_millis()
+                    bound.as_millis()
                 ),
-                ahead - self.max_queue_wait,
+                ahead - bound,
             ));
         }
         Ok(())
     }
 
-    /// Embeds `texts` and returns the raw vectors, in order. A call with more texts than the
-    /// queue holds goes through in windows of `queue_capacity` texts, one after the other.
+    /// Embeds `texts` for `purpose` and returns the raw vectors, in order. A call with more
+    /// texts than the queue holds goes through in windows of `queue_capacity` texts, one
+    /// after the other.
     pub async fn embed_raw(
         &self,
         texts: &[String],
+        purpose: &EmbedPurpose,
     ) -> std::result::Result<Vec<Vec<f32>>, EmbedderError> {
+        let lane = lane(purpose);
         let mut out = Vec::with_capacity(texts.len());
         for window in texts.chunks(self.queue_capacity) {
-            self.admit()?;
+            self.admit(&lane)?;
             let permit = Arc::clone(&self.permits)
                 .try_acquire_many_owned(u32::try_from(window.len()).unwrap_or(u32::MAX))
                 .map_err(|_| {
@@ -193,20 +249,34 @@ impl CandleEmbedder {
                         drain,
                     )
                 })?;
-            let (reply, answer) = oneshot::channel();
-            let job = Job {
-                texts: window.to_vec(),
-                reply,
-                _permit: permit,
-            };
-            self.queue
-                .send(job)
-                .map_err(|_| EmbedderError::unavailable("embedding worker has stopped"))?;
-            let vectors = answer
-                .await
-                .map_err(|_| EmbedderError::unavailable("embedding worker has stopped"))?
-                .map_err(|e| EmbedderError::failed_from("the model failed on the batch", e))?;
-            out.extend(vectors);
+            let mut permit = permit;
+            // One job per forward pass, so a query never waits behind more than one pass.
+            let mut answers = Vec::new();
+            {
+                let mut state = self.queue.lanes.lock().expect("queue lock");
+                for texts in window.chunks(self.max_batch_size) {
+                    let n = texts.len();
+                    let part = permit
+                        .split(n)
+                        .expect("the window's permits cover its jobs");
+                    let (reply, answer) = oneshot::channel();
+                    let job = Job {
+                        texts: texts.to_vec(),
+                        reply,
+                        _permit: part,
+                    };
+                    state.lanes.push(&lane, job, n);
+                    answers.push(answer);
+                }
+            }
+            self.queue.ready.notify_one();
+            for answer in answers {
+                let vectors = answer
+                    .await
+                    .map_err(|_| EmbedderError::unavailable("embedding worker has stopped"))?
+                    .map_err(|e| EmbedderError::failed_from("the model failed on the batch", e))?;
+                out.extend(vectors);
+            }
         }
         Ok(out)
     }
@@ -223,10 +293,18 @@ impl Embedder for CandleEmbedder {
     }
 
     async fn embed(&self, texts: &[String]) -> std::result::Result<Vec<Embedding>, EmbedderError> {
+        self.embed_for(texts, &EmbedPurpose::Backlog).await
+    }
+
+    async fn embed_for(
+        &self,
+        texts: &[String],
+        purpose: &EmbedPurpose,
+    ) -> std::result::Result<Vec<Embedding>, EmbedderError> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        self.embed_raw(texts)
+        self.embed_raw(texts, purpose)
             .await?
             .into_iter()
             .map(|v| {
@@ -241,45 +319,55 @@ impl Embedder for CandleEmbedder {
 struct Worker {
     encoder: SentenceEncoder,
     pool: Option<rayon::ThreadPool>,
-    jobs: mpsc::Receiver<Job>,
+    queue: Arc<Queue>,
     config: EmbedderConfig,
     stats: Arc<EmbedderStats>,
 }
 
 impl Worker {
     fn run(self) {
-        // Ends when every sender (the embedder) is gone and the queue is drained.
-        while let Ok(first) = self.jobs.recv() {
-            let group = self.collect(first);
+        // Ends when the embedder is dropped and the lanes are drained.
+        while let Some(group) = self.collect() {
             self.process(group);
         }
         tracing::debug!("embedding worker stopped");
     }
 
-    /// The first job plus whatever arrives within `max_wait`, up to `max_batch_size` texts.
-    fn collect(&self, first: Job) -> Vec<Job> {
-        let deadline = Instant::now() + self.config.max_wait;
-        let mut count = first.texts.len();
+    /// The first job in priority order plus whatever else fits in one forward pass,
+    /// waiting at most `max_wait` for more; `None` once closed and drained.
+    fn collect(&self) -> Option<Vec<Job>> {
+        let budget = self.config.max_batch_size;
+        let mut state = self.queue.lanes.lock().expect("queue lock");
+        let (first, mut count) = loop {
+            if let Some(job) = state.lanes.pop_within(usize::MAX) {
+                break job;
+            }
+            if state.closed {
+                return None;
+            }
+            state = self.queue.ready.wait(state).expect("queue lock");
+        };
         let mut group = vec![first];
-        while count < self.config.max_batch_size {
-            let job = match self.jobs.try_recv() {
-                Ok(job) => job,
-                Err(mpsc::TryRecvError::Disconnected) => break,
-                Err(mpsc::TryRecvError::Empty) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        break;
-                    }
-                    match self.jobs.recv_timeout(left) {
-                        Ok(job) => job,
-                        Err(_) => break,
-                    }
-                }
-            };
-            count += job.texts.len();
-            group.push(job);
+        let deadline = Instant::now() + self.config.max_wait;
+        while count < budget {
+            if let Some((job, n)) = state.lanes.pop_within(budget - count) {
+                count += n;
+                group.push(job);
+                continue;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            // Nothing more, or the next job does not fit this pass.
+            if left.is_zero() || !state.lanes.is_empty() || state.closed {
+                break;
+            }
+            state = self
+                .queue
+                .ready
+                .wait_timeout(state, left)
+                .expect("queue lock")
+                .0;
         }
-        group
+        Some(group)
     }
 
     fn process(&self, mut group: Vec<Job>) {

@@ -7,6 +7,8 @@
 //!   this crate reads no environment variable).
 //! - [`model_files`]: where the model comes from (explicit directory, HF cache, hub).
 //! - [`embedder`]: [`CandleEmbedder`], the async `Embedder` with its worker and micro-batching.
+//! - [`lanes`]: its queue, in priority order (queries, then ingest per tenant in turn, then
+//!   the catch-up backlog).
 //! - [`encoder`]: [`SentenceEncoder`], the synchronous tokenizer → BERT → pooling pipeline.
 //! - [`bert`]: our BERT forward pass on packed sequences, with [`kernels`] for the fused ops.
 //! - [`error`]: [`EmbedError`], this crate's errors.
@@ -19,6 +21,7 @@ pub mod embedder;
 pub mod encoder;
 pub mod error;
 pub mod kernels;
+pub mod lanes;
 pub mod model_files;
 
 pub use config::{DEFAULT_MODEL_NAME, EmbedderConfig};

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{assert_matches_golden, config, encoder, golden, max_abs_diff};
+use memory_core::domain::TenantId;
 use memory_core::error::EmbedderError;
-use memory_core::ports::Embedder;
+use memory_core::ports::{EmbedPurpose, Embedder};
 use memory_embed_candle::{CandleEmbedder, EmbedderConfig};
 
 fn embedder(config: EmbedderConfig) -> CandleEmbedder {
@@ -212,4 +213,123 @@ async fn calls_larger_than_the_queue_go_through_in_windows() {
         .map(|e| e.as_slice().to_vec())
         .collect();
     assert_matches_golden(&golden, &got);
+}
+
+fn long_texts(n: usize, tag: &str) -> Vec<String> {
+    let long = "a fairly long sentence that keeps the worker busy for a while ".repeat(8);
+    (0..n).map(|i| format!("{tag} {i} {long}")).collect()
+}
+
+/// Waits until the worker has started on queued work.
+async fn until_busy(embedder: &CandleEmbedder) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while embedder.stats().batches() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never started"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// The scenario in miniature: an import has queued many forward passes of ingest;
+/// a search's query arriving behind them is embedded after at most the pass in progress,
+/// not after the backlog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_overtakes_a_queued_ingest_backlog() {
+    let embedder = Arc::new(embedder(EmbedderConfig {
+        max_batch_size: 8,
+        max_ingest_wait: Duration::ZERO,
+        ..config()
+    }));
+    let backlog = long_texts(160, "import");
+    let flood = {
+        let (embedder, backlog) = (Arc::clone(&embedder), backlog.clone());
+        let acme = EmbedPurpose::Ingest(TenantId::parse("acme").expect("valid"));
+        tokio::spawn(async move { embedder.embed_for(&backlog, &acme).await })
+    };
+    until_busy(&embedder).await;
+    let before = embedder.stats().texts();
+    let query = embedder
+        .embed_for(&["where did I go on holiday?".into()], &EmbedPurpose::Query)
+        .await
+        .expect("query embedded");
+    assert_eq!(query.len(), 1);
+    let after = embedder.stats().texts();
+    // The pass in progress (8 texts), perhaps the one started as the query was queued, and
+    // the query's own pass (the query and up to 7 ingest texts that fit beside it).
+    assert!(
+        after - before <= 3 * 8,
+        "{} texts were embedded while the query waited (the backlog holds 160)",
+        after - before
+    );
+    assert!(!flood.is_finished(), "the backlog was still being embedded");
+    assert_eq!(
+        flood.await.expect("task").expect("import embedded").len(),
+        160
+    );
+}
+
+/// Inside the ingest lane tenants take turns: a tenant writing one message behind another
+/// tenant's import waits for one of the import's passes, not for all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_take_turns_in_the_ingest_lane() {
+    let embedder = Arc::new(embedder(EmbedderConfig {
+        max_batch_size: 8,
+        max_ingest_wait: Duration::ZERO,
+        ..config()
+    }));
+    let flood = {
+        let embedder = Arc::clone(&embedder);
+        let purpose = EmbedPurpose::Ingest(TenantId::parse("importer").expect("valid"));
+        let texts = long_texts(120, "bulk");
+        tokio::spawn(async move { embedder.embed_for(&texts, &purpose).await })
+    };
+    until_busy(&embedder).await;
+    let before = embedder.stats().texts();
+    let steady = EmbedPurpose::Ingest(TenantId::parse("steady").expect("valid"));
+    embedder
+        .embed_for(&["I moved to Porto".into()], &steady)
+        .await
+        .expect("embedded");
+    let waited = embedder.stats().texts() - before;
+    assert!(
+        waited <= 3 * 8,
+        "{waited} texts were embedded before the steady tenant's one (the import holds 120)"
+    );
+    assert!(!flood.is_finished());
+    flood.await.expect("task").expect("import embedded");
+}
+
+/// Writes have a lower bound on the work they queue behind than queries: under
+/// saturation a write is refused early (the service stores it pending), while a query
+/// behind the same backlog is still admitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_is_refused_early_where_a_query_is_admitted() {
+    use futures::FutureExt as _;
+    let embedder = embedder(EmbedderConfig {
+        max_batch_size: 1,
+        max_ingest_wait: Duration::from_millis(20),
+        max_queue_wait: Duration::from_secs(10),
+        ..config()
+    });
+    let acme = EmbedPurpose::Ingest(TenantId::parse("acme").expect("valid"));
+    let texts = long_texts(16, "w");
+    // Measure the speed (nothing ahead: admitted whatever the bound).
+    embedder
+        .embed_for(&texts[..1], &acme)
+        .await
+        .expect("warm-up");
+    let busy = embedder.embed_for(&texts, &acme);
+    tokio::pin!(busy);
+    assert!((&mut busy).now_or_never().is_none(), "queued");
+    match embedder.embed_for(&["one more".into()], &acme).await {
+        Err(EmbedderError::Overloaded { .. }) => {}
+        other => panic!("a write behind ~16 passes must be refused, got {other:?}"),
+    }
+    let question = ["a question".to_string()];
+    let query = embedder.embed_for(&question, &EmbedPurpose::Query);
+    let (busy, query) = tokio::join!(busy, query);
+    assert_eq!(query.expect("the query is admitted").len(), 1);
+    assert_eq!(busy.expect("embedded").len(), 16);
 }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use memory_core::domain::Embedding;
 use memory_core::error::EmbedderError;
-use memory_core::ports::{Embedder, PortObserver};
+use memory_core::ports::{EmbedPurpose, Embedder, PortObserver};
 use memory_core::retention::RetentionReport;
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
@@ -281,10 +281,17 @@ impl Embedder for InstrumentedEmbedder {
         self.inner.dimension()
     }
     async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, EmbedderError> {
+        self.embed_for(texts, &EmbedPurpose::Backlog).await
+    }
+    async fn embed_for(
+        &self,
+        texts: &[String],
+        purpose: &EmbedPurpose,
+    ) -> Result<Vec<Embedding>, EmbedderError> {
         let m = &self.metrics.inner;
         m.embedding_batch_size.observe(texts.len() as f64);
         let start = Instant::now();
-        let result = self.inner.embed(texts).await;
+        let result = self.inner.embed_for(texts, purpose).await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(EmbedderError::Overloaded { .. }) => "overloaded",

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use memory_core::access::TenantAccess;
 use memory_core::domain::Embedding;
 use memory_core::error::EmbedderError;
-use memory_core::ports::{Embedder, StorePorts};
+use memory_core::ports::{EmbedPurpose, Embedder, StorePorts};
 use memory_core::retention::RetentionRequest;
 use memory_core::{MemoryService, domain::TenantId};
 use memory_embed_candle::{CandleEmbedder, EmbedderConfig, SentenceEncoder};
@@ -30,6 +30,7 @@ pub fn embedder_config(settings: &Settings) -> EmbedderConfig {
         max_batch_size: settings.embedding_max_batch_size as usize,
         queue_capacity: settings.embedding_queue_capacity as usize,
         max_queue_wait: Duration::from_millis(settings.embedding_max_queue_wait_ms),
+        max_ingest_wait: Duration::from_millis(settings.embedding_max_ingest_wait_ms),
         max_wait: Duration::from_millis(settings.embedding_max_wait_ms),
         threads: settings.embedding_threads,
         allow_download: settings.embedding_allow_download,
@@ -61,7 +62,14 @@ impl Embedder for TimeBudget {
         self.inner.dimension()
     }
     async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, EmbedderError> {
-        tokio::time::timeout(self.budget, self.inner.embed(texts))
+        self.embed_for(texts, &EmbedPurpose::Backlog).await
+    }
+    async fn embed_for(
+        &self,
+        texts: &[String],
+        purpose: &EmbedPurpose,
+    ) -> Result<Vec<Embedding>, EmbedderError> {
+        tokio::time::timeout(self.budget, self.inner.embed_for(texts, purpose))
             .await
             .map_err(|_| {
                 EmbedderError::unavailable(format!(

@@ -206,14 +206,23 @@ pub struct Settings {
     /// Most texts waiting for the model; beyond it embedding is refused at once (overloaded).
     #[arg(long, env = "MEMORY_EMBEDDING_QUEUE_CAPACITY", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub embedding_queue_capacity: u32,
-    /// Most work, in ms (estimated from the model's recent speed), a call may queue behind;
-    /// beyond it the call is refused at once. 0: only the queue capacity bounds the queue.
+    /// Most work, in ms (estimated from the model's recent speed), a search's query (or the
+    /// catch-up backlog) may queue behind; beyond it the call is refused at once. 0: only the
+    /// queue capacity bounds the queue.
     #[arg(
         long,
         env = "MEMORY_EMBEDDING_MAX_QUEUE_WAIT_MS",
         default_value_t = 2000
     )]
     pub embedding_max_queue_wait_ms: u64,
+    /// The same bound for a write's texts: beyond it the write does not wait for the model
+    /// and is stored pending (embedded later by the catch-up worker). 0: off.
+    #[arg(
+        long,
+        env = "MEMORY_EMBEDDING_MAX_INGEST_WAIT_MS",
+        default_value_t = 300
+    )]
+    pub embedding_max_ingest_wait_ms: u64,
     /// How long the model waits for more requests to fill a batch once it has one, in ms.
     #[arg(long, env = "MEMORY_EMBEDDING_MAX_WAIT_MS", default_value_t = 2)]
     pub embedding_max_wait_ms: u64,
@@ -378,10 +387,12 @@ mod tests {
         assert!(defaults.cache_dir.is_some(), "the Hugging Face cache");
         settings.embedding_max_batch_size = 64;
         settings.embedding_max_queue_wait_ms = 750;
+        settings.embedding_max_ingest_wait_ms = 120;
         settings.embedding_allow_download = false;
         let c = crate::adapters::embedder_config(&settings);
         assert_eq!(c.max_batch_size, 64);
         assert_eq!(c.max_queue_wait, std::time::Duration::from_millis(750));
+        assert_eq!(c.max_ingest_wait, std::time::Duration::from_millis(120));
         assert!(!c.allow_download);
     }
 

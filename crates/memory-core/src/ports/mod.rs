@@ -36,7 +36,7 @@ use std::time::Duration;
 
 pub use clock::{Clock, SystemClock};
 pub use editing::{Editing, Revision};
-pub use embedder::Embedder;
+pub use embedder::{EmbedPurpose, Embedder};
 pub use erasure::Erasure;
 pub use lexical::{
     LexicalDocument, LexicalMatches, LexicalQuery, LexicalSearch, RankedMatches, rank_matches,

@@ -3,7 +3,7 @@
 
 use crate::domain::Message;
 use crate::error::{CoreError, EmbedderError, Result};
-use crate::ports::EmbeddingUpdate;
+use crate::ports::{EmbedPurpose, EmbeddingUpdate};
 use crate::text::Analyzer;
 
 use super::{MemoryService, truncate_to_micros};
@@ -31,7 +31,11 @@ impl MemoryService {
             .map(|m| m.content.as_str().to_owned())
             .collect();
         let dimension = self.embedder.dimension();
-        let embeddings = match self.embedder.embed(&texts).await {
+        let embeddings = match self
+            .embedder
+            .embed_for(&texts, &EmbedPurpose::Backlog)
+            .await
+        {
             Ok(e) if e.len() == pending.len() && e.iter().all(|e| e.dimension() == dimension) => e,
             Ok(_) => {
                 return Err(EmbedderError::failed(
@@ -67,7 +71,10 @@ impl MemoryService {
     async fn embed_one_by_one(&self, pending: &[Message]) -> Result<usize> {
         let mut done = 0;
         for m in pending {
-            let update = match self.embed_one(m.content.as_str()).await {
+            let update = match self
+                .embed_one(m.content.as_str(), &EmbedPurpose::Backlog)
+                .await
+            {
                 Ok(e) => EmbeddingUpdate::Completed(e),
                 Err(CoreError::Embedder(EmbedderError::Failed { .. })) => EmbeddingUpdate::Failed,
                 Err(e) => return Err(e),

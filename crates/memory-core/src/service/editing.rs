@@ -8,7 +8,7 @@ use super::{MemoryService, truncate_to_micros};
 use crate::access::TenantAccess;
 use crate::domain::{Actor, HistoryEntry, IdempotencyKey, Message, MessageId, MessagePatch};
 use crate::error::{CoreError, RepositoryError, Result};
-use crate::ports::{Editing, MessageRecord, Revision};
+use crate::ports::{Editing, EmbedPurpose, MessageRecord, Revision};
 
 /// How often an update is recomputed when the message keeps changing under it.
 const UPDATE_ATTEMPTS: usize = 3;
@@ -42,7 +42,8 @@ impl MemoryService {
         // Embedded once, whatever the retries: the new content does not change.
         let new_embedding = match patch.content() {
             Some(c) if *c != current.content => {
-                Some(embedding_state(self.embed_one(c.as_str()).await))
+                let purpose = EmbedPurpose::Ingest(tenant.clone());
+                Some(embedding_state(self.embed_one(c.as_str(), &purpose).await))
             }
             _ => None,
         };

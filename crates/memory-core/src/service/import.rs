@@ -73,7 +73,10 @@ impl MemoryService {
             .iter()
             .map(|&i| messages[i].content.as_str().to_owned())
             .collect();
-        for (&i, embedding) in to_embed.iter().zip(self.embed_chunked(&texts).await) {
+        for (&i, embedding) in to_embed
+            .iter()
+            .zip(self.embed_chunked(&texts, &tenant).await)
+        {
             let (embedding, status) = super::ingest::embedding_state(embedding);
             messages[i].embedding = embedding;
             messages[i].embedding_status = status;

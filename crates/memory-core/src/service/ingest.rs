@@ -12,7 +12,7 @@ use crate::domain::{
 use crate::error::{
     CoreError, EmbedderError, FieldError, RepositoryError, Result, ValidationErrors,
 };
-use crate::ports::MessageRecord;
+use crate::ports::{EmbedPurpose, MessageRecord};
 
 /// How far ahead of the server's clock a client's `created_at` may be (clock skew); it is
 /// then taken as now. Further ahead is a validation error.
@@ -72,7 +72,10 @@ impl MemoryService {
         }
         let now = truncate_to_micros(self.clock.now());
         let prepared = self.prepare(new, now)?;
-        let embedding = self.embed_one(prepared.new.content.as_str()).await;
+        let purpose = EmbedPurpose::Ingest(tenant.clone());
+        let embedding = self
+            .embed_one(prepared.new.content.as_str(), &purpose)
+            .await;
         let record = self.record(prepared, now, embedding);
         let result = match key {
             None => {
@@ -151,7 +154,7 @@ impl MemoryService {
             .filter_map(|s| s.as_ref().ok().and_then(Option::as_ref))
             .map(|p| p.new.content.as_str().to_owned())
             .collect();
-        let mut embeddings = self.embed_chunked(&texts).await.into_iter();
+        let mut embeddings = self.embed_chunked(&texts, tenant).await.into_iter();
         let mut records = Vec::with_capacity(texts.len());
         let mut outcome: Outcome = Vec::with_capacity(slots.len());
         for slot in &mut slots {
@@ -243,7 +246,12 @@ impl MemoryService {
     /// (pending) instead of waiting. Sorting the whole batch by length before chunking puts
     /// texts of similar length in each forward pass, so little of the model's work goes to
     /// padding (the embedder sorts only within what one call hands it).
-    pub(super) async fn embed_chunked(&self, texts: &[String]) -> Vec<Result<Embedding>> {
+    pub(super) async fn embed_chunked(
+        &self,
+        texts: &[String],
+        tenant: &TenantId,
+    ) -> Vec<Result<Embedding>> {
+        let purpose = EmbedPurpose::Ingest(tenant.clone());
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| texts[i].len());
         let mut out: Vec<Option<Result<Embedding>>> = texts.iter().map(|_| None).collect();
@@ -253,7 +261,7 @@ impl MemoryService {
                 Err(EmbedderError::unavailable("an earlier chunk was refused").into())
             } else {
                 let chunk_texts: Vec<String> = chunk.iter().map(|&i| texts[i].clone()).collect();
-                self.embed_many(&chunk_texts).await
+                self.embed_many(&chunk_texts, &purpose).await
             };
             match answer {
                 Ok(vectors) => {

@@ -23,7 +23,7 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use crate::access::TenantAccess;
 use crate::domain::{Embedding, Message, MessageId, SearchMode, TenantId};
 use crate::error::{CoreError, EmbedderError, RepositoryError, Result};
-use crate::ports::{Clock, Embedder, PortObserver, StorePorts, SystemClock};
+use crate::ports::{Clock, EmbedPurpose, Embedder, PortObserver, StorePorts, SystemClock};
 use crate::retention::RetentionPolicy;
 use crate::scoring::{HybridConfig, ImportanceConfig, ImportanceScorer, Ranker, RankingConfig};
 
@@ -200,16 +200,17 @@ impl MemoryService {
         result
     }
 
-    /// Embeds one text and checks the answer's shape.
-    async fn embed_one(&self, text: &str) -> Result<Embedding> {
-        let mut out = self.embed_many(&[text.to_owned()]).await?;
+    /// Embeds one text for `purpose` and checks the answer's shape.
+    async fn embed_one(&self, text: &str, purpose: &EmbedPurpose) -> Result<Embedding> {
+        let mut out = self.embed_many(&[text.to_owned()], purpose).await?;
         out.pop()
             .ok_or_else(|| EmbedderError::failed("embedder returned no embedding").into())
     }
 
-    /// Embeds texts and checks the answer's shape: one vector per text, of the model's size.
-    async fn embed_many(&self, texts: &[String]) -> Result<Vec<Embedding>> {
-        let out = self.embedder.embed(texts).await?;
+    /// Embeds texts for `purpose` and checks the answer's shape: one vector per text, of the
+    /// model's size.
+    async fn embed_many(&self, texts: &[String], purpose: &EmbedPurpose) -> Result<Vec<Embedding>> {
+        let out = self.embedder.embed_for(texts, purpose).await?;
         let dim = self.embedder.dimension();
         if out.len() == texts.len() && out.iter().all(|e| e.dimension() == dim) {
             Ok(out)

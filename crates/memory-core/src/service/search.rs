@@ -3,7 +3,7 @@
 use crate::access::TenantAccess;
 use crate::domain::{Embedding, Filters, Message, SearchMode, SearchQuery, SearchResults};
 use crate::error::{CoreError, EmbedderError, Result};
-use crate::ports::{CandidateQuery, LexicalMatches, LexicalQuery};
+use crate::ports::{CandidateQuery, EmbedPurpose, LexicalMatches, LexicalQuery};
 use crate::scoring::fuse;
 use crate::text::Analyzer;
 
@@ -35,8 +35,8 @@ impl MemoryService {
         };
         let embedding = match requested {
             SearchMode::Lexical => None,
-            SearchMode::Vector => Some(self.embed_one(&query.query).await?),
-            SearchMode::Hybrid => match self.embed_one(&query.query).await {
+            SearchMode::Vector => Some(self.embed_one(&query.query, &EmbedPurpose::Query).await?),
+            SearchMode::Hybrid => match self.embed_one(&query.query, &EmbedPurpose::Query).await {
                 Ok(e) => Some(e),
                 Err(CoreError::Embedder(
                     EmbedderError::Unavailable { .. } | EmbedderError::Overloaded { .. },
