@@ -24,6 +24,10 @@ pub struct EmbedderConfig {
     pub cache_dir: Option<PathBuf>,
     /// Most texts in one forward pass (`MEMORY_EMBEDDING_MAX_BATCH_SIZE`).
     pub max_batch_size: usize,
+    /// Most bytes of text in one forward pass (a longer text is a pass of its own): a query
+    /// waits for at most the pass in progress, so this bounds its wait when long texts are
+    /// being embedded (`MEMORY_EMBEDDING_MAX_PASS_BYTES`).
+    pub max_pass_bytes: usize,
     /// Most texts waiting for the worker; beyond it `embed` fails with `Overloaded` at once
     /// (`MEMORY_EMBEDDING_QUEUE_CAPACITY`).
     pub queue_capacity: usize,
@@ -55,6 +59,7 @@ impl Default for EmbedderConfig {
             model_path: None,
             cache_dir: None,
             max_batch_size: 32,
+            max_pass_bytes: 4096,
             queue_capacity: 1024,
             max_queue_wait: Duration::from_millis(2000),
             max_ingest_wait: Duration::from_millis(300),
@@ -66,6 +71,14 @@ impl Default for EmbedderConfig {
 }
 
 impl EmbedderConfig {
+    /// What one forward pass may take.
+    pub fn pass_budget(&self) -> crate::lanes::Cost {
+        crate::lanes::Cost {
+            texts: self.max_batch_size,
+            bytes: self.max_pass_bytes.max(1),
+        }
+    }
+
     /// Checks the values are usable.
     pub fn validate(&self) -> Result<()> {
         if self.model_name.trim().is_empty() {

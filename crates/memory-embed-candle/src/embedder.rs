@@ -24,7 +24,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use crate::config::EmbedderConfig;
 use crate::encoder::SentenceEncoder;
 use crate::error::{EmbedError, Result};
-use crate::lanes::{Lane, Lanes};
+use crate::lanes::{Cost, Lane, Lanes};
 
 /// A batch's error is shared by every job in it.
 type Reply = std::result::Result<Vec<Vec<f32>>, Arc<EmbedError>>;
@@ -44,6 +44,8 @@ pub struct EmbedderStats {
     abandoned: AtomicU64,
     /// Moving average of the worker's time per text, in nanoseconds (0: not measured yet).
     nanos_per_text: AtomicU64,
+    /// The same per byte of text.
+    nanos_per_byte: AtomicU64,
 }
 
 impl EmbedderStats {
@@ -65,16 +67,32 @@ impl EmbedderStats {
         Duration::from_nanos(self.nanos_per_text.load(Ordering::Relaxed))
     }
 
-    fn record_speed(&self, elapsed: Duration, texts: usize) {
-        let sample = u64::try_from(elapsed.as_nanos() / texts.max(1) as u128).unwrap_or(u64::MAX);
-        let old = self.nanos_per_text.load(Ordering::Relaxed);
+    /// The worker's recent time per byte of text (zero before the first batch).
+    pub fn time_per_byte(&self) -> Duration {
+        Duration::from_nanos(self.nanos_per_byte.load(Ordering::Relaxed))
+    }
+
+    fn record_speed(&self, elapsed: Duration, cost: Cost) {
         // One writer (the worker thread): a plain load and store is enough.
-        let new = if old == 0 {
-            sample
-        } else {
-            (old / 5) * 4 + sample / 5
+        let average = |avg: &AtomicU64, n: usize| {
+            let sample = u64::try_from(elapsed.as_nanos() / n.max(1) as u128).unwrap_or(u64::MAX);
+            let old = avg.load(Ordering::Relaxed);
+            let new = if old == 0 {
+                sample
+            } else {
+                (old / 5) * 4 + sample / 5
+            };
+            avg.store(new.max(1), Ordering::Relaxed);
         };
-        self.nanos_per_text.store(new.max(1), Ordering::Relaxed);
+        average(&self.nanos_per_text, cost.texts);
+        average(&self.nanos_per_byte, cost.bytes);
+    }
+
+    /// How long the worker needs for `cost`, from its recent speed (zero before it has one).
+    fn estimate(&self, cost: Cost) -> Duration {
+        let by_text = self.time_per_text() * u32::try_from(cost.texts).unwrap_or(u32::MAX);
+        let by_byte = self.time_per_byte() * u32::try_from(cost.bytes).unwrap_or(u32::MAX);
+        by_text.max(by_byte)
     }
 }
 
@@ -87,7 +105,7 @@ pub struct CandleEmbedder {
     model_id: String,
     dimension: usize,
     queue_capacity: usize,
-    max_batch_size: usize,
+    pass_budget: Cost,
     max_queue_wait: Duration,
     max_ingest_wait: Duration,
     queue: Arc<Queue>,
@@ -172,7 +190,7 @@ impl CandleEmbedder {
             model_id,
             dimension,
             queue_capacity: config.queue_capacity,
-            max_batch_size: config.max_batch_size,
+            pass_budget: config.pass_budget(),
             max_queue_wait: config.max_queue_wait,
             max_ingest_wait: config.max_ingest_wait,
             queue,
@@ -204,9 +222,9 @@ impl CandleEmbedder {
             .lock()
             .expect("queue lock")
             .lanes
-            .texts_ahead(lane);
-        let ahead = self.stats.time_per_text() * u32::try_from(queued).unwrap_or(u32::MAX);
-        if queued > 0 && ahead > bound {
+            .ahead(lane);
+        let ahead = self.stats.estimate(queued);
+        if queued.texts > 0 && ahead > bound {
             // Retry once the backlog has shrunk below the admission bound.
             return Err(EmbedderError::overloaded(
                 format!(
@@ -254,10 +272,10 @@ impl CandleEmbedder {
             let mut answers = Vec::new();
             {
                 let mut state = self.queue.lanes.lock().expect("queue lock");
-                for texts in window.chunks(self.max_batch_size) {
-                    let n = texts.len();
+                for texts in passes(window, self.pass_budget) {
+                    let cost = Cost::of(texts);
                     let part = permit
-                        .split(n)
+                        .split(cost.texts)
                         .expect("the window's permits cover its jobs");
                     let (reply, answer) = oneshot::channel();
                     let job = Job {
@@ -265,7 +283,7 @@ impl CandleEmbedder {
                         reply,
                         _permit: part,
                     };
-                    state.lanes.push(&lane, job, n);
+                    state.lanes.push(&lane, job, cost);
                     answers.push(answer);
                 }
             }
@@ -316,6 +334,34 @@ impl Embedder for CandleEmbedder {
     }
 }
 
+/// Splits `texts` into runs that each fit one pass (a text longer than the byte budget is a
+/// pass of its own).
+fn passes(texts: &[String], budget: Cost) -> Vec<&[String]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut used = Cost::default();
+    for (i, t) in texts.iter().enumerate() {
+        let next = used.add(Cost {
+            texts: 1,
+            bytes: t.len(),
+        });
+        if i > start && !next.fits(budget) {
+            out.push(&texts[start..i]);
+            start = i;
+            used = Cost {
+                texts: 1,
+                bytes: t.len(),
+            };
+        } else {
+            used = next;
+        }
+    }
+    if start < texts.len() {
+        out.push(&texts[start..]);
+    }
+    out
+}
+
 struct Worker {
     encoder: SentenceEncoder,
     pool: Option<rayon::ThreadPool>,
@@ -336,10 +382,10 @@ impl Worker {
     /// The first job in priority order plus whatever else fits in one forward pass,
     /// waiting at most `max_wait` for more; `None` once closed and drained.
     fn collect(&self) -> Option<Vec<Job>> {
-        let budget = self.config.max_batch_size;
+        let budget = self.config.pass_budget();
         let mut state = self.queue.lanes.lock().expect("queue lock");
-        let (first, mut count) = loop {
-            if let Some(job) = state.lanes.pop_within(usize::MAX) {
+        let (first, mut used, query) = loop {
+            if let Some(job) = state.lanes.pop_within(Cost::UNLIMITED, false) {
                 break job;
             }
             if state.closed {
@@ -349,9 +395,10 @@ impl Worker {
         };
         let mut group = vec![first];
         let deadline = Instant::now() + self.config.max_wait;
-        while count < budget {
-            if let Some((job, n)) = state.lanes.pop_within(budget - count) {
-                count += n;
+        // A pass that starts with a query takes only queries: short, so it is quick.
+        while used.fits(budget) && used != budget {
+            if let Some((job, cost, _)) = state.lanes.pop_within(budget.minus(used), query) {
+                used = used.add(cost);
                 group.push(job);
                 continue;
             }
@@ -397,7 +444,11 @@ impl Worker {
             None => encode(),
         };
         let count = texts.len();
-        self.stats.record_speed(started.elapsed(), count);
+        let cost = Cost {
+            texts: count,
+            bytes: texts.iter().map(|t| t.len()).sum(),
+        };
+        self.stats.record_speed(started.elapsed(), cost);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         self.stats.texts.fetch_add(count as u64, Ordering::Relaxed);
         // Free the queue slots before answering, so a caller that sends its next window
@@ -423,5 +474,33 @@ impl Worker {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_respect_both_budgets_and_keep_order() {
+        let texts: Vec<String> = ["aaaa", "bb", "cccccccccc", "d", "e", "f"]
+            .map(String::from)
+            .into();
+        let budget = Cost { texts: 2, bytes: 6 };
+        let got: Vec<Vec<&str>> = passes(&texts, budget)
+            .iter()
+            .map(|p| p.iter().map(String::as_str).collect())
+            .collect();
+        // A text over the byte budget is a pass of its own; nothing is reordered or lost.
+        assert_eq!(
+            got,
+            [
+                vec!["aaaa", "bb"],
+                vec!["cccccccccc"],
+                vec!["d", "e"],
+                vec!["f"]
+            ]
+        );
+        assert!(passes(&[], budget).is_empty());
     }
 }

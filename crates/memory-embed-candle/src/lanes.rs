@@ -3,9 +3,56 @@
 //! from the others), then the catch-up backlog (nobody waits on it).
 //!
 //! Generic over the job so the order is tested without a model; each job is pushed with its
-//! size in texts.
+//! [`Cost`].
 
 use std::collections::{HashMap, VecDeque};
+
+/// What a job costs the model: texts (a forward pass takes at most `max_batch_size`) and
+/// bytes (a pass's time grows with the length of what it reads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cost {
+    /// Texts.
+    pub texts: usize,
+    /// Bytes of text.
+    pub bytes: usize,
+}
+
+impl Cost {
+    /// No limit.
+    pub const UNLIMITED: Cost = Cost {
+        texts: usize::MAX,
+        bytes: usize::MAX,
+    };
+
+    /// The cost of these texts.
+    pub fn of(texts: &[String]) -> Self {
+        Self {
+            texts: texts.len(),
+            bytes: texts.iter().map(String::len).sum(),
+        }
+    }
+
+    /// Whether `self` is within `budget` on both counts.
+    pub fn fits(self, budget: Cost) -> bool {
+        self.texts <= budget.texts && self.bytes <= budget.bytes
+    }
+
+    /// Both counts added.
+    pub fn add(self, other: Cost) -> Cost {
+        Cost {
+            texts: self.texts.saturating_add(other.texts),
+            bytes: self.bytes.saturating_add(other.bytes),
+        }
+    }
+
+    /// What is left of `self` after `used`.
+    pub fn minus(self, used: Cost) -> Cost {
+        Cost {
+            texts: self.texts.saturating_sub(used.texts),
+            bytes: self.bytes.saturating_sub(used.bytes),
+        }
+    }
+}
 
 /// Who a job is for, which decides when it is served.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -18,14 +65,19 @@ pub enum Lane {
     Backlog,
 }
 
+/// A job taken from the lanes: the job, its cost, and whether it was a query.
+pub type Popped<J> = (J, Cost, bool);
+
+type Queue<J> = VecDeque<(J, Cost)>;
+
 /// Jobs waiting, by lane.
 #[derive(Debug)]
 pub struct Lanes<J> {
-    query: VecDeque<(J, usize)>,
-    ingest: HashMap<String, VecDeque<(J, usize)>>,
+    query: Queue<J>,
+    ingest: HashMap<String, Queue<J>>,
     /// Tenants with ingest jobs waiting, the next to serve first.
     turn: VecDeque<String>,
-    backlog: VecDeque<(J, usize)>,
+    backlog: Queue<J>,
 }
 
 impl<J> Default for Lanes<J> {
@@ -39,18 +91,22 @@ impl<J> Default for Lanes<J> {
     }
 }
 
+fn total<J>(q: &Queue<J>) -> Cost {
+    q.iter().fold(Cost::default(), |a, (_, c)| a.add(*c))
+}
+
 impl<J> Lanes<J> {
-    /// Queues `job` of `texts` texts in `lane`.
-    pub fn push(&mut self, lane: &Lane, job: J, texts: usize) {
+    /// Queues `job` of `cost` in `lane`.
+    pub fn push(&mut self, lane: &Lane, job: J, cost: Cost) {
         match lane {
-            Lane::Query => self.query.push_back((job, texts)),
-            Lane::Backlog => self.backlog.push_back((job, texts)),
+            Lane::Query => self.query.push_back((job, cost)),
+            Lane::Backlog => self.backlog.push_back((job, cost)),
             Lane::Ingest(tenant) => {
                 let queue = self.ingest.entry(tenant.clone()).or_default();
                 if queue.is_empty() {
                     self.turn.push_back(tenant.clone());
                 }
-                queue.push_back((job, texts));
+                queue.push_back((job, cost));
             }
         }
     }
@@ -60,19 +116,25 @@ impl<J> Lanes<J> {
         self.query.is_empty() && self.turn.is_empty() && self.backlog.is_empty()
     }
 
-    /// The next job in priority order, if it holds at most `budget` texts (a job that does
-    /// not fit stays first in line).
-    pub fn pop_within(&mut self, budget: usize) -> Option<(J, usize)> {
-        if let Some((_, n)) = self.query.front() {
-            return (*n <= budget).then(|| self.query.pop_front()).flatten();
+    /// The next job in priority order, if it fits `budget` (a job that does not fit stays
+    /// first in line); with `queries_only`, only a query.
+    pub fn pop_within(&mut self, budget: Cost, queries_only: bool) -> Option<Popped<J>> {
+        if let Some((_, c)) = self.query.front() {
+            if !c.fits(budget) {
+                return None;
+            }
+            return self.query.pop_front().map(|(j, c)| (j, c, true));
+        }
+        if queries_only {
+            return None;
         }
         if let Some(tenant) = self.turn.front() {
             let queue = self
                 .ingest
                 .get_mut(tenant)
                 .expect("a tenant in turn has jobs");
-            let (_, n) = queue.front().expect("a tenant in turn has jobs");
-            if *n > budget {
+            let (_, c) = queue.front().expect("a tenant in turn has jobs");
+            if !c.fits(budget) {
                 return None;
             }
             let job = queue.pop_front();
@@ -82,37 +144,40 @@ impl<J> Lanes<J> {
             } else {
                 self.ingest.remove(&tenant);
             }
-            return job;
+            return job.map(|(j, c)| (j, c, false));
         }
         match self.backlog.front() {
-            Some((_, n)) if *n <= budget => self.backlog.pop_front(),
+            Some((_, c)) if c.fits(budget) => self.backlog.pop_front().map(|(j, c)| (j, c, false)),
             _ => None,
         }
     }
 
-    /// Texts that would be served before a job pushed now in `lane`: the queries for a
-    /// query; the queries and, of each tenant's ingest, as many jobs as take their turn
-    /// before it, for an ingest job; everything for the backlog.
-    pub fn texts_ahead(&self, lane: &Lane) -> usize {
-        let sum = |q: &VecDeque<(J, usize)>| q.iter().map(|(_, n)| n).sum::<usize>();
-        let queries = sum(&self.query);
+    /// What would be served before a job pushed now in `lane`: the queries for a query; the
+    /// queries and, of each tenant's ingest, as many jobs as take their turn before it, for
+    /// an ingest job; everything for the backlog.
+    pub fn ahead(&self, lane: &Lane) -> Cost {
+        let queries = total(&self.query);
         match lane {
             Lane::Query => queries,
             Lane::Ingest(tenant) => {
                 // The new job is its tenant's (k+1)-th; each other tenant is served at most
                 // k+1 jobs before it.
                 let own = self.ingest.get(tenant).map_or(0, VecDeque::len);
-                let others: usize = self
+                let others = self
                     .ingest
                     .iter()
                     .filter(|(t, _)| *t != tenant)
-                    .map(|(_, q)| q.iter().take(own + 1).map(|(_, n)| n).sum::<usize>())
-                    .sum();
-                queries + self.ingest.get(tenant).map_or(0, sum) + others
+                    .flat_map(|(_, q)| q.iter().take(own + 1))
+                    .fold(Cost::default(), |a, (_, c)| a.add(*c));
+                queries
+                    .add(self.ingest.get(tenant).map_or(Cost::default(), total))
+                    .add(others)
             }
-            Lane::Backlog => {
-                queries + self.ingest.values().map(sum).sum::<usize>() + sum(&self.backlog)
-            }
+            Lane::Backlog => self
+                .ingest
+                .values()
+                .fold(queries, |a, q| a.add(total(q)))
+                .add(total(&self.backlog)),
         }
     }
 }
@@ -125,21 +190,28 @@ mod tests {
         Lane::Ingest(t.into())
     }
 
+    fn texts(n: usize) -> Cost {
+        Cost {
+            texts: n,
+            bytes: 10 * n,
+        }
+    }
+
     fn drain(lanes: &mut Lanes<&'static str>) -> Vec<&'static str> {
-        std::iter::from_fn(|| lanes.pop_within(usize::MAX).map(|(j, _)| j)).collect()
+        std::iter::from_fn(|| lanes.pop_within(Cost::UNLIMITED, false).map(|(j, _, _)| j)).collect()
     }
 
     #[test]
     fn queries_first_then_tenants_in_turn_then_the_backlog() {
         let mut lanes = Lanes::default();
-        lanes.push(&Lane::Backlog, "b1", 32);
+        lanes.push(&Lane::Backlog, "b1", texts(32));
         for j in ["a1", "a2", "a3", "a4"] {
-            lanes.push(&ingest("flood"), j, 32);
+            lanes.push(&ingest("flood"), j, texts(32));
         }
-        lanes.push(&ingest("steady"), "s1", 1);
-        lanes.push(&Lane::Query, "q1", 1);
-        lanes.push(&ingest("steady"), "s2", 1);
-        lanes.push(&Lane::Query, "q2", 1);
+        lanes.push(&ingest("steady"), "s1", texts(1));
+        lanes.push(&Lane::Query, "q1", texts(1));
+        lanes.push(&ingest("steady"), "s2", texts(1));
+        lanes.push(&Lane::Query, "q2", texts(1));
         assert_eq!(
             drain(&mut lanes),
             ["q1", "q2", "a1", "s1", "a2", "s2", "a3", "a4", "b1"]
@@ -150,32 +222,47 @@ mod tests {
     #[test]
     fn a_job_that_does_not_fit_waits_first_in_line() {
         let mut lanes = Lanes::default();
-        lanes.push(&ingest("t"), "big", 32);
-        lanes.push(&Lane::Backlog, "small", 1);
-        assert_eq!(
-            lanes.pop_within(10),
-            None,
-            "no skipping ahead of a bigger job"
+        lanes.push(&ingest("t"), "big", texts(32));
+        lanes.push(&Lane::Backlog, "small", texts(1));
+        assert!(
+            lanes.pop_within(texts(10), false).is_none(),
+            "no skipping ahead"
         );
-        assert_eq!(lanes.pop_within(32).map(|(j, _)| j), Some("big"));
-        assert_eq!(lanes.pop_within(1).map(|(j, _)| j), Some("small"));
+        let few_bytes = Cost {
+            texts: 32,
+            bytes: 319,
+        };
+        assert!(
+            lanes.pop_within(few_bytes, false).is_none(),
+            "bytes count too"
+        );
+        assert!(
+            lanes.pop_within(texts(32), true).is_none(),
+            "only queries asked for"
+        );
+        let big = lanes
+            .pop_within(texts(32), false)
+            .map(|(j, c, q)| (j, c, q));
+        assert_eq!(big, Some(("big", texts(32), false)));
+        let small = lanes.pop_within(texts(1), false).map(|(j, _, _)| j);
+        assert_eq!(small, Some("small"));
     }
 
     #[test]
     fn what_waits_ahead_depends_on_the_lane() {
         let mut lanes = Lanes::default();
         for _ in 0..10 {
-            lanes.push(&ingest("flood"), "a", 32);
+            lanes.push(&ingest("flood"), "a", texts(32));
         }
-        lanes.push(&Lane::Backlog, "b", 100);
-        lanes.push(&Lane::Query, "q", 1);
-        assert_eq!(lanes.texts_ahead(&Lane::Query), 1);
+        lanes.push(&Lane::Backlog, "b", texts(100));
+        lanes.push(&Lane::Query, "q", texts(1));
+        assert_eq!(lanes.ahead(&Lane::Query), texts(1));
         // A new tenant waits for the queries and one turn of the flooding tenant.
-        assert_eq!(lanes.texts_ahead(&ingest("steady")), 1 + 32);
+        assert_eq!(lanes.ahead(&ingest("steady")), texts(1 + 32));
         // The flooding tenant waits behind its own backlog.
-        assert_eq!(lanes.texts_ahead(&ingest("flood")), 1 + 320);
-        assert_eq!(lanes.texts_ahead(&Lane::Backlog), 1 + 320 + 100);
-        lanes.push(&ingest("steady"), "s", 2);
-        assert_eq!(lanes.texts_ahead(&ingest("steady")), 1 + 2 + 64);
+        assert_eq!(lanes.ahead(&ingest("flood")), texts(1 + 320));
+        assert_eq!(lanes.ahead(&Lane::Backlog), texts(1 + 320 + 100));
+        lanes.push(&ingest("steady"), "s", texts(2));
+        assert_eq!(lanes.ahead(&ingest("steady")), texts(1 + 2 + 64));
     }
 }

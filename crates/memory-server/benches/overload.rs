@@ -20,15 +20,19 @@
 //!   ingests of `--words`-word texts (default 150) and 20% searches, from 16 addresses:
 //!   beyond what the embedder can do, so its bounded queue fills. `--queue-capacity` sets
 //!   the server's `MEMORY_EMBEDDING_QUEUE_CAPACITY` (default: the server's, 1024 texts).
+//! - `tenant-flood`: one tenant (`flood`) ingests at `--embed-rate` from 16 addresses, all
+//!   writes, while another (`steady`) searches at 10 requests/s from 2 addresses: the steady
+//!   tenant's searches must not wait behind the other's import.
 //!
 //! The rate scenarios send half ingests (short texts) and half searches. For every scenario
 //! it reports the count of each status (0: no HTTP answer), whether every 429 and 503
 //! carried Retry-After, the 5xx other than 503 (a failure, 504 included), p50/p99 latency of
-//! the admitted (2xx) requests measured from each request's scheduled start (so a stalled
-//! generator or server counts against the figures), the embedding status of admitted
-//! ingests, the server's resident memory (sampled every 100 ms: baseline, peak in each half
-//! of the run, kernel high-water mark), panics in its log, and whether it still answers its
-//! health check. Exits non-zero if any check fails.
+//! the admitted (2xx) requests, ingests and searches apart and per tenant, measured from each
+//! request's scheduled start (so a stalled generator or server counts against the figures),
+//! the embedding status of admitted ingests, how long after the load the catch-up worker took
+//! to embed every pending message (at most 120 s), the server's resident memory (sampled
+//! every 100 ms: baseline, peak in each half of the run, kernel high-water mark), panics in
+//! its log, and whether it still answers its health check. Exits non-zero if any check fails.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -46,6 +50,8 @@ const RATE_LIMIT: &str = "10/second";
 const RATE_PER_SECOND: f64 = 10.0;
 const KEYS: usize = 16;
 const TENANT: &str = "overload";
+/// How long the catch-up worker may take to embed what the load left pending.
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(120);
 /// Client-side bound on one request; far above the server's own 15 s timeout.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -230,6 +236,7 @@ enum Kind {
 }
 
 struct Outcome {
+    tenant: &'static str,
     kind: Kind,
     /// 0: no HTTP answer (connection error or client timeout).
     status: u16,
@@ -243,13 +250,15 @@ struct ClientSpec {
     key: String,
     /// Requests per second from this client.
     rate: f64,
+    tenant: &'static str,
+    /// The share of its requests that are ingests (the rest are searches).
+    ingest_share: f64,
 }
 
 struct Scenario {
     name: &'static str,
     rate_limit: String,
     clients: Vec<ClientSpec>,
-    ingest_share: f64,
     words: usize,
     /// Buckets the limiter keeps for these clients, for the expected admitted count.
     buckets: usize,
@@ -272,23 +281,32 @@ fn key(i: usize) -> String {
 }
 
 fn scenario(name: &str, embed_rate: f64, words: usize) -> anyhow::Result<Scenario> {
-    let per_ip = |n: usize, rate: f64, shared_key: bool| -> anyhow::Result<Vec<ClientSpec>> {
-        (0..n)
+    let clients = |from: usize,
+                   n: usize,
+                   rate: f64,
+                   shared_key: bool,
+                   tenant: &'static str,
+                   ingest_share: f64|
+     -> anyhow::Result<Vec<ClientSpec>> {
+        (from..from + n)
             .map(|i| {
                 Ok(ClientSpec {
                     http: client_from(addr(i))?,
                     key: key(if shared_key { 0 } else { i }),
                     rate,
+                    tenant,
+                    ingest_share,
                 })
             })
             .collect()
     };
+    let per_ip =
+        |n: usize, rate: f64, shared_key: bool| clients(0, n, rate, shared_key, TENANT, 0.5);
     Ok(match name {
         "rate-one-ip" => Scenario {
             name: "rate-one-ip",
             rate_limit: RATE_LIMIT.into(),
             clients: per_ip(1, 10.0 * RATE_PER_SECOND, false)?,
-            ingest_share: 0.5,
             words: 12,
             buckets: 1,
         },
@@ -296,7 +314,6 @@ fn scenario(name: &str, embed_rate: f64, words: usize) -> anyhow::Result<Scenari
             name: "rate-many-keys",
             rate_limit: RATE_LIMIT.into(),
             clients: per_ip(8, 10.0 * RATE_PER_SECOND, false)?,
-            ingest_share: 0.5,
             words: 12,
             buckets: 8,
         },
@@ -304,15 +321,24 @@ fn scenario(name: &str, embed_rate: f64, words: usize) -> anyhow::Result<Scenari
             name: "rate-shared-key",
             rate_limit: RATE_LIMIT.into(),
             clients: per_ip(8, 10.0 * RATE_PER_SECOND / 8.0, true)?,
-            ingest_share: 0.5,
             words: 12,
             buckets: 1,
         },
         "embedder" => Scenario {
             name: "embedder",
             rate_limit: "1000000/second".into(),
-            clients: per_ip(16, embed_rate / 16.0, false)?,
-            ingest_share: 0.8,
+            clients: clients(0, 16, embed_rate / 16.0, false, TENANT, 0.8)?,
+            words,
+            buckets: 0,
+        },
+        "tenant-flood" => Scenario {
+            name: "tenant-flood",
+            rate_limit: "1000000/second".into(),
+            clients: {
+                let mut c = clients(0, 14, embed_rate / 14.0, false, "flood", 1.0)?;
+                c.extend(clients(14, 2, 5.0, false, "steady", 0.0)?);
+                c
+            },
             words,
             buckets: 0,
         },
@@ -332,13 +358,13 @@ async fn one(
             .http
             .post(format!("{base}/v1/messages"))
             .json(&json!({
-                "tenant_id": TENANT,
+                "tenant_id": client.tenant,
                 "conversation_id": format!("conv-{conversation}"),
                 "role": "user",
                 "content": text,
             })),
         Kind::Search => client.http.get(format!("{base}/v1/memory/search")).query(&[
-            ("tenant_id", TENANT),
+            ("tenant_id", client.tenant),
             ("query", text.as_str()),
             ("top_k", "5"),
         ]),
@@ -435,7 +461,7 @@ async fn run(s: Scenario, secs: u64, queue: Option<usize>, work: &Path) -> anyho
         let server = server.clone();
         let (in_flight, max_in_flight, max_lag_us) =
             (in_flight.clone(), max_in_flight.clone(), max_lag_us.clone());
-        let (ingest_share, words) = (s.ingest_share, s.words);
+        let (ingest_share, words) = (client.ingest_share, s.words);
         drivers.push(tokio::spawn(async move {
             let mut rng = Lcg(ci as u64 + 1);
             let period = Duration::from_secs_f64(1.0 / client.rate);
@@ -466,6 +492,7 @@ async fn run(s: Scenario, secs: u64, queue: Option<usize>, work: &Path) -> anyho
                         one(&client, &server.base, kind, text, conversation).await;
                     in_flight.fetch_sub(1, Ordering::Relaxed);
                     let _ = tx.send(Outcome {
+                        tenant: client.tenant,
                         kind,
                         status,
                         retry_after,
@@ -482,6 +509,7 @@ async fn run(s: Scenario, secs: u64, queue: Option<usize>, work: &Path) -> anyho
     for d in drivers {
         d.await?;
     }
+    let load_end = Instant::now();
     let sent_secs = started.elapsed().as_secs_f64();
     let mut outcomes = Vec::new();
     while let Some(o) = rx.recv().await {
@@ -498,6 +526,33 @@ async fn run(s: Scenario, secs: u64, queue: Option<usize>, work: &Path) -> anyho
         .send()
         .await
         .is_ok_and(|r| r.status().is_success());
+    // The catch-up worker embeds what the load left pending: how long after the load
+    // stopped until nothing is.
+    let tenants: std::collections::BTreeSet<&str> = clients.iter().map(|c| c.tenant).collect();
+    let catch_up_started = Instant::now();
+    let mut pending_at_end;
+    let caught_up_s = loop {
+        let mut total = 0u64;
+        for t in &tenants {
+            let r: Value = reqwest::Client::new()
+                .get(format!("{}/v1/memory/search", server.base))
+                .query(&[("tenant_id", *t), ("query", "memory"), ("mode", "lexical")])
+                .header("x-api-key", key(0))
+                .send()
+                .await?
+                .json()
+                .await?;
+            total += r["pending_embeddings"].as_u64().unwrap_or(u64::MAX / 4);
+        }
+        pending_at_end = total;
+        if total == 0 {
+            break Some(load_end.elapsed().as_secs_f64());
+        }
+        if catch_up_started.elapsed() > CATCH_UP_LIMIT {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     let log = std::fs::read_to_string(&server.log).unwrap_or_default();
     let panics = log.matches("panicked").count();
     let error_lines = log.lines().filter(|l| l.contains("ERROR")).count();
@@ -530,7 +585,7 @@ async fn run(s: Scenario, secs: u64, queue: Option<usize>, work: &Path) -> anyho
     let mut retry_values: BTreeMap<String, usize> = BTreeMap::new();
     let mut other_5xx = 0usize;
     let mut no_answer = 0usize;
-    let mut admitted: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut admitted: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for o in &outcomes {
         let kind = match o.kind {
             Kind::Ingest => "ingest",
@@ -554,8 +609,14 @@ async fn run(s: Scenario, secs: u64, queue: Option<usize>, work: &Path) -> anyho
             }
             s if s >= 500 => other_5xx += 1,
             s if (200..300).contains(&s) => {
-                admitted.entry(kind).or_default().push(o.latency_ms);
-                admitted.entry("all").or_default().push(o.latency_ms);
+                admitted.entry(kind.into()).or_default().push(o.latency_ms);
+                admitted.entry("all".into()).or_default().push(o.latency_ms);
+                if o.tenant != TENANT {
+                    admitted
+                        .entry(format!("{}/{kind}", o.tenant))
+                        .or_default()
+                        .push(o.latency_ms);
+                }
                 if let Some(e) = &o.embedding_status {
                     *embedding.entry(e.clone()).or_default() += 1;
                 }
@@ -567,7 +628,7 @@ async fn run(s: Scenario, secs: u64, queue: Option<usize>, work: &Path) -> anyho
     for (k, v) in &mut admitted {
         v.sort_by(f64::total_cmp);
         latency.insert(
-            (*k).into(),
+            k.clone(),
             json!({"n": v.len(), "p50_ms": percentile(v, 0.5), "p99_ms": percentile(v, 0.99), "max_ms": v.last()}),
         );
     }
@@ -578,6 +639,7 @@ async fn run(s: Scenario, secs: u64, queue: Option<usize>, work: &Path) -> anyho
     let limiter_ok = admitted_max.is_none_or(|m| admitted_n as f64 <= m);
     let peak_kib = peaks.iter().copied().max().unwrap_or(0);
     let pass = other_5xx == 0
+        && caught_up_s.is_some()
         && no_answer == 0
         && throttled == throttled_with_retry
         && panics == 0
@@ -600,6 +662,8 @@ async fn run(s: Scenario, secs: u64, queue: Option<usize>, work: &Path) -> anyho
         "admitted_max_expected": admitted_max,
         "admitted_latency": latency,
         "ingest_embedding_status": embedding,
+        "pending_embedded_after_load_s": caught_up_s,
+        "pending_left": pending_at_end,
         "throttled_429_503": throttled,
         "throttled_with_retry_after": throttled_with_retry,
         "retry_after_values": retry_values,
@@ -634,6 +698,31 @@ fn fmt_ms(v: &Value) -> String {
 }
 
 fn print_table(results: &[Value]) {
+    print_main_table(results);
+    println!("\n| scenario | latency of | admitted | p50 / p99 ms | max ms |");
+    println!("|---|---|---|---|---|");
+    for r in results {
+        for (k, v) in r["admitted_latency"].as_object().into_iter().flatten() {
+            println!(
+                "| {} | {k} | {} | {} | {:.0} |",
+                r["scenario"].as_str().unwrap_or_default(),
+                v["n"],
+                fmt_ms(v),
+                v["max_ms"].as_f64().unwrap_or(0.0)
+            );
+        }
+        println!(
+            "| {} | pending embedded after the load | {} left | {} s | |",
+            r["scenario"].as_str().unwrap_or_default(),
+            r["pending_left"],
+            r["pending_embedded_after_load_s"]
+                .as_f64()
+                .map_or("not within 120".into(), |s| format!("{s:.1}"))
+        );
+    }
+}
+
+fn print_main_table(results: &[Value]) {
     println!(
         "\n| scenario | offered/s | requests | 2xx | 429 | 503 | other 5xx / no answer | Retry-After on 429+503 | admitted p50 / p99 ms (ingest; search) | ingest embedding | RSS MiB base / peak 1st half / 2nd half / HWM | pass |"
     );
@@ -716,6 +805,7 @@ async fn main() -> anyhow::Result<()> {
             "rate-many-keys",
             "rate-shared-key",
             "embedder",
+            "tenant-flood",
         ]
         .map(String::from)
         .into();

@@ -31,6 +31,7 @@ pub fn embedder_config(settings: &Settings) -> EmbedderConfig {
         queue_capacity: settings.embedding_queue_capacity as usize,
         max_queue_wait: Duration::from_millis(settings.embedding_max_queue_wait_ms),
         max_ingest_wait: Duration::from_millis(settings.embedding_max_ingest_wait_ms),
+        max_pass_bytes: settings.embedding_max_pass_bytes as usize,
         max_wait: Duration::from_millis(settings.embedding_max_wait_ms),
         threads: settings.embedding_threads,
         allow_download: settings.embedding_allow_download,

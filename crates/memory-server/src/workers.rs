@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use memory_core::MemoryService;
 use memory_core::access::TenantAccess;
+use memory_core::error::{CoreError, EmbedderError};
 use memory_core::retention::RetentionRequest;
 use memory_http::Metrics;
 use tokio::sync::watch;
@@ -81,6 +82,21 @@ pub async fn embedding_worker(
                     tracing::info!(embedded = n, "embedding worker caught up");
                 }
                 backoff = every;
+                every
+            }
+            // The model is busy with queries and writes (the backlog is served last): not a
+            // failure, so no backoff; try again when it expects to have room.
+            Err(CoreError::Embedder(EmbedderError::Overloaded { retry_after, .. })) => {
+                tracing::debug!(?retry_after, "embedding worker: the model is busy");
+                retry_after.clamp(
+                    Duration::from_millis(100),
+                    every.max(Duration::from_millis(100)),
+                )
+            }
+            // Likewise when the backlog's turn did not come within the embedding budget
+            // (queries and writes kept the model): try again after the usual pause.
+            Err(CoreError::Embedder(EmbedderError::Unavailable { .. })) => {
+                tracing::debug!("embedding worker: no room on the model in time");
                 every
             }
             Err(e) => {
