@@ -341,7 +341,7 @@ fn passes(texts: &[String], budget: Cost) -> Vec<&[String]> {
     let mut start = 0;
     let mut used = Cost::default();
     for (i, t) in texts.iter().enumerate() {
-        let next = used.add(Cost {
+        let next = used.plus(Cost {
             texts: 1,
             bytes: t.len(),
         });
@@ -398,7 +398,7 @@ impl Worker {
         // A pass that starts with a query takes only queries: short, so it is quick.
         while used.fits(budget) && used != budget {
             if let Some((job, cost, _)) = state.lanes.pop_within(budget.minus(used), query) {
-                used = used.add(cost);
+                used = used.plus(cost);
                 group.push(job);
                 continue;
             }

@@ -38,7 +38,7 @@ impl Cost {
     }
 
     /// Both counts added.
-    pub fn add(self, other: Cost) -> Cost {
+    pub fn plus(self, other: Cost) -> Cost {
         Cost {
             texts: self.texts.saturating_add(other.texts),
             bytes: self.bytes.saturating_add(other.bytes),
@@ -92,7 +92,7 @@ impl<J> Default for Lanes<J> {
 }
 
 fn total<J>(q: &Queue<J>) -> Cost {
-    q.iter().fold(Cost::default(), |a, (_, c)| a.add(*c))
+    q.iter().fold(Cost::default(), |a, (_, c)| a.plus(*c))
 }
 
 impl<J> Lanes<J> {
@@ -168,16 +168,16 @@ impl<J> Lanes<J> {
                     .iter()
                     .filter(|(t, _)| *t != tenant)
                     .flat_map(|(_, q)| q.iter().take(own + 1))
-                    .fold(Cost::default(), |a, (_, c)| a.add(*c));
+                    .fold(Cost::default(), |a, (_, c)| a.plus(*c));
                 queries
-                    .add(self.ingest.get(tenant).map_or(Cost::default(), total))
-                    .add(others)
+                    .plus(self.ingest.get(tenant).map_or(Cost::default(), total))
+                    .plus(others)
             }
             Lane::Backlog => self
                 .ingest
                 .values()
-                .fold(queries, |a, q| a.add(total(q)))
-                .add(total(&self.backlog)),
+                .fold(queries, |a, q| a.plus(total(q)))
+                .plus(total(&self.backlog)),
         }
     }
 }
@@ -240,9 +240,7 @@ mod tests {
             lanes.pop_within(texts(32), true).is_none(),
             "only queries asked for"
         );
-        let big = lanes
-            .pop_within(texts(32), false)
-            .map(|(j, c, q)| (j, c, q));
+        let big = lanes.pop_within(texts(32), false);
         assert_eq!(big, Some(("big", texts(32), false)));
         let small = lanes.pop_within(texts(1), false).map(|(j, _, _)| j);
         assert_eq!(small, Some("small"));
