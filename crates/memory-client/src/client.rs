@@ -109,18 +109,6 @@ pub struct MemoryClient {
     retries: Arc<AtomicU64>,
 }
 
-/// How a request may be repeated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// Reads: repeat freely.
-    Read,
-    /// Writes: repeat under the same `Idempotency-Key`.
-    Write,
-    /// Deletes of one message: a 404 after an attempt whose answer was lost means that
-    /// attempt deleted it.
-    DeleteOne,
-}
-
 impl MemoryClient {
     /// A builder for a server at `base_url` (e.g. `http://127.0.0.1:8000`).
     pub fn builder(base_url: impl Into<String>) -> ClientBuilder {
@@ -154,15 +142,8 @@ impl MemoryClient {
     /// returns the first call's message instead of storing it twice.
     pub async fn add_keyed(&self, message: &CreateMessage, key: &str) -> Result<MessageResponse> {
         let url = self.url(&["v1", "messages"]);
-        self.send(
-            Method::POST,
-            url,
-            &(),
-            Some(json(message)?),
-            Some(key),
-            Kind::Write,
-        )
-        .await
+        self.send(Method::POST, url, &(), Some(json(message)?), Some(key))
+            .await
     }
 
     /// Stores up to 1,000 messages of one tenant at once (`POST /v1/messages/batch`). A bad
@@ -174,45 +155,29 @@ impl MemoryClient {
     /// [`MemoryClient::add_batch`] under the caller's own idempotency key.
     pub async fn add_batch_keyed(&self, batch: &CreateBatch, key: &str) -> Result<BatchResponse> {
         let url = self.url(&["v1", "messages", "batch"]);
-        self.send(
-            Method::POST,
-            url,
-            &(),
-            Some(json(batch)?),
-            Some(key),
-            Kind::Write,
-        )
-        .await
+        self.send(Method::POST, url, &(), Some(json(batch)?), Some(key))
+            .await
     }
 
     /// One message (`GET /v1/messages/{id}`); a 404 [`ApiError`] when it does not exist or
     /// the key may not see it.
     pub async fn get(&self, id: Uuid) -> Result<MessageResponse> {
         let url = self.url(&["v1", "messages", &id.to_string()]);
-        self.send(Method::GET, url, &(), None, None, Kind::Read)
-            .await
+        self.send(Method::GET, url, &(), None, None).await
     }
 
     /// Ranked memories for a query (`POST /v1/memory/search`).
     pub async fn search(&self, search: &Search) -> Result<SearchResponse> {
         let url = self.url(&["v1", "memory", "search"]);
-        self.send(
-            Method::POST,
-            url,
-            &(),
-            Some(json(search)?),
-            None,
-            Kind::Read,
-        )
-        .await
+        self.send(Method::POST, url, &(), Some(json(search)?), None)
+            .await
     }
 
     /// One page of a tenant's messages (`GET /v1/messages`); pass its `next_cursor` as the
     /// next request's `cursor`.
     pub async fn list(&self, params: &ListMessages) -> Result<ListMessagesResponse> {
         let url = self.url(&["v1", "messages"]);
-        self.send(Method::GET, url, params, None, None, Kind::Read)
-            .await
+        self.send(Method::GET, url, params, None, None).await
     }
 
     /// Every message matching `params`, following the cursor from page to page.
@@ -243,22 +208,14 @@ impl MemoryClient {
         key: &str,
     ) -> Result<MessageResponse> {
         let url = self.url(&["v1", "messages", &id.to_string()]);
-        self.send(
-            Method::PATCH,
-            url,
-            &(),
-            Some(json(patch)?),
-            Some(key),
-            Kind::Write,
-        )
-        .await
+        self.send(Method::PATCH, url, &(), Some(json(patch)?), Some(key))
+            .await
     }
 
     /// A message's changes, oldest first (`GET /v1/messages/{id}/history`).
     pub async fn history(&self, id: Uuid) -> Result<HistoryResponse> {
         let url = self.url(&["v1", "messages", &id.to_string(), "history"]);
-        self.send(Method::GET, url, &(), None, None, Kind::Read)
-            .await
+        self.send(Method::GET, url, &(), None, None).await
     }
 
     /// Deletes one message and its history (`DELETE /v1/messages/{id}`); a 404
@@ -266,7 +223,7 @@ impl MemoryClient {
     /// answer was lost, deleted it).
     pub async fn delete(&self, id: Uuid) -> Result<()> {
         let url = self.url(&["v1", "messages", &id.to_string()]);
-        self.exchange(Method::DELETE, url, &(), None, None, Kind::DeleteOne)
+        self.exchange(Method::DELETE, url, &(), None, None, true)
             .await
             .map(drop)
     }
@@ -278,28 +235,20 @@ impl MemoryClient {
         conversation_id: &str,
     ) -> Result<ErasureResponse> {
         let url = self.url(&["v1", "conversations", conversation_id]);
-        self.send(
-            Method::DELETE,
-            url,
-            &[("tenant_id", tenant_id)],
-            None,
-            None,
-            Kind::Read,
-        )
-        .await
+        self.send(Method::DELETE, url, &[("tenant_id", tenant_id)], None, None)
+            .await
     }
 
     /// Erases every message of a tenant (`DELETE /v1/tenants/{id}/messages`; an admin key).
     pub async fn delete_all(&self, tenant_id: &str) -> Result<ErasureResponse> {
         let url = self.url(&["v1", "tenants", tenant_id, "messages"]);
-        self.send(Method::DELETE, url, &(), None, None, Kind::Read)
-            .await
+        self.send(Method::DELETE, url, &(), None, None).await
     }
 
     /// Applies a tenant's retention policy now (`POST /v1/admin/retention/run`).
     pub async fn run_retention(&self, run: &RetentionRun) -> Result<RetentionRunResponse> {
         let url = self.url(&["v1", "admin", "retention", "run"]);
-        self.send(Method::POST, url, &(), Some(json(run)?), None, Kind::Read)
+        self.send(Method::POST, url, &(), Some(json(run)?), None)
             .await
     }
 
@@ -307,8 +256,7 @@ impl MemoryClient {
     /// once the retries are spent.
     pub async fn health(&self) -> Result<HealthResponse> {
         let url = self.url(&["v1", "admin", "health"]);
-        self.send(Method::GET, url, &(), None, None, Kind::Read)
-            .await
+        self.send(Method::GET, url, &(), None, None).await
     }
 
     fn url(&self, segments: &[&str]) -> Url {
@@ -327,14 +275,15 @@ impl MemoryClient {
         query: &(impl serde::Serialize + ?Sized),
         body: Option<Vec<u8>>,
         key: Option<&str>,
-        kind: Kind,
     ) -> Result<T> {
-        let (status, bytes) = self.exchange(method, url, query, body, key, kind).await?;
+        let (status, bytes) = self.exchange(method, url, query, body, key, false).await?;
         serde_json::from_slice(&bytes).map_err(|source| Error::Decode { status, source })
     }
 
     /// Sends a request until it succeeds, fails for good, or the retries are spent; returns
-    /// the status and body of the success.
+    /// the status and body of the success. Every request is safe to repeat (writes carry
+    /// their `Idempotency-Key`); `delete_one`: a 404 after an attempt whose answer was lost
+    /// means that attempt deleted the message.
     async fn exchange(
         &self,
         method: Method,
@@ -342,7 +291,7 @@ impl MemoryClient {
         query: &(impl serde::Serialize + ?Sized),
         body: Option<Vec<u8>>,
         key: Option<&str>,
-        kind: Kind,
+        delete_one: bool,
     ) -> Result<(u16, Vec<u8>)> {
         let mut builder = self.http.request(method, url).query(query);
         if let Some(api_key) = &self.api_key {
@@ -378,7 +327,7 @@ impl MemoryClient {
                         Ok(bytes) if (200..300).contains(&status) => {
                             return Ok((status, bytes.to_vec()));
                         }
-                        Ok(_) if status == 404 && ambiguous && kind == Kind::DeleteOne => {
+                        Ok(_) if status == 404 && ambiguous && delete_one => {
                             return Ok((status, Vec::new()));
                         }
                         Ok(bytes) => {

@@ -24,7 +24,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use crate::config::EmbedderConfig;
 use crate::encoder::SentenceEncoder;
 use crate::error::{EmbedError, Result};
-use crate::lanes::{Cost, Lane, Lanes};
+use crate::lanes::{Cost, Lanes};
 
 /// A batch's error is shared by every job in it.
 type Reply = std::result::Result<Vec<Vec<f32>>, Arc<EmbedError>>;
@@ -140,15 +140,6 @@ impl Drop for CandleEmbedder {
     }
 }
 
-/// The lane of a purpose.
-fn lane(purpose: &EmbedPurpose) -> Lane {
-    match purpose {
-        EmbedPurpose::Query => Lane::Query,
-        EmbedPurpose::Ingest(tenant) => Lane::Ingest(tenant.as_str().to_owned()),
-        EmbedPurpose::Backlog => Lane::Backlog,
-    }
-}
-
 impl CandleEmbedder {
     /// Finds and loads the model (blocking: a few hundred milliseconds; call it at startup,
     /// or inside `spawn_blocking`) and starts the worker.
@@ -208,10 +199,10 @@ impl CandleEmbedder {
     /// (`max_ingest_wait` for ingest, `max_queue_wait` otherwise), as estimated from the
     /// work ahead of it in the lanes and the worker's recent time per text. A call with
     /// nothing ahead of it is always admitted.
-    fn admit(&self, lane: &Lane) -> std::result::Result<(), EmbedderError> {
+    fn admit(&self, lane: &EmbedPurpose) -> std::result::Result<(), EmbedderError> {
         let bound = match lane {
-            Lane::Ingest(_) => self.max_ingest_wait,
-            Lane::Query | Lane::Backlog => self.max_queue_wait,
+            EmbedPurpose::Ingest(_) => self.max_ingest_wait,
+            EmbedPurpose::Query | EmbedPurpose::Backlog => self.max_queue_wait,
         };
         if bound.is_zero() {
             return Ok(());
@@ -246,10 +237,9 @@ impl CandleEmbedder {
         texts: &[String],
         purpose: &EmbedPurpose,
     ) -> std::result::Result<Vec<Vec<f32>>, EmbedderError> {
-        let lane = lane(purpose);
         let mut out = Vec::with_capacity(texts.len());
         for window in texts.chunks(self.queue_capacity) {
-            self.admit(&lane)?;
+            self.admit(purpose)?;
             let permit = Arc::clone(&self.permits)
                 .try_acquire_many_owned(u32::try_from(window.len()).unwrap_or(u32::MAX))
                 .map_err(|_| {
@@ -283,7 +273,7 @@ impl CandleEmbedder {
                         reply,
                         _permit: part,
                     };
-                    state.lanes.push(&lane, job, cost);
+                    state.lanes.push(purpose, job, cost);
                     answers.push(answer);
                 }
             }

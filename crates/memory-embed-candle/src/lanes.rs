@@ -2,10 +2,13 @@
 //! each), then ingest, one job per tenant in turn (one tenant's import cannot take the model
 //! from the others), then the catch-up backlog (nobody waits on it).
 //!
-//! Generic over the job so the order is tested without a model; each job is pushed with its
-//! [`Cost`].
+//! The lane of a job is its caller's [`EmbedPurpose`]. Generic over the job so the order is
+//! tested without a model; each job is pushed with its [`Cost`].
 
 use std::collections::{HashMap, VecDeque};
+
+use memory_core::domain::TenantId;
+use memory_core::ports::EmbedPurpose;
 
 /// What a job costs the model: texts (a forward pass takes at most `max_batch_size`) and
 /// bytes (a pass's time grows with the length of what it reads).
@@ -54,17 +57,6 @@ impl Cost {
     }
 }
 
-/// Who a job is for, which decides when it is served.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Lane {
-    /// A search's query: served before anything else.
-    Query,
-    /// A write's texts, for this tenant: served after queries, tenants in turn.
-    Ingest(String),
-    /// Texts stored without an embedding: served when nothing else waits.
-    Backlog,
-}
-
 /// A job taken from the lanes: the job, its cost, and whether it was a query.
 pub type Popped<J> = (J, Cost, bool);
 
@@ -74,9 +66,9 @@ type Queue<J> = VecDeque<(J, Cost)>;
 #[derive(Debug)]
 pub struct Lanes<J> {
     query: Queue<J>,
-    ingest: HashMap<String, Queue<J>>,
+    ingest: HashMap<TenantId, Queue<J>>,
     /// Tenants with ingest jobs waiting, the next to serve first.
-    turn: VecDeque<String>,
+    turn: VecDeque<TenantId>,
     backlog: Queue<J>,
 }
 
@@ -97,11 +89,11 @@ fn total<J>(q: &Queue<J>) -> Cost {
 
 impl<J> Lanes<J> {
     /// Queues `job` of `cost` in `lane`.
-    pub fn push(&mut self, lane: &Lane, job: J, cost: Cost) {
+    pub fn push(&mut self, lane: &EmbedPurpose, job: J, cost: Cost) {
         match lane {
-            Lane::Query => self.query.push_back((job, cost)),
-            Lane::Backlog => self.backlog.push_back((job, cost)),
-            Lane::Ingest(tenant) => {
+            EmbedPurpose::Query => self.query.push_back((job, cost)),
+            EmbedPurpose::Backlog => self.backlog.push_back((job, cost)),
+            EmbedPurpose::Ingest(tenant) => {
                 let queue = self.ingest.entry(tenant.clone()).or_default();
                 if queue.is_empty() {
                     self.turn.push_back(tenant.clone());
@@ -155,11 +147,11 @@ impl<J> Lanes<J> {
     /// What would be served before a job pushed now in `lane`: the queries for a query; the
     /// queries and, of each tenant's ingest, as many jobs as take their turn before it, for
     /// an ingest job; everything for the backlog.
-    pub fn ahead(&self, lane: &Lane) -> Cost {
+    pub fn ahead(&self, lane: &EmbedPurpose) -> Cost {
         let queries = total(&self.query);
         match lane {
-            Lane::Query => queries,
-            Lane::Ingest(tenant) => {
+            EmbedPurpose::Query => queries,
+            EmbedPurpose::Ingest(tenant) => {
                 // The new job is its tenant's (k+1)-th; each other tenant is served at most
                 // k+1 jobs before it.
                 let own = self.ingest.get(tenant).map_or(0, VecDeque::len);
@@ -173,7 +165,7 @@ impl<J> Lanes<J> {
                     .plus(self.ingest.get(tenant).map_or(Cost::default(), total))
                     .plus(others)
             }
-            Lane::Backlog => self
+            EmbedPurpose::Backlog => self
                 .ingest
                 .values()
                 .fold(queries, |a, q| a.plus(total(q)))
@@ -186,8 +178,8 @@ impl<J> Lanes<J> {
 mod tests {
     use super::*;
 
-    fn ingest(t: &str) -> Lane {
-        Lane::Ingest(t.into())
+    fn ingest(t: &str) -> EmbedPurpose {
+        EmbedPurpose::Ingest(TenantId::parse(t).expect("valid"))
     }
 
     fn texts(n: usize) -> Cost {
@@ -204,14 +196,14 @@ mod tests {
     #[test]
     fn queries_first_then_tenants_in_turn_then_the_backlog() {
         let mut lanes = Lanes::default();
-        lanes.push(&Lane::Backlog, "b1", texts(32));
+        lanes.push(&EmbedPurpose::Backlog, "b1", texts(32));
         for j in ["a1", "a2", "a3", "a4"] {
             lanes.push(&ingest("flood"), j, texts(32));
         }
         lanes.push(&ingest("steady"), "s1", texts(1));
-        lanes.push(&Lane::Query, "q1", texts(1));
+        lanes.push(&EmbedPurpose::Query, "q1", texts(1));
         lanes.push(&ingest("steady"), "s2", texts(1));
-        lanes.push(&Lane::Query, "q2", texts(1));
+        lanes.push(&EmbedPurpose::Query, "q2", texts(1));
         assert_eq!(
             drain(&mut lanes),
             ["q1", "q2", "a1", "s1", "a2", "s2", "a3", "a4", "b1"]
@@ -223,7 +215,7 @@ mod tests {
     fn a_job_that_does_not_fit_waits_first_in_line() {
         let mut lanes = Lanes::default();
         lanes.push(&ingest("t"), "big", texts(32));
-        lanes.push(&Lane::Backlog, "small", texts(1));
+        lanes.push(&EmbedPurpose::Backlog, "small", texts(1));
         assert!(
             lanes.pop_within(texts(10), false).is_none(),
             "no skipping ahead"
@@ -252,14 +244,14 @@ mod tests {
         for _ in 0..10 {
             lanes.push(&ingest("flood"), "a", texts(32));
         }
-        lanes.push(&Lane::Backlog, "b", texts(100));
-        lanes.push(&Lane::Query, "q", texts(1));
-        assert_eq!(lanes.ahead(&Lane::Query), texts(1));
+        lanes.push(&EmbedPurpose::Backlog, "b", texts(100));
+        lanes.push(&EmbedPurpose::Query, "q", texts(1));
+        assert_eq!(lanes.ahead(&EmbedPurpose::Query), texts(1));
         // A new tenant waits for the queries and one turn of the flooding tenant.
         assert_eq!(lanes.ahead(&ingest("steady")), texts(1 + 32));
         // The flooding tenant waits behind its own backlog.
         assert_eq!(lanes.ahead(&ingest("flood")), texts(1 + 320));
-        assert_eq!(lanes.ahead(&Lane::Backlog), texts(1 + 320 + 100));
+        assert_eq!(lanes.ahead(&EmbedPurpose::Backlog), texts(1 + 320 + 100));
         lanes.push(&ingest("steady"), "s", texts(2));
         assert_eq!(lanes.ahead(&ingest("steady")), texts(1 + 2 + 64));
     }

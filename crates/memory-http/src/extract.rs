@@ -157,6 +157,23 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 }
 
 /// The name in serde's "unknown field `x`" or "duplicate field `x`" messages.
+/// Reads an already parsed JSON value (a batch item, an MCP tool's arguments) into `T`,
+/// naming the JSON path of a type error; `whole` names the value itself.
+pub fn from_value<T: DeserializeOwned>(
+    value: serde_json::Value,
+    whole: &str,
+) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path.is_empty() || path == "." {
+            whole.to_owned()
+        } else {
+            path
+        };
+        FieldError::new(field, e.into_inner().to_string())
+    })
+}
+
 fn backticked(msg: &str) -> Option<&str> {
     let start = msg.find('`')? + 1;
     let len = msg[start..].find('`')?;

@@ -58,15 +58,7 @@ pub struct BatchItem {
 
 /// One item, parsed like a single message; a `tenant_id` must be the batch's.
 fn parse_item(tenant: &TenantId, value: serde_json::Value) -> Result<NewMessage, ValidationErrors> {
-    let mut item: CreateMessageRequest = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path.is_empty() || path == "." {
-            "message".to_owned()
-        } else {
-            path
-        };
-        ValidationErrors(vec![FieldError::new(field, e.into_inner().to_string())])
-    })?;
+    let mut item: CreateMessageRequest = crate::extract::from_value(value, "message")?;
     match &item.tenant_id {
         Some(t) if t != tenant.as_str() => {
             return Err(FieldError::new(

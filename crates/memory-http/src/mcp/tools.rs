@@ -196,15 +196,8 @@ fn result(value: Value, is_error: bool) -> Value {
 
 /// Reads arguments with a REST reader, naming the argument a type error is about.
 fn read<T: DeserializeOwned>(args: Map<String, Value>) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(Value::Object(args)).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path.is_empty() || path == "." {
-            "arguments".to_owned()
-        } else {
-            path
-        };
-        ApiError::field(field, e.into_inner().to_string())
-    })
+    crate::extract::from_value(Value::Object(args), "arguments")
+        .map_err(|e| ApiError::field(e.field, e.rule))
 }
 
 fn take_id(args: &mut Map<String, Value>) -> Result<MessageId, ApiError> {
