@@ -118,6 +118,8 @@ async fn a_tenant_bound_key_never_reaches_another_tenant(kind: StoreKind) {
                 ("query", "globex merger with initech March 3rd"),
                 ("mode", mode),
                 ("top_k", "50"),
+                // Everything acme may reach, however unrelated to the query.
+                ("min_relevance", "0"),
             ];
             if let Some(conv) = scope {
                 params.push(("conversation_id", conv));

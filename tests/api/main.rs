@@ -13,5 +13,6 @@ mod isolation;
 mod lifecycle;
 mod manage;
 mod messages;
+mod relevance;
 mod retention;
 mod search;

@@ -31,7 +31,9 @@ def test_add_get_and_search_finds_the_right_message_first(memory, tenant) -> Non
         "I love Python programming and machine learning",
         metadata={"source": "web", "user_id": "user-456"},
     )
-    memory.add(tenant, "conv-1", "assistant", "My favourite dish is grilled sardines with salad")
+    dish = memory.add(
+        tenant, "conv-1", "assistant", "My favourite dish is grilled sardines with salad"
+    )
     memory.add(tenant, "conv-2", "user", "Next week I am flying to Tokyo for a conference")
 
     assert python.tenant_id == tenant and python.role == "user"
@@ -42,9 +44,18 @@ def test_add_get_and_search_finds_the_right_message_first(memory, tenant) -> Non
     got = memory.get(python.id)
     assert got == python  # every field equal (raw JSON is not compared)
 
-    results = memory.search(tenant, "Which programming language do I like?", top_k=3)
+    # The default threshold leaves out the unrelated memory of another conversation, and
+    # says so; the turn next to the relevant one comes with it, whatever its own relevance.
+    relevant = memory.search(tenant, "Which programming language do I like?", top_k=3)
+    assert [h.message_id for h in relevant] == [python.id, dish.id]
+    assert relevant.min_relevance == 0.3 and relevant.below_min_relevance == 1
+    assert relevant[0].relevance > 0.3 > relevant[1].relevance
+
+    results = memory.search(
+        tenant, "Which programming language do I like?", top_k=3, min_relevance=0
+    )
     assert results.mode == "hybrid" and results.pending_embeddings == 0
-    assert results.total == len(results.items) == 3
+    assert results.total == len(results.items) == 3 and results.below_min_relevance == 0
     best = results[0]
     assert best.message_id == python.id
     assert best.content == python.content and best.conversation_id == "conv-1"
@@ -60,9 +71,13 @@ def test_search_scopes_and_filters(memory, tenant) -> None:
         tenant, "c1", "user", "I play tennis every Sunday", metadata={"source": "web", "n": 1}
     )
     memory.add(tenant, "c2", "user", "I play chess on Mondays", metadata={"source": "app", "n": 2})
-    by_metadata = memory.search(tenant, "games I play", filters={"source": "app"})
+    by_metadata = memory.search(
+        tenant, "games I play", filters={"source": "app"}, min_relevance=0
+    )
     assert [h.content for h in by_metadata] == ["I play chess on Mondays"]
-    by_operator = memory.search(tenant, "games I play", filters={"n": {"gte": 1}}, mode="vector")
+    by_operator = memory.search(
+        tenant, "games I play", filters={"n": {"gte": 1}}, mode="vector", min_relevance=0
+    )
     assert len(by_operator) == 2 and by_operator.mode == "vector"
     assert all(h.lexical is None for h in by_operator)
     by_conversation = memory.search(tenant, "games", conversation_id="c1", mode="lexical")

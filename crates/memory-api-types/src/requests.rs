@@ -115,6 +115,10 @@ pub struct Search {
     /// `hybrid` (the server's default), `vector` or `lexical`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<SearchModeDto>,
+    /// The least relevance a result must reach, 0-1 (0 keeps everything; the server's
+    /// default drops what is clearly unrelated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_relevance: Option<f64>,
     /// Only messages created at or after this instant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_after: Option<DateTime<Utc>>,

@@ -12,7 +12,10 @@ use crate::message::RoleDto;
 pub struct SearchItem {
     /// The message's id.
     pub message_id: Uuid,
-    /// `0.6*similarity + 0.3*importance + 0.1*decay` (weights configurable).
+    /// What orders the results: `0.6*r + 0.3*importance + 0.1*decay` (weights configurable),
+    /// r the similarity in vector mode and, in hybrid and lexical modes, the fused relevance
+    /// relative to the best candidate of this search (1 for the best). Compare scores within
+    /// one answer; compare `relevance` across answers.
     pub score: f64,
     /// Cosine similarity of the query and the message, in [-1, 1].
     pub similarity: f64,
@@ -31,10 +34,12 @@ pub struct SearchItem {
     pub importance: f64,
     /// The message's conversation.
     pub conversation_id: String,
-    /// Hybrid mode: the normalised lexical (BM25) score in [0, 1]; null in vector mode.
+    /// Hybrid and lexical modes: BM25 on a fixed scale in [0, 1], the share of the query's
+    /// word weight (idf) the message matches; null in vector mode.
     pub lexical: Option<f64>,
-    /// What the score's first term weighs: the similarity (vector mode) or the fused
-    /// relevance of similarity and lexical score (hybrid mode).
+    /// How relevant the message is to the query, on an absolute scale in [0, 1]: the same
+    /// for the same message and query whatever else is stored (docs/scoring.md). What
+    /// `min_relevance` is compared with.
     pub relevance: f64,
 }
 
@@ -66,4 +71,12 @@ pub struct SearchResponse {
     /// Messages of the scope not embedded yet: similarity could not consider them (hybrid
     /// mode still finds them lexically). They are embedded in the background.
     pub pending_embeddings: u64,
+    /// The relevance threshold the search applied (the request's `min_relevance`, or the
+    /// server's default).
+    #[serde(default)]
+    pub min_relevance: f64,
+    /// How many of the `top_k` best-scored candidates were left out for falling below
+    /// `min_relevance`. An empty `items` with a positive count: nothing relevant was found.
+    #[serde(default)]
+    pub below_min_relevance: u64,
 }

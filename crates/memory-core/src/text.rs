@@ -362,6 +362,21 @@ impl LexicalScorer {
         let doc: Vec<&str> = terms.split(' ').filter(|t| !t.is_empty()).collect();
         self.bm25.score(&self.idf, &doc, self.average_length)
     }
+
+    /// A BM25 `score` on a fixed scale: the share of the query's idf mass it reaches, in
+    /// `[0, 1]`. With b = 0 a document that mentions every query term once scores exactly 1
+    /// and one that mentions only the rarest terms scores their share; repeats (and, with
+    /// b > 0, shortness) can only push a score past 1, and it is capped there. A query term
+    /// the scope has never seen has the largest idf, so a scope that lacks the query's rare
+    /// words (a name it never mentions) cannot score high. 0 for a query without terms.
+    pub fn coverage(&self, score: f64) -> f64 {
+        let mass: f64 = self.idf.iter().map(|(_, idf)| idf).sum();
+        if mass > 0.0 {
+            (score / mass).clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use memory_core::access::TenantAccess;
-use memory_core::domain::{ConversationId, SearchMode};
+use memory_core::domain::{ConversationId, MinRelevance, SearchMode};
 use memory_core::domain::{Embedding, EmbeddingStatus, Message, NewMessage, SearchQuery, TenantId};
 use memory_core::error::{CoreError, EmbedderError, RepositoryError};
 use memory_core::mocks::{
@@ -583,11 +583,12 @@ fn conversation_scoped_hybrid_search_smooths_over_the_time_line() {
     let line = [vec![hit.id], line].concat();
     let make = |timeline: Result<Option<Vec<memory_core::domain::MessageId>>, RepositoryError>| {
         let mut store = MockStore::default();
+        // All three as dissimilar as chance: only the hit's words make it relevant.
         let dense: Vec<Candidate> = [&hit, &close, &far]
             .iter()
             .map(|m| Candidate {
                 message: (*m).clone(),
-                similarity: 0.5,
+                similarity: 0.2,
             })
             .collect();
         store
@@ -624,10 +625,23 @@ fn conversation_scoped_hybrid_search_smooths_over_the_time_line() {
     let q = SearchQuery::parse("acme", "wedding in Porto", Some("c1"), Some(3), None, None)
         .expect("valid");
 
-    let results = run(make(Ok(Some(line))).search(q.clone(), &TenantAccess::All)).expect("search");
+    let everything = q.clone().with_min_relevance(MinRelevance::NONE);
+    let results =
+        run(make(Ok(Some(line.clone()))).search(everything, &TenantAccess::All)).expect("search");
     let ids: Vec<_> = results.items.iter().map(|h| h.message.id).collect();
     assert_eq!(ids, [hit.id, close.id, far.id], "{:?}", results.items);
-    assert!(results.items[1].relevance > results.items[2].relevance);
+    assert!(results.items[1].score > results.items[2].score);
+    // close and far are equally (ir)relevant on their own; at the default threshold far is
+    // dropped, close stays: it is next to the hit in the conversation.
+    assert_eq!(results.items[1].relevance, results.items[2].relevance);
+    assert!(results.items[2].relevance < MinRelevance::DEFAULT.value());
+    let results = run(make(Ok(Some(line))).search(q.clone(), &TenantAccess::All)).expect("search");
+    let ids: Vec<_> = results.items.iter().map(|h| h.message.id).collect();
+    assert_eq!(ids, [hit.id, close.id], "{:?}", results.items);
+    assert_eq!(
+        (results.min_relevance, results.below_min_relevance),
+        (MinRelevance::DEFAULT.value(), 1)
+    );
 
     let r = run(make(Err(RepositoryError::unavailable("down"))).search(q, &TenantAccess::All));
     assert!(
@@ -811,12 +825,18 @@ fn hybrid_search_fuses_lexical_matches_with_neighbours() {
         results.items
     );
     let top = &results.items[0];
-    assert_eq!(top.lexical, Some(1.0));
+    // "went" is not "go": four of the five query terms, all equally rare.
+    assert!((top.lexical.expect("hybrid") - 0.8).abs() < 1e-12);
+    let expected = memory_core::scoring::calibrated(0.0, 0.8, 0.7, 3);
+    assert!((top.relevance - expected).abs() < 1e-12);
+    assert!(
+        (top.relevance - 0.7 * 0.8).abs() < 0.01,
+        "next to nothing from the dense part"
+    );
     assert_eq!(top.similarity, 0.0, "no embedding yet");
     assert!(results.items.iter().all(|h| h.lexical.is_some()));
-    assert!(
-        (top.score - (0.6 * top.relevance + 0.3 * top.importance + 0.1 * top.decay)).abs() < 1e-12
-    );
+    // The best candidate's fused order is 1.
+    assert!((top.score - (0.6 + 0.3 * top.importance + 0.1 * top.decay)).abs() < 1e-12);
 }
 
 #[test]

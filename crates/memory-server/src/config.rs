@@ -282,6 +282,10 @@ pub struct Settings {
         default_value = "hybrid"
     )]
     pub search_default_mode: SearchModeSetting,
+    /// The least relevance a search result must reach when the request names none, 0-1
+    /// (0 keeps everything; docs/scoring.md).
+    #[arg(long, env = "MEMORY_SEARCH_MIN_RELEVANCE", default_value_t = memory_core::domain::MinRelevance::DEFAULT.value())]
+    pub search_min_relevance: f64,
     /// Hybrid search: weight of the lexical (BM25) score in the fused relevance, 0-1.
     #[arg(long, env = "MEMORY_HYBRID_LEXICAL_WEIGHT", default_value_t = memory_core::scoring::HybridConfig::default().lexical_weight())]
     pub hybrid_lexical_weight: f64,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use memory_core::domain::MinRelevance;
 use memory_core::ports::{Embedder, StorePorts};
 use memory_core::retention::RetentionPolicy;
 use memory_core::scoring::{HybridConfig, RankingConfig};
@@ -46,7 +47,11 @@ pub fn service_config(settings: &Settings) -> anyhow::Result<ServiceConfig> {
         )
         .map_err(ranking_error)?
         .with_decay_days(settings.ranking_decay_days)
-        .map_err(ranking_error)?;
+        .map_err(ranking_error)?
+        .with_min_relevance(
+            MinRelevance::parse("MEMORY_SEARCH_MIN_RELEVANCE", settings.search_min_relevance)
+                .map_err(|e| anyhow::anyhow!("invalid setting: {e}"))?,
+        );
     Ok(ServiceConfig {
         ranking,
         default_retention,

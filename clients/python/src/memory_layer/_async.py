@@ -162,6 +162,7 @@ class AsyncMemoryClient:
         created_before: Union[datetime, str, None] = None,
         importance_min: Optional[float] = None,
         candidate_limit: Optional[int] = None,
+        min_relevance: Optional[float] = None,
     ) -> SearchResults:
         return await self._run(
             self._ops.search(
@@ -175,6 +176,7 @@ class AsyncMemoryClient:
                 created_before,
                 importance_min,
                 candidate_limit,
+                min_relevance,
             )
         )
 

@@ -460,6 +460,7 @@ class Operations:
         created_before: Union[datetime, str, None] = None,
         importance_min: Optional[float] = None,
         candidate_limit: Optional[int] = None,
+        min_relevance: Optional[float] = None,
     ) -> Operation[SearchResults]:
         body: Dict[str, Any] = {"tenant_id": tenant_id, "query": query}
         _put(body, "top_k", top_k)
@@ -476,6 +477,7 @@ class Operations:
         )
         _put(body, "importance_min", importance_min)
         _put(body, "candidate_limit", candidate_limit)
+        _put(body, "min_relevance", min_relevance)
         return Operation(
             "POST",
             "/v1/memory/search",

@@ -182,10 +182,13 @@ class MemoryClient:
         created_before: Union[datetime, str, None] = None,
         importance_min: Optional[float] = None,
         candidate_limit: Optional[int] = None,
+        min_relevance: Optional[float] = None,
     ) -> SearchResults:
         """Finds a tenant's most relevant messages (``POST /v1/memory/search``), best
         first. ``mode``: ``hybrid`` (default), ``vector`` or ``lexical``; ``filters``: metadata
-        conditions (see docs/api.md, "Search filters")."""
+        conditions (see docs/api.md, "Search filters"); ``min_relevance`` (0-1): leave out
+        results less relevant than this (the server's default, 0.3, drops what is clearly
+        unrelated; 0 keeps everything), so the answer can be empty."""
         return self._run(
             self._ops.search(
                 tenant_id,
@@ -198,6 +201,7 @@ class MemoryClient:
                 created_before,
                 importance_min,
                 candidate_limit,
+                min_relevance,
             )
         )
 

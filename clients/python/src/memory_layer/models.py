@@ -149,8 +149,10 @@ class MessagePage:
 
 @dataclass(frozen=True)
 class SearchHit:
-    """One search result. ``score = 0.6*relevance + 0.3*importance + 0.1*decay`` by
-    default; ``lexical`` is ``None`` in vector mode; ``similarity`` is 0 in lexical mode."""
+    """One search result. ``score`` orders the results of one answer; ``relevance`` (0-1)
+    is absolute, comparable across searches, and what ``min_relevance`` is compared with
+    (docs/scoring.md). ``lexical`` is ``None`` in vector mode; ``similarity`` is 0 in
+    lexical mode."""
 
     message_id: str
     score: float
@@ -191,12 +193,16 @@ class SearchHit:
 class SearchResults:
     """A search's answer: ``items`` best first; ``mode`` is the mode that ran (``lexical``
     when a hybrid search could not embed its query); ``pending_embeddings`` counts the
-    scope's messages not embedded yet. Iterating yields the items."""
+    scope's messages not embedded yet; ``below_min_relevance`` counts the best results left
+    out for falling below ``min_relevance`` (empty ``items`` with a positive count: nothing
+    relevant is stored). Iterating yields the items."""
 
     items: Tuple[SearchHit, ...]
     total: int
     mode: Optional[str] = None
     pending_embeddings: int = 0
+    min_relevance: Optional[float] = None
+    below_min_relevance: int = 0
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __iter__(self) -> Iterator[SearchHit]:
@@ -217,6 +223,8 @@ class SearchResults:
             total=int(d.get("total", len(items))),
             mode=d.get("mode"),
             pending_embeddings=int(d.get("pending_embeddings") or 0),
+            min_relevance=None if d.get("min_relevance") is None else float(d["min_relevance"]),
+            below_min_relevance=int(d.get("below_min_relevance") or 0),
             raw=dict(d),
         )
 

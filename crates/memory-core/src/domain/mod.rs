@@ -16,7 +16,7 @@ pub use idempotency::{IdempotencyKey, IdempotencyRecord};
 pub(crate) use idempotency::{Outcome, decode_outcome, encode_outcome};
 pub use listing::{ListParams, ListRequest, MessagePage, Position, SortOrder};
 pub use message::{Message, NewMessage};
-pub use search::{SearchHit, SearchMode, SearchQuery, SearchResults};
+pub use search::{MinRelevance, SearchHit, SearchMode, SearchQuery, SearchResults};
 pub use values::{
     Content, ConversationId, EmbeddingStatus, Importance, MessageId, Metadata, Role, TenantId,
 };

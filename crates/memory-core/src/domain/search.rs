@@ -14,6 +14,43 @@ pub struct SearchQuery {
     pub(crate) candidate_limit: usize,
     pub(crate) mode: Option<SearchMode>,
     pub(crate) filters: Filters,
+    pub(crate) min_relevance: Option<MinRelevance>,
+}
+
+/// The least relevance a result must reach (or a turn next to it in its conversation, in
+/// hybrid mode), in `[0, 1]`; 0 keeps everything. See `docs/scoring.md`.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct MinRelevance(f64);
+
+impl MinRelevance {
+    /// The default: what drops memories that are clearly unrelated to the query, chosen on
+    /// the LoCoMo dev split (docs/scoring.md).
+    pub const DEFAULT: MinRelevance = MinRelevance(0.3);
+    /// No threshold: every candidate may be returned.
+    pub const NONE: MinRelevance = MinRelevance(0.0);
+
+    /// A threshold in `[0, 1]`, read from the field `field`.
+    pub fn parse(field: &str, v: f64) -> Result<Self, FieldError> {
+        if (0.0..=1.0).contains(&v) {
+            Ok(Self(v))
+        } else {
+            Err(FieldError::new(
+                field,
+                format!("must be between 0 and 1, got {v}"),
+            ))
+        }
+    }
+
+    /// The threshold.
+    pub fn value(self) -> f64 {
+        self.0
+    }
+}
+
+impl Default for MinRelevance {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 /// How candidates are found and how relevant they are.
@@ -98,6 +135,17 @@ impl SearchQuery {
     /// The same query, narrowed by `filters` ([`Filters::parse`]).
     pub fn with_filters(mut self, filters: Filters) -> Self {
         self.filters = filters;
+        self
+    }
+
+    /// The least relevance a result must reach; `None` is the service's default.
+    pub fn min_relevance(&self) -> Option<MinRelevance> {
+        self.min_relevance
+    }
+
+    /// The same query with its own relevance threshold.
+    pub fn with_min_relevance(mut self, min: MinRelevance) -> Self {
+        self.min_relevance = Some(min);
         self
     }
 
@@ -194,6 +242,7 @@ impl SearchQuery {
                 candidate_limit,
                 mode: None,
                 filters: Filters::default(),
+                min_relevance: None,
             }),
             _ => Err(errors),
         }
@@ -225,7 +274,10 @@ fn bounded(
 pub struct SearchHit {
     /// The message (its embedding left out).
     pub message: Message,
-    /// The final score: `w_sim*similarity + w_imp*importance + w_decay*decay`.
+    /// What orders the results: `w_sim*r + w_imp*importance + w_decay*decay`, where r is the
+    /// cosine similarity in vector mode and, in hybrid and lexical modes, the candidate's
+    /// fused relevance relative to the best candidate of this search (1 for the best).
+    /// Compare scores within one answer; compare `relevance` across answers.
     pub score: f64,
     /// Cosine similarity of the query and the message.
     pub similarity: f64,
@@ -233,11 +285,12 @@ pub struct SearchHit {
     pub decay: f64,
     /// The message's importance score.
     pub importance: f64,
-    /// Hybrid and lexical modes: the normalised lexical (BM25) score in `[0, 1]`; `None` in
-    /// vector mode.
+    /// Hybrid and lexical modes: BM25 on a fixed scale in `[0, 1]`, the share of the query's
+    /// idf mass the message matches; `None` in vector mode.
     pub lexical: Option<f64>,
-    /// What the score's first term weighs: the similarity (vector mode) or the fused
-    /// relevance of similarity and lexical score (hybrid mode).
+    /// How relevant the message is to the query on an absolute scale in `[0, 1]`: the same
+    /// for the same message and query whatever else is stored or found (see
+    /// `docs/scoring.md`). What `min_relevance` is compared with.
     pub relevance: f64,
 }
 
@@ -251,4 +304,9 @@ pub struct SearchResults {
     /// Messages of the scope not embedded yet: vector similarity could not consider them
     /// (hybrid mode still finds them lexically). They are embedded in the background.
     pub pending_embeddings: u64,
+    /// The relevance threshold the search applied.
+    pub min_relevance: f64,
+    /// How many of the `top_k` best-scored candidates fell below `min_relevance` and were
+    /// left out (an empty answer with a positive count: nothing relevant was found).
+    pub below_min_relevance: usize,
 }

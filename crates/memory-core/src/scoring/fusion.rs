@@ -2,124 +2,11 @@
 
 use std::collections::HashMap;
 
+use super::calibration::calibrated;
+use super::hybrid::HybridConfig;
 use crate::domain::{Embedding, Message, MessageId};
-use crate::error::FieldError;
 use crate::ports::{Candidate, LexicalMatches};
-use crate::text::{Bm25, LexicalScorer};
-
-/// Tunables of hybrid search. Defaults were chosen on the LoCoMo dev split, with a
-/// leave-one-conversation-out check (docs/scoring.md). Every setter checks its value, so a
-/// `HybridConfig` is always valid.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HybridConfig {
-    lexical_weight: f64,
-    bm25: Bm25,
-    neighbour_weight: f64,
-    neighbour_window: usize,
-    timeline_limit: usize,
-    lexical_limit: usize,
-}
-
-impl Default for HybridConfig {
-    fn default() -> Self {
-        Self {
-            lexical_weight: 0.5,
-            bm25: Bm25::new(1.2, 0.0).unwrap_or_default(),
-            neighbour_weight: 0.2,
-            neighbour_window: 2,
-            timeline_limit: 10_000,
-            lexical_limit: 1000,
-        }
-    }
-}
-
-fn unit_interval(field: &str, v: f64) -> Result<f64, FieldError> {
-    if (0.0..=1.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(FieldError::new(
-            field,
-            format!("must be between 0 and 1, got {v}"),
-        ))
-    }
-}
-
-impl HybridConfig {
-    /// Weight of the lexical score in the fused score, in `[0, 1]`; the dense part gets the
-    /// rest (default 0.5).
-    pub fn lexical_weight(&self) -> f64 {
-        self.lexical_weight
-    }
-
-    /// BM25 parameters (default k1 1.2, b 0: no length normalisation; chat turns vary in
-    /// length less than documents do, and a long turn that names the thing asked about is no
-    /// worse for it).
-    pub fn bm25(&self) -> Bm25 {
-        self.bm25
-    }
-
-    /// Each candidate gains this share, in `[0, 1]`, of the fused scores of its neighbours
-    /// (default 0.2): turns next to a relevant turn are often the answer, or part of it.
-    pub fn neighbour_weight(&self) -> f64 {
-        self.neighbour_weight
-    }
-
-    /// How many places on each side, in the conversation's time order, count as neighbours
-    /// (default 2).
-    pub fn neighbour_window(&self) -> usize {
-        self.neighbour_window
-    }
-
-    /// Conversations of at most this many messages have their time line read for neighbour
-    /// smoothing (default 10,000); longer ones fall back to the candidates' own time order.
-    pub fn timeline_limit(&self) -> usize {
-        self.timeline_limit
-    }
-
-    /// Most lexical matches fetched per query, at least 1 (default 1000).
-    pub fn lexical_limit(&self) -> usize {
-        self.lexical_limit
-    }
-
-    /// Sets [`Self::lexical_weight`].
-    pub fn with_lexical_weight(mut self, w: f64) -> Result<Self, FieldError> {
-        self.lexical_weight = unit_interval("lexical_weight", w)?;
-        Ok(self)
-    }
-
-    /// Sets [`Self::bm25`].
-    pub fn with_bm25(mut self, bm25: Bm25) -> Self {
-        self.bm25 = bm25;
-        self
-    }
-
-    /// Sets [`Self::neighbour_weight`].
-    pub fn with_neighbour_weight(mut self, w: f64) -> Result<Self, FieldError> {
-        self.neighbour_weight = unit_interval("neighbour_weight", w)?;
-        Ok(self)
-    }
-
-    /// Sets [`Self::neighbour_window`].
-    pub fn with_neighbour_window(mut self, places: usize) -> Self {
-        self.neighbour_window = places;
-        self
-    }
-
-    /// Sets [`Self::timeline_limit`].
-    pub fn with_timeline_limit(mut self, messages: usize) -> Self {
-        self.timeline_limit = messages;
-        self
-    }
-
-    /// Sets [`Self::lexical_limit`].
-    pub fn with_lexical_limit(mut self, limit: usize) -> Result<Self, FieldError> {
-        if limit == 0 {
-            return Err(FieldError::new("lexical_limit", "must be at least 1"));
-        }
-        self.lexical_limit = limit;
-        Ok(self)
-    }
-}
+use crate::text::LexicalScorer;
 
 /// A candidate with its fused relevance.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,10 +16,20 @@ pub struct Fused {
     /// Cosine similarity to the query (0 for a message without an embedding yet, and for
     /// every message when the query has no embedding).
     pub similarity: f64,
-    /// Min-max normalised BM25 score in [0, 1]; `None` in vector mode.
+    /// BM25 on a fixed scale, in [0, 1]: the share of the query's idf mass the message
+    /// matches ([`crate::text::LexicalScorer::coverage`]); `None` in vector mode.
     pub lexical: Option<f64>,
-    /// The fused relevance in [0, 1].
+    /// The absolute relevance in [0, 1]: similarity and lexical coverage on fixed scales,
+    /// fused ([`calibrated`]); the same for the same message and query whatever else the
+    /// candidates hold.
     pub relevance: f64,
+    /// The best relevance among the message and its neighbouring turns (the turns that
+    /// share their fused scores, see [`fuse`]): what `min_relevance` is checked against, so
+    /// the turns around a relevant one (a reply, the question it answers) stay with it.
+    pub support: f64,
+    /// What orders the candidates of one query, in [0, 1]: min-max normalised BM25 and
+    /// cosine over the candidates, fused and shared with neighbouring turns (the best is 1).
+    pub order: f64,
 }
 
 /// `(x - min) / (max - min)` over all values. When they are all equal (one candidate, say)
@@ -168,7 +65,10 @@ fn min_max(values: &[f64]) -> Vec<f64> {
 /// L, V      min-max of bm25 and of the cosine similarity over C
 /// f(d)      = w * L(d) + (1 - w) * V(d)
 /// g(d)      = f(d) + s * sum of f(e) over the candidates e that are d's neighbours
-/// relevance = g(d) / max g
+/// order     = g(d) / max g                     what ranks the candidates
+/// relevance = w * coverage(d) + (1 - w) * similarity_relevance(d, N)   absolute, see
+///             [`calibrated`]; coverage alone without a query embedding (lexical mode)
+/// support   = max relevance over d and its neighbours
 /// ```
 ///
 /// With the conversation's `timeline` (a conversation-scoped search on a store that provides
@@ -184,8 +84,9 @@ pub fn fuse(
     timeline: Option<&[MessageId]>,
     config: &HybridConfig,
 ) -> Vec<Fused> {
+    let lexical_scope = lexical.scope_size;
     let scorer = LexicalScorer::new(
-        config.bm25,
+        config.bm25(),
         query_terms,
         &lexical.document_frequencies,
         lexical.scope_size.max(lexical.documents.len() as u64),
@@ -217,45 +118,72 @@ pub fn fuse(
         return Vec::new();
     }
 
-    let lex: Vec<f64> = min_max(
-        &union
-            .iter()
-            .map(|(m, _)| bm25.get(&m.id).copied().unwrap_or(0.0))
-            .collect::<Vec<_>>(),
-    );
+    let raw: Vec<f64> = union
+        .iter()
+        .map(|(m, _)| bm25.get(&m.id).copied().unwrap_or(0.0))
+        .collect();
+    let lex: Vec<f64> = min_max(&raw);
     let dense: Vec<f64> = min_max(&union.iter().map(|(_, s)| *s).collect::<Vec<_>>());
-    let w = config.lexical_weight;
+    let w = config.lexical_weight();
     let f: Vec<f64> = lex
         .iter()
         .zip(&dense)
         .map(|(l, v)| w * l + (1.0 - w) * v)
         .collect();
 
-    let mut g = f.clone();
-    for (i, bonus) in neighbour_sums(&union, &f, timeline, config.neighbour_window) {
-        g[i] += config.neighbour_weight * bonus;
-    }
+    let near = neighbours(&union, timeline, config.neighbour_window());
+    let g: Vec<f64> = near
+        .iter()
+        .enumerate()
+        .map(|(i, ns)| f[i] + config.neighbour_weight() * ns.iter().map(|&e| f[e]).sum::<f64>())
+        .collect();
     let max_g = g.iter().copied().fold(0.0, f64::max);
+    let lexical_only = query_embedding.is_none();
+    // The scope's size, for the chance level of a cosine; without lexical statistics (a
+    // query of stopwords only) the candidates are a lower bound.
+    let scope_size = lexical_scope.max(union.len() as u64);
+    let relevance: Vec<f64> = union
+        .iter()
+        .zip(&raw)
+        .map(|((_, similarity), raw)| {
+            let coverage = scorer.coverage(*raw);
+            if lexical_only {
+                coverage
+            } else {
+                calibrated(*similarity, coverage, w, scope_size)
+            }
+        })
+        .collect();
+    let support: Vec<f64> = near
+        .iter()
+        .enumerate()
+        .map(|(i, ns)| {
+            ns.iter()
+                .map(|&e| relevance[e])
+                .fold(relevance[i], f64::max)
+        })
+        .collect();
     union
         .into_iter()
-        .zip(lex)
-        .zip(g)
-        .map(|(((message, similarity), l), g)| Fused {
+        .zip(raw)
+        .enumerate()
+        .map(|(i, ((message, similarity), raw))| Fused {
             message,
             similarity,
-            lexical: Some(l),
-            relevance: if max_g > 0.0 { g / max_g } else { 0.0 },
+            lexical: Some(scorer.coverage(raw)),
+            relevance: relevance[i],
+            support: support[i],
+            order: if max_g > 0.0 { g[i] / max_g } else { 0.0 },
         })
         .collect()
 }
 
-/// For each candidate (by index into `union`), the sum of `f` over its neighbours.
-fn neighbour_sums(
+/// For each candidate (by index into `union`), the indices of its neighbours.
+fn neighbours(
     union: &[(Message, f64)],
-    f: &[f64],
     timeline: Option<&[MessageId]>,
     window: usize,
-) -> Vec<(usize, f64)> {
+) -> Vec<Vec<usize>> {
     // Each placed candidate: (conversation, position, index into union). Positions come from
     // the time line, or else from the candidates' own time order within their conversation.
     let mut placed: Vec<(&str, usize, usize)> = match timeline {
@@ -291,20 +219,20 @@ fn neighbour_sums(
     let near = |a: &(&str, usize, usize), b: &(&str, usize, usize)| {
         a.0 == b.0 && a.1.abs_diff(b.1) <= window
     };
-    (0..placed.len())
-        .map(|k| {
-            let before = placed[..k].iter().rev().take_while(|e| near(e, &placed[k]));
-            let after = placed[k + 1..].iter().take_while(|e| near(e, &placed[k]));
-            let bonus = before.chain(after).map(|e| f[e.2]).sum();
-            (placed[k].2, bonus)
-        })
-        .collect()
+    let mut out = vec![Vec::new(); union.len()];
+    for k in 0..placed.len() {
+        let before = placed[..k].iter().rev().take_while(|e| near(e, &placed[k]));
+        let after = placed[k + 1..].iter().take_while(|e| near(e, &placed[k]));
+        out[placed[k].2] = before.chain(after).map(|e| e.2).collect();
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ports::LexicalDocument;
+    use crate::scoring::similarity_relevance;
     use crate::testkit::{Fixture, basis, t0, tilted};
     use crate::text::Analyzer;
     use chrono::Duration;
@@ -372,14 +300,20 @@ mod tests {
                 .find(|f| f.message.id == m.id)
                 .expect("present")
         };
-        assert_eq!(get(&a).relevance, 1.0, "best on both sides");
+        assert_eq!(get(&a).order, 1.0, "best on both sides");
         assert_eq!(get(&a).lexical, Some(1.0));
         assert_eq!(get(&b).lexical, Some(0.0));
         // c and far have the same similarity (dense 0); c is within two places of a, far is not.
         assert!(
-            get(&c).relevance > get(&far).relevance,
+            get(&c).order > get(&far).order,
             "neighbours of a relevant turn gain"
         );
+        // c's relevance is its own; its support is a's (its neighbour); far is not a's
+        // neighbour, so its support (b's, the best of its own neighbours) is lower.
+        assert_eq!(get(&c).relevance, get(&far).relevance);
+        assert_eq!(get(&c).support, get(&a).relevance);
+        assert_eq!(get(&far).support, get(&b).relevance);
+        assert!(get(&far).support < get(&a).relevance);
         assert!(fused.iter().all(|f| (0.0..=1.0).contains(&f.relevance)));
     }
 
@@ -420,7 +354,7 @@ mod tests {
                 .iter()
                 .find(|f| f.message.id == m.id)
                 .expect("present")
-                .relevance
+                .order
         };
         let mut line: Vec<&Message> = vec![&a, &c, &b];
         line.extend(&gaps);
@@ -496,7 +430,116 @@ mod tests {
             .iter()
             .find(|f| f.message.id == pending.id)
             .expect("joined");
-        assert_eq!((p.similarity, p.relevance), (0.0, 1.0));
+        // Best lexically, and no similarity: first in order, about half relevant (coverage 1
+        // at the lexical weight 0.5, next to nothing from the dense side).
+        assert_eq!((p.similarity, p.order), (0.0, 1.0));
+        assert!((p.relevance - calibrated(0.0, 1.0, 0.5, 2)).abs() < 1e-12);
+        assert!((p.relevance - 0.5).abs() < 0.01, "{}", p.relevance);
+    }
+
+    #[test]
+    fn relevance_is_absolute_whatever_else_is_found() {
+        let q = basis(4, 0);
+        let terms = Analyzer::english().query_terms("puppy Rex");
+        let turn = |text: &str, tilt: f32| {
+            Fixture::new("t", "c1", 4)
+                .content(text)
+                .embedded(tilted(4, tilt))
+                .build()
+        };
+        let dog = turn("we adopted a puppy named Rex", 0.3);
+        let noise = turn("the weather was fine", 1.4);
+        let strong = turn("Rex the puppy, Rex!", 0.05);
+        let fused_with = |others: &[&Message]| {
+            let mut all = vec![&dog];
+            all.extend_from_slice(others);
+            let dense = all
+                .iter()
+                .map(|m| Candidate {
+                    similarity: f64::from(m.embedding.as_ref().expect("embedded").cosine(&q)),
+                    message: (*m).clone(),
+                })
+                .collect();
+            let documents: Vec<LexicalDocument> = all
+                .iter()
+                .filter(|m| m.content.as_str().contains("Rex"))
+                .map(|m| doc(m))
+                .collect();
+            let lexical = LexicalMatches {
+                scope_size: 10,
+                average_length: 3.0,
+                document_frequencies: vec![2, 2],
+                documents,
+            };
+            let fused = fuse(
+                dense,
+                lexical,
+                &terms,
+                Some(&q),
+                None,
+                &HybridConfig::default(),
+            );
+            fused
+                .into_iter()
+                .find(|f| f.message.id == dog.id)
+                .expect("present")
+        };
+        let alone = fused_with(&[&noise]);
+        let outdone = fused_with(&[&noise, &strong]);
+        // The order is relative: a stronger match takes the first place.
+        assert_eq!(alone.order, 1.0);
+        assert!(outdone.order < 1.0);
+        // The relevance is not: the same message and query, the same relevance.
+        assert_eq!(alone.relevance, outdone.relevance);
+        let cosine = f64::from(tilted(4, 0.3).cosine(&q));
+        assert_eq!(alone.lexical, Some(1.0), "names both query terms once");
+        assert!((alone.relevance - calibrated(cosine, 1.0, 0.5, 10)).abs() < 1e-12);
+        // An unrelated message scores low on the same scale.
+        let unrelated = similarity_relevance(f64::from(tilted(4, 1.4).cosine(&q)), 10);
+        assert!(unrelated < 0.1, "{unrelated}");
+    }
+
+    #[test]
+    fn lexical_mode_relevance_is_the_coverage() {
+        let a = Fixture::new("t", "c1", 4)
+            .content("the wedding is in Porto")
+            .build();
+        let lexical = LexicalMatches {
+            scope_size: 5,
+            average_length: 3.0,
+            // "porto" is rare (1 of 5), "wed" common (4 of 5): matching only the common
+            // term covers less than half of the query's idf mass.
+            document_frequencies: vec![1, 4],
+            documents: vec![doc(&a)],
+        };
+        let only_common = Fixture::new("t", "c1", 4).content("a wedding").build();
+        let mut lexical2 = lexical.clone();
+        lexical2.documents = vec![doc(&only_common)];
+        let terms = Analyzer::english().query_terms("Porto wedding");
+        let full = fuse(
+            vec![],
+            lexical,
+            &terms,
+            None,
+            None,
+            &HybridConfig::default(),
+        );
+        let part = fuse(
+            vec![],
+            lexical2,
+            &terms,
+            None,
+            None,
+            &HybridConfig::default(),
+        );
+        assert_eq!(full[0].relevance, 1.0);
+        assert_eq!(full[0].lexical, Some(1.0));
+        assert!(
+            part[0].relevance > 0.0 && part[0].relevance < 0.5,
+            "{}",
+            part[0].relevance
+        );
+        assert_eq!(part[0].order, 1.0, "alone, it is still first");
     }
 
     #[test]
@@ -512,19 +555,5 @@ mod tests {
             )
             .is_empty()
         );
-    }
-
-    #[test]
-    fn config_validation() {
-        let c = HybridConfig::default();
-        assert_eq!(c.lexical_weight(), 0.5);
-        assert_eq!(
-            c.clone().with_lexical_weight(1.5).expect_err("range").field,
-            "lexical_weight"
-        );
-        assert!(c.clone().with_neighbour_weight(-0.1).is_err());
-        assert!(c.clone().with_lexical_limit(0).is_err());
-        let c = c.with_lexical_weight(0.3).expect("valid");
-        assert_eq!(c.lexical_weight(), 0.3);
     }
 }

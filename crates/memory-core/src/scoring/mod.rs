@@ -1,12 +1,18 @@
 //! The seed's formulas: importance at ingest, ranking at search. See `docs/scoring.md`.
 
+mod calibration;
 mod fusion;
+mod hybrid;
 mod importance;
 mod ranking;
 
-pub use fusion::{Fused, HybridConfig, fuse};
+pub use calibration::{
+    CHANCE_BASE, CHANCE_GROWTH, SEMANTIC_WIDTH, calibrated, chance_cosine, similarity_relevance,
+};
+pub use fusion::{Fused, fuse};
+pub use hybrid::HybridConfig;
 pub use importance::{ImportanceConfig, ImportanceScorer};
-pub use ranking::{Ranker, RankingConfig};
+pub use ranking::{Ranked, Ranker, RankingConfig};
 
 use chrono::{DateTime, Utc};
 

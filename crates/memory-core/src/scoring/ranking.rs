@@ -4,9 +4,10 @@ use std::cmp::Ordering;
 
 use chrono::{DateTime, Utc};
 
+use super::calibration::similarity_relevance;
 use super::fusion::Fused;
 use super::{age_days, decay};
-use crate::domain::SearchHit;
+use crate::domain::{MinRelevance, SearchHit};
 use crate::error::FieldError;
 use crate::ports::Candidate;
 
@@ -18,6 +19,7 @@ pub struct RankingConfig {
     importance_weight: f64,
     decay_weight: f64,
     decay_days: f64,
+    min_relevance: MinRelevance,
 }
 
 impl Default for RankingConfig {
@@ -27,6 +29,7 @@ impl Default for RankingConfig {
             importance_weight: 0.3,
             decay_weight: 0.1,
             decay_days: 7.0,
+            min_relevance: MinRelevance::DEFAULT,
         }
     }
 }
@@ -73,6 +76,18 @@ impl RankingConfig {
         self.decay_days
     }
 
+    /// The relevance threshold of searches that name none (default
+    /// [`MinRelevance::DEFAULT`]).
+    pub fn min_relevance(&self) -> MinRelevance {
+        self.min_relevance
+    }
+
+    /// Sets [`Self::min_relevance`].
+    pub fn with_min_relevance(mut self, min: MinRelevance) -> Self {
+        self.min_relevance = min;
+        self
+    }
+
     /// Sets the three weights (each finite and `>= 0`).
     pub fn with_weights(
         mut self,
@@ -110,11 +125,15 @@ impl Ranker {
         &self.config
     }
 
-    /// Scores one candidate: its similarity is its relevance (vector mode).
-    pub fn hit(&self, candidate: Candidate, now: DateTime<Utc>) -> SearchHit {
+    /// Scores one candidate of a vector search over a scope of `scope_size` memories: its
+    /// similarity orders it, and its relevance is the similarity on the absolute scale.
+    pub fn hit(&self, candidate: Candidate, now: DateTime<Utc>, scope_size: u64) -> SearchHit {
+        let relevance = similarity_relevance(candidate.similarity, scope_size);
         self.fused_hit(
             Fused {
-                relevance: candidate.similarity,
+                relevance,
+                support: relevance,
+                order: candidate.similarity,
                 similarity: candidate.similarity,
                 lexical: None,
                 message: candidate.message,
@@ -128,7 +147,7 @@ impl Ranker {
         let c = &self.config;
         let decay = decay(age_days(fused.message.created_at, now), c.decay_days);
         let importance = fused.message.importance_score.value();
-        let score = c.similarity_weight * fused.relevance
+        let score = c.similarity_weight * fused.order
             + c.importance_weight * importance
             + c.decay_weight * decay;
         let mut message = fused.message;
@@ -144,34 +163,77 @@ impl Ranker {
         }
     }
 
-    /// Scores fused candidates, sorts and truncates as [`Ranker::rank`].
+    /// Scores fused candidates, sorts and keeps the best `top_k` that reach `min_relevance`,
+    /// as [`Ranker::rank`].
     pub fn rank_fused(
         &self,
         candidates: Vec<Fused>,
         now: DateTime<Utc>,
         top_k: usize,
-    ) -> Vec<SearchHit> {
-        let mut hits: Vec<SearchHit> = candidates
+        min_relevance: f64,
+    ) -> Ranked {
+        let hits = candidates
             .into_iter()
-            .map(|c| self.fused_hit(c, now))
+            .map(|c| {
+                let support = c.support;
+                (self.fused_hit(c, now), support)
+            })
             .collect();
-        hits.sort_by(compare_hits);
-        hits.truncate(top_k);
-        hits
+        best(hits, top_k, min_relevance)
     }
 
     /// Scores every candidate, sorts by score (best first; ties: more similar, then newer,
-    /// then by id, so results are deterministic) and keeps the best `top_k`.
+    /// then by id, so results are deterministic) and keeps the best `top_k` whose relevance
+    /// reaches `min_relevance`. The scope's size is not known to a vector search: the number
+    /// of candidates stands in (a lower bound: all of the scope when fewer than asked).
     pub fn rank(
         &self,
         candidates: Vec<Candidate>,
         now: DateTime<Utc>,
         top_k: usize,
-    ) -> Vec<SearchHit> {
-        let mut hits: Vec<SearchHit> = candidates.into_iter().map(|c| self.hit(c, now)).collect();
-        hits.sort_by(compare_hits);
-        hits.truncate(top_k);
-        hits
+        min_relevance: f64,
+    ) -> Ranked {
+        let scope_size = candidates.len() as u64;
+        let hits = candidates
+            .into_iter()
+            .map(|c| {
+                let hit = self.hit(c, now, scope_size);
+                let support = hit.relevance;
+                (hit, support)
+            })
+            .collect();
+        best(hits, top_k, min_relevance)
+    }
+}
+
+/// The hits of a search, and how many of the best `top_k` fell below `min_relevance`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Ranked {
+    /// Best first, at most `top_k`, each reaching `min_relevance`.
+    pub hits: Vec<SearchHit>,
+    /// How many of the `top_k` best-scored candidates were dropped for falling below
+    /// `min_relevance` (their places went to the next ones that reach it).
+    pub below_min_relevance: usize,
+}
+
+/// Sorts `(hit, support)` pairs and keeps the best `top_k` whose support reaches
+/// `min_relevance`.
+fn best(mut hits: Vec<(SearchHit, f64)>, top_k: usize, min_relevance: f64) -> Ranked {
+    hits.sort_by(|a, b| compare_hits(&a.0, &b.0));
+    let below_min_relevance = hits
+        .iter()
+        .take(top_k)
+        .filter(|(_, s)| *s < min_relevance)
+        .count();
+    let hits = hits
+        .into_iter()
+        .filter(|(_, s)| *s >= min_relevance)
+        .map(|(h, _)| h)
+        .take(top_k)
+        .collect();
+    Ranked {
+        hits,
+        below_min_relevance,
     }
 }
 
@@ -201,7 +263,7 @@ mod tests {
 
     #[test]
     fn score_is_the_seed_formula() {
-        let hit = Ranker::default().hit(cand(0.92, 0.72, 2), t0());
+        let hit = Ranker::default().hit(cand(0.92, 0.72, 2), t0(), 10);
         let decay = (-2.0f64 / 7.0).exp();
         assert!((hit.decay - decay).abs() < 1e-12);
         assert!((hit.score - (0.6 * 0.92 + 0.3 * 0.72 + 0.1 * decay)).abs() < 1e-12);
@@ -210,16 +272,19 @@ mod tests {
 
     #[test]
     fn rank_sorts_by_score_and_truncates() {
-        let hits = Ranker::default().rank(
-            vec![
-                cand(0.5, 0.5, 0),
-                cand(0.9, 0.5, 0),
-                cand(0.7, 0.5, 0),
-                cand(0.1, 1.0, 0),
-            ],
-            t0(),
-            2,
-        );
+        let hits = Ranker::default()
+            .rank(
+                vec![
+                    cand(0.5, 0.5, 0),
+                    cand(0.9, 0.5, 0),
+                    cand(0.7, 0.5, 0),
+                    cand(0.1, 1.0, 0),
+                ],
+                t0(),
+                2,
+                0.0,
+            )
+            .hits;
         let sims: Vec<f64> = hits.iter().map(|h| h.similarity).collect();
         assert_eq!(sims, [0.9, 0.7]);
     }
@@ -227,7 +292,9 @@ mod tests {
     #[test]
     fn importance_and_recency_can_outrank_similarity() {
         // 0.6*0.80 + 0.3*0.1 + 0.1*e^-10 = 0.510 vs 0.6*0.70 + 0.3*0.9 + 0.1*1 = 0.790
-        let hits = Ranker::default().rank(vec![cand(0.80, 0.1, 70), cand(0.70, 0.9, 0)], t0(), 2);
+        let hits = Ranker::default()
+            .rank(vec![cand(0.80, 0.1, 70), cand(0.70, 0.9, 0)], t0(), 2, 0.0)
+            .hits;
         assert_eq!(hits[0].similarity, 0.70);
     }
 
@@ -238,7 +305,9 @@ mod tests {
                 .with_weights(1.0, 0.0, 0.0)
                 .expect("valid"),
         );
-        let hits = r.rank(vec![cand(0.80, 0.1, 70), cand(0.70, 0.9, 0)], t0(), 2);
+        let hits = r
+            .rank(vec![cand(0.80, 0.1, 70), cand(0.70, 0.9, 0)], t0(), 2, 0.0)
+            .hits;
         assert_eq!(hits[0].similarity, 0.80);
         assert!((hits[0].score - 0.8).abs() < 1e-12);
     }
@@ -247,9 +316,29 @@ mod tests {
     fn ties_break_deterministically() {
         let a = cand(0.5, 0.5, 1);
         let b = cand(0.5, 0.5, 1);
-        let first = Ranker::default().rank(vec![a.clone(), b.clone()], t0(), 2);
-        let second = Ranker::default().rank(vec![b, a], t0(), 2);
+        let first = Ranker::default()
+            .rank(vec![a.clone(), b.clone()], t0(), 2, 0.0)
+            .hits;
+        let second = Ranker::default().rank(vec![b, a], t0(), 2, 0.0).hits;
         assert_eq!(first[0].message.id, second[0].message.id);
+    }
+
+    #[test]
+    fn min_relevance_drops_the_unrelated_and_counts_them() {
+        // Among 3 candidates chance reaches a cosine of about 0.29: 0.9 is relevant, 0.36
+        // still clearly above chance, 0.1 not.
+        let candidates = vec![cand(0.9, 0.5, 0), cand(0.36, 0.5, 0), cand(0.1, 1.0, 0)];
+        let ranked = Ranker::default().rank(candidates.clone(), t0(), 3, 0.3);
+        let sims: Vec<f64> = ranked.hits.iter().map(|h| h.similarity).collect();
+        assert_eq!(sims, [0.9, 0.36]);
+        assert_eq!(ranked.below_min_relevance, 1);
+        assert!((ranked.hits[1].relevance - similarity_relevance(0.36, 3)).abs() < 1e-12);
+        // Only the top_k count: with top_k 1 nothing of the best 1 was dropped.
+        let ranked = Ranker::default().rank(candidates.clone(), t0(), 1, 0.3);
+        assert_eq!((ranked.hits.len(), ranked.below_min_relevance), (1, 0));
+        // Nothing reaches 0.99 but an exact match: an answer may be empty, and says why.
+        let ranked = Ranker::default().rank(candidates[1..].to_vec(), t0(), 5, 0.99);
+        assert_eq!((ranked.hits.len(), ranked.below_min_relevance), (0, 2));
     }
 
     #[test]

@@ -58,7 +58,11 @@ impl MemoryService {
             limit: query.candidate_limit,
             filters: query.filters.clone(),
         };
-        let (mode, items, pending) = match (requested, embedding, lexical_store) {
+        let min_relevance = query
+            .min_relevance
+            .unwrap_or(self.ranker.config().min_relevance())
+            .value();
+        let (mode, ranked, pending) = match (requested, embedding, lexical_store) {
             (SearchMode::Vector, Some(embedding), _) | (_, Some(embedding), None) => {
                 let dense_query = dense_query(&embedding);
                 let (candidates, pending) = futures::join!(
@@ -70,8 +74,10 @@ impl MemoryService {
                 );
                 let now = self.clock.now();
                 let candidates = admitted(candidates?, &query.filters, |c| &c.message);
-                let items = self.ranker.rank(candidates, now, query.top_k);
-                (SearchMode::Vector, items, pending)
+                let ranked = self
+                    .ranker
+                    .rank(candidates, now, query.top_k, min_relevance);
+                (SearchMode::Vector, ranked, pending)
             }
             (_, None, None) => return Err(CoreError::Unsupported("lexical search")),
             (_, embedding, Some(lexical_store)) => {
@@ -139,19 +145,23 @@ impl MemoryService {
                     &self.hybrid,
                 );
                 let now = self.clock.now();
-                let items = self.ranker.rank_fused(fused, now, query.top_k);
+                let ranked = self
+                    .ranker
+                    .rank_fused(fused, now, query.top_k, min_relevance);
                 let mode = if embedding.is_some() {
                     SearchMode::Hybrid
                 } else {
                     SearchMode::Lexical
                 };
-                (mode, items, pending)
+                (mode, ranked, pending)
             }
         };
         Ok(SearchResults {
-            items,
+            items: ranked.hits,
             mode,
             pending_embeddings: pending?,
+            min_relevance,
+            below_min_relevance: ranked.below_min_relevance,
         })
     }
 }

@@ -2,7 +2,7 @@
 //! optionally within a time range and under metadata conditions.
 
 use actix_web::{HttpResponse, web};
-use memory_core::domain::{Filters, SearchMode, SearchQuery};
+use memory_core::domain::{Filters, MinRelevance, SearchMode, SearchQuery};
 use memory_core::error::FieldError;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -45,6 +45,11 @@ pub struct SearchParams {
     /// seed's nearest neighbours only) or `lexical` (lexical matches only, no embedding).
     #[param(value_type = Option<SearchModeDto>)]
     pub mode: Option<String>,
+    /// The least relevance a result (or, in hybrid mode, a turn next to it) must reach, 0-1:
+    /// 0 keeps everything; the default (0.3, `MEMORY_SEARCH_MIN_RELEVANCE`) drops what is
+    /// clearly unrelated, so an answer can be empty (docs/scoring.md).
+    #[param(value_type = Option<f64>, minimum = 0.0, maximum = 1.0)]
+    pub min_relevance: Option<String>,
     /// Only messages created at or after this instant (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
     pub created_after: Option<String>,
@@ -65,6 +70,7 @@ struct Raw<'a> {
     importance_min: Option<f64>,
     candidate_limit: Option<i64>,
     mode: Option<&'a str>,
+    min_relevance: Option<f64>,
     created_after: &'a Option<String>,
     created_before: &'a Option<String>,
     filters: Option<serde_json::Value>,
@@ -78,6 +84,17 @@ impl Raw<'_> {
         let tenant = req.take("tenant_id", self.tenant_id);
         let query = req.take("query", self.query);
         let mode = match self.mode.map(SearchMode::parse) {
+            None => None,
+            Some(Ok(m)) => Some(m),
+            Some(Err(e)) => {
+                extra.push(e);
+                None
+            }
+        };
+        let min_relevance = match self
+            .min_relevance
+            .map(|v| MinRelevance::parse("min_relevance", v))
+        {
             None => None,
             Some(Ok(m)) => Some(m),
             Some(Err(e)) => {
@@ -99,6 +116,10 @@ impl Raw<'_> {
         match (parsed, filters) {
             (Ok(q), Ok(f)) if req.missing.is_empty() && extra.is_empty() => {
                 let q = q.with_filters(f);
+                let q = match min_relevance {
+                    Some(m) => q.with_min_relevance(m),
+                    None => q,
+                };
                 Ok(match mode {
                     Some(m) => q.with_mode(m),
                     None => q,
@@ -130,6 +151,8 @@ impl SearchParams {
             &self.candidate_limit,
             "an integer",
         );
+        let min_relevance =
+            parse_number::<f64>(&mut extra, "min_relevance", &self.min_relevance, "a number");
         let filters = match self
             .filters
             .as_deref()
@@ -150,6 +173,7 @@ impl SearchParams {
             importance_min,
             candidate_limit,
             mode: self.mode.as_deref(),
+            min_relevance,
             created_after: &self.created_after,
             created_before: &self.created_before,
             filters,
@@ -186,6 +210,10 @@ pub struct SearchRequest {
     /// `hybrid` (default), `vector` or `lexical`.
     #[schema(value_type = Option<SearchModeDto>)]
     pub mode: Option<String>,
+    /// The least relevance a result (or, in hybrid mode, a turn next to it) must reach, 0-1
+    /// (0 keeps everything; default 0.3).
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub min_relevance: Option<f64>,
     /// Only messages created at or after this instant (RFC 3339).
     #[schema(value_type = Option<String>, format = DateTime)]
     pub created_after: Option<String>,
@@ -210,6 +238,7 @@ impl SearchRequest {
             importance_min: self.importance_min,
             candidate_limit: self.candidate_limit,
             mode: self.mode.as_deref(),
+            min_relevance: self.min_relevance,
             created_after: &self.created_after,
             created_before: &self.created_before,
             filters: self.filters,
@@ -289,6 +318,7 @@ mod tests {
             importance_min: Some("2".into()),
             candidate_limit: None,
             mode: Some("fuzzy".into()),
+            min_relevance: Some("1.5".into()),
             created_after: Some("later".into()),
             created_before: None,
             filters: Some("{\"n\": {\"between\": 1}}".into()),
@@ -299,6 +329,7 @@ mod tests {
                 "query",
                 "top_k",
                 "mode",
+                "min_relevance",
                 "created_after",
                 "importance_min",
                 "filters.n.between"

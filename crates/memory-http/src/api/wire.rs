@@ -101,6 +101,8 @@ impl IntoWire for SearchResults {
             items,
             mode: self.mode.into_wire(),
             pending_embeddings: self.pending_embeddings,
+            min_relevance: self.min_relevance,
+            below_min_relevance: self.below_min_relevance as u64,
         }
     }
 }

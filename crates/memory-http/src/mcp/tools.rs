@@ -67,7 +67,9 @@ pub fn catalogue() -> Vec<Value> {
             "Find the stored messages most relevant to a question, best first, ranked by \
              meaning and keywords (hybrid), importance and recency. Use it before answering \
              anything that may depend on what was said before. Each result has the message, \
-             its id and its scores.",
+             its id and its scores; relevance (0-1) is comparable across searches. Results \
+             below min_relevance are left out, so an empty answer means nothing relevant is \
+             stored.",
             json!({"type": "object", "required": ["tenant_id", "query"],
             "additionalProperties": false,
             "properties": {
@@ -80,6 +82,8 @@ pub fn catalogue() -> Vec<Value> {
                     "description": "Only this conversation."},
                 "mode": {"type": "string", "enum": ["hybrid", "vector", "lexical"],
                     "description": "hybrid (default): meaning and keywords; vector: meaning only; lexical: keywords only."},
+                "min_relevance": {"type": "number", "minimum": 0, "maximum": 1,
+                    "description": "Leave out results less relevant than this, 0-1 (0 keeps everything; the server's default, 0.3 unless configured, drops what is clearly unrelated)."},
                 "created_after": {"type": "string", "format": "date-time",
                     "description": "Only messages written at or after this instant (RFC 3339)."},
                 "created_before": {"type": "string", "format": "date-time",

@@ -58,9 +58,17 @@ async fn every_typed_request_is_accepted_as_sent() {
     search.importance_min = Some(0.0);
     search.created_after = Some(Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap());
     search.filters = Some(json!({"source": "web", "priority": {"gte": 2}}));
+    search.min_relevance = Some(0.0);
     let found = c.search(&search).await.expect("search");
     let ids: Vec<_> = found.items.iter().map(|i| i.message_id).collect();
     assert_eq!(ids, [stored.id], "only the message the filters allow");
+    assert_eq!((found.min_relevance, found.below_min_relevance), (0.0, 0));
+    search.min_relevance = Some(1.0);
+    let found = c.search(&search).await.expect("search");
+    assert!(
+        found.items.is_empty() && found.below_min_relevance == 1,
+        "{found:?}"
+    );
 
     let listing = ListMessages {
         conversation_id: Some("c2".into()),

@@ -54,7 +54,7 @@ async fn openapi_document_describes_every_endpoint_and_schema() {
     let params = paths["/v1/memory/search"]["get"]["parameters"]
         .as_array()
         .expect("params");
-    assert_eq!(params.len(), 10);
+    assert_eq!(params.len(), 11);
 }
 
 /// Every schema of a field named `name` under `doc`: properties and parameters alike.

@@ -115,7 +115,12 @@ async fn modes_and_pending_embeddings_are_reported() {
     assert_eq!(r["pending_embeddings"], 1);
     assert_eq!(r["total"], 1, "{r}");
     assert!(r["items"][0]["lexical"].is_null());
-    assert_eq!(r["items"][0]["relevance"], r["items"][0]["similarity"]);
+    // Vector mode: the relevance is the similarity on the absolute scale, for a scope the
+    // size of the candidates (one).
+    let similarity = r["items"][0]["similarity"].as_f64().expect("similarity");
+    let expected = memory_core::scoring::similarity_relevance(similarity, 1);
+    let relevance = r["items"][0]["relevance"].as_f64().expect("relevance");
+    assert!((relevance - expected).abs() < 1e-12, "{r}");
 
     let err = assert_error(
         app.search(

@@ -1,0 +1,137 @@
+//! The tunables of hybrid search.
+
+use crate::error::FieldError;
+use crate::text::Bm25;
+
+/// Tunables of hybrid search. Defaults were chosen on the LoCoMo dev split, with a
+/// leave-one-conversation-out check (docs/scoring.md). Every setter checks its value, so a
+/// `HybridConfig` is always valid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HybridConfig {
+    lexical_weight: f64,
+    bm25: Bm25,
+    neighbour_weight: f64,
+    neighbour_window: usize,
+    timeline_limit: usize,
+    lexical_limit: usize,
+}
+
+impl Default for HybridConfig {
+    fn default() -> Self {
+        Self {
+            lexical_weight: 0.5,
+            bm25: Bm25::new(1.2, 0.0).unwrap_or_default(),
+            neighbour_weight: 0.2,
+            neighbour_window: 2,
+            timeline_limit: 10_000,
+            lexical_limit: 1000,
+        }
+    }
+}
+
+fn unit_interval(field: &str, v: f64) -> Result<f64, FieldError> {
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(FieldError::new(
+            field,
+            format!("must be between 0 and 1, got {v}"),
+        ))
+    }
+}
+
+impl HybridConfig {
+    /// Weight of the lexical score in the fused score, in `[0, 1]`; the dense part gets the
+    /// rest (default 0.5).
+    pub fn lexical_weight(&self) -> f64 {
+        self.lexical_weight
+    }
+
+    /// BM25 parameters (default k1 1.2, b 0: no length normalisation; chat turns vary in
+    /// length less than documents do, and a long turn that names the thing asked about is no
+    /// worse for it).
+    pub fn bm25(&self) -> Bm25 {
+        self.bm25
+    }
+
+    /// Each candidate gains this share, in `[0, 1]`, of the fused scores of its neighbours
+    /// (default 0.2): turns next to a relevant turn are often the answer, or part of it.
+    pub fn neighbour_weight(&self) -> f64 {
+        self.neighbour_weight
+    }
+
+    /// How many places on each side, in the conversation's time order, count as neighbours
+    /// (default 2).
+    pub fn neighbour_window(&self) -> usize {
+        self.neighbour_window
+    }
+
+    /// Conversations of at most this many messages have their time line read for neighbour
+    /// smoothing (default 10,000); longer ones fall back to the candidates' own time order.
+    pub fn timeline_limit(&self) -> usize {
+        self.timeline_limit
+    }
+
+    /// Most lexical matches fetched per query, at least 1 (default 1000).
+    pub fn lexical_limit(&self) -> usize {
+        self.lexical_limit
+    }
+
+    /// Sets [`Self::lexical_weight`].
+    pub fn with_lexical_weight(mut self, w: f64) -> Result<Self, FieldError> {
+        self.lexical_weight = unit_interval("lexical_weight", w)?;
+        Ok(self)
+    }
+
+    /// Sets [`Self::bm25`].
+    pub fn with_bm25(mut self, bm25: Bm25) -> Self {
+        self.bm25 = bm25;
+        self
+    }
+
+    /// Sets [`Self::neighbour_weight`].
+    pub fn with_neighbour_weight(mut self, w: f64) -> Result<Self, FieldError> {
+        self.neighbour_weight = unit_interval("neighbour_weight", w)?;
+        Ok(self)
+    }
+
+    /// Sets [`Self::neighbour_window`].
+    pub fn with_neighbour_window(mut self, places: usize) -> Self {
+        self.neighbour_window = places;
+        self
+    }
+
+    /// Sets [`Self::timeline_limit`].
+    pub fn with_timeline_limit(mut self, messages: usize) -> Self {
+        self.timeline_limit = messages;
+        self
+    }
+
+    /// Sets [`Self::lexical_limit`].
+    pub fn with_lexical_limit(mut self, limit: usize) -> Result<Self, FieldError> {
+        if limit == 0 {
+            return Err(FieldError::new("lexical_limit", "must be at least 1"));
+        }
+        self.lexical_limit = limit;
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_validation() {
+        let c = HybridConfig::default();
+        assert_eq!(c.lexical_weight(), 0.5);
+        assert_eq!(
+            c.clone().with_lexical_weight(1.5).expect_err("range").field,
+            "lexical_weight"
+        );
+        assert!(c.clone().with_neighbour_weight(-0.1).is_err());
+        assert!(c.clone().with_lexical_limit(0).is_err());
+        let c = c.with_lexical_weight(0.3).expect("valid");
+        assert_eq!(c.lexical_weight(), 0.3);
+    }
+}
