@@ -10,7 +10,9 @@
 //! through `GET /v1/memory/search` scoped to its conversation, and reports recall@1/5/10 and
 //! MRR@10, overall and per category, next to two baselines computed in the same run outside
 //! the service: BM25 (stopwords removed) and exact dense cosine with the same model.
-//! Also reports ingest throughput and search latency. The data (LoCoMo, CC BY-NC 4.0) is
+//! Also reports ingest throughput and search latency, and the "nothing relevant" case
+//! (`recall/separation.rs`): every question asked of another conversation too, and how well
+//! the top result's relevance tells the two apart. The data (LoCoMo, CC BY-NC 4.0) is
 //! read from DATA_DIR and never copied into the project.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -23,6 +25,13 @@ use memory_core::ports::Embedder;
 use memory_server::config::Settings;
 use memory_server::startup::Application;
 use serde_json::{Value, json};
+
+#[path = "recall/separation.rs"]
+mod separation;
+use separation::Separation;
+#[path = "recall/baseline.rs"]
+mod baseline;
+use baseline::bm25_rank;
 
 struct Msg {
     id: String,
@@ -87,183 +96,6 @@ impl Report {
     fn json(&self) -> Value {
         Value::Object(self.0.iter().map(|(k, v)| (k.clone(), v.json())).collect())
     }
-}
-
-const STOPWORDS: &[&str] = &[
-    "a",
-    "about",
-    "above",
-    "after",
-    "again",
-    "against",
-    "all",
-    "am",
-    "an",
-    "and",
-    "any",
-    "are",
-    "as",
-    "at",
-    "be",
-    "because",
-    "been",
-    "before",
-    "being",
-    "below",
-    "between",
-    "both",
-    "but",
-    "by",
-    "can",
-    "could",
-    "did",
-    "do",
-    "does",
-    "doing",
-    "down",
-    "during",
-    "each",
-    "few",
-    "for",
-    "from",
-    "further",
-    "had",
-    "has",
-    "have",
-    "having",
-    "he",
-    "her",
-    "here",
-    "hers",
-    "herself",
-    "him",
-    "himself",
-    "his",
-    "how",
-    "i",
-    "if",
-    "in",
-    "into",
-    "is",
-    "it",
-    "its",
-    "itself",
-    "just",
-    "me",
-    "more",
-    "most",
-    "my",
-    "myself",
-    "no",
-    "nor",
-    "not",
-    "now",
-    "of",
-    "off",
-    "on",
-    "once",
-    "only",
-    "or",
-    "other",
-    "our",
-    "ours",
-    "ourselves",
-    "out",
-    "over",
-    "own",
-    "s",
-    "same",
-    "she",
-    "should",
-    "so",
-    "some",
-    "such",
-    "t",
-    "than",
-    "that",
-    "the",
-    "their",
-    "theirs",
-    "them",
-    "themselves",
-    "then",
-    "there",
-    "these",
-    "they",
-    "this",
-    "those",
-    "through",
-    "to",
-    "too",
-    "under",
-    "until",
-    "up",
-    "very",
-    "was",
-    "we",
-    "were",
-    "what",
-    "when",
-    "where",
-    "which",
-    "while",
-    "who",
-    "whom",
-    "why",
-    "will",
-    "with",
-    "would",
-    "you",
-    "your",
-    "yours",
-    "yourself",
-    "yourselves",
-];
-
-fn tokens(text: &str) -> Vec<String> {
-    text.to_lowercase()
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|t| !t.is_empty() && !STOPWORDS.contains(t))
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Okapi BM25 (k1 1.2, b 0.75, Lucene idf) over one conversation; positive scores only.
-fn bm25_rank(docs: &[&Msg], query: &str) -> Vec<String> {
-    let toks: Vec<Vec<String>> = docs.iter().map(|d| tokens(&d.content)).collect();
-    let avg = toks.iter().map(Vec::len).sum::<usize>() as f64 / toks.len().max(1) as f64;
-    let mut df: HashMap<&str, usize> = HashMap::new();
-    for t in &toks {
-        for w in t.iter().collect::<HashSet<_>>() {
-            *df.entry(w.as_str()).or_default() += 1;
-        }
-    }
-    let n = docs.len() as f64;
-    let q = tokens(query);
-    let mut scored: Vec<(f64, usize)> = toks
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let mut s = 0.0;
-            for w in &q {
-                let f = t.iter().filter(|x| *x == w).count() as f64;
-                if f == 0.0 {
-                    continue;
-                }
-                let d = *df.get(w.as_str()).unwrap_or(&0) as f64;
-                let idf = (1.0 + (n - d + 0.5) / (d + 0.5)).ln();
-                s += idf * f * 2.2 / (f + 1.2 * (1.0 - 0.75 + 0.75 * t.len() as f64 / avg));
-            }
-            (s, i)
-        })
-        .filter(|(s, _)| *s > 0.0)
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    scored
-        .into_iter()
-        .take(10)
-        .map(|(_, i)| docs[i].id.clone())
-        .collect()
 }
 
 fn read_jsonl(path: &PathBuf) -> anyhow::Result<Vec<Value>> {
@@ -402,9 +234,19 @@ async fn main() -> anyhow::Result<()> {
         messages.len() as f64 / ingest_secs
     );
 
+    // "Nothing relevant": each question is also asked of the next conversation.
+    let mut conversations: Vec<&str> = queries.iter().map(|q| q.conversation.as_str()).collect();
+    conversations.sort_unstable();
+    conversations.dedup();
+    let other_conversation = |c: &str| {
+        let at = conversations.iter().position(|x| *x == c).unwrap_or(0);
+        conversations[(at + 1) % conversations.len()]
+    };
+
     let mut results = serde_json::Map::new();
     for mode in &modes {
         let mut report = Report::default();
+        let mut separation = Separation::default();
         let mut latencies = Vec::new();
         for q in &queries {
             let mut params = vec![
@@ -435,6 +277,27 @@ async fn main() -> anyhow::Result<()> {
                 })
                 .unwrap_or_default();
             report.add(q.category, &ranked, &q.evidence);
+
+            let ask = |conversation: &str, min_relevance: Option<&str>| {
+                let mut params = params.clone();
+                params[1].1 = conversation.to_owned();
+                if let Some(m) = min_relevance {
+                    params.push(("min_relevance", m.to_owned()));
+                }
+                let request = client
+                    .get(format!("{base}/v1/memory/search"))
+                    .query(&params);
+                async move {
+                    let r = request.send().await?;
+                    anyhow::ensure!(r.status().is_success(), "search failed: {}", r.status());
+                    Ok::<Value, anyhow::Error>(r.json().await?)
+                }
+            };
+            let other = other_conversation(&q.conversation);
+            let evidence: HashSet<&String> = q.evidence.iter().collect();
+            let is_evidence = |id: &str| id_map.get(id).is_some_and(|l| evidence.contains(l));
+            separation.own(&ask(&q.conversation, Some("0")).await?, &v, is_evidence);
+            separation.other(&ask(other, Some("0")).await?, &ask(other, None).await?);
         }
         latencies.sort_by(f64::total_cmp);
         let name = if mode.is_empty() {
@@ -442,8 +305,10 @@ async fn main() -> anyhow::Result<()> {
         } else {
             format!("service mode={mode}")
         };
+        let separation = separation.json();
         eprintln!("{name}: {}", report.json()["all"]);
-        results.insert(name, json!({"scores": report.json(), "search_ms_p50": percentile(&latencies, 0.5), "search_ms_p99": percentile(&latencies, 0.99)}));
+        eprintln!("{name}, nothing relevant: {separation}");
+        results.insert(name, json!({"scores": report.json(), "search_ms_p50": percentile(&latencies, 0.5), "search_ms_p99": percentile(&latencies, 0.99), "nothing_relevant": separation}));
     }
 
     // Baselines outside the service, per conversation.
@@ -533,6 +398,43 @@ async fn main() -> anyhow::Result<()> {
                     f("mrr@10")
                 );
             }
+        }
+    }
+    println!(
+        "\n| nothing relevant | AUC top relevance | AUC top score | median top relevance, own / other | min_relevance | answerable kept | unanswerable empty |\n|---|---|---|---|---|---|---|"
+    );
+    for (name, r) in &results {
+        let s = &r["nothing_relevant"];
+        let f = |k: &str| s[k].as_f64().unwrap_or(f64::NAN);
+        if s.is_object() {
+            println!(
+                "| {name} | {:.3} | {:.3} | {:.3} / {:.3} | {} | {:.3} | {:.3} |",
+                f("auc_top_relevance"),
+                f("auc_top_score"),
+                f("median_top_relevance_own"),
+                f("median_top_relevance_other"),
+                f("min_relevance"),
+                f("answerable_kept"),
+                f("unanswerable_empty"),
+            );
+        }
+    }
+    for (name, r) in &results {
+        let Some(curve) = r["nothing_relevant"]["curve"].as_array() else {
+            continue;
+        };
+        println!(
+            "\n{name}: relevance | top result, own / other conversation | results that are evidence\n|---|---|---|"
+        );
+        for b in curve {
+            let results = b["results"].as_u64().unwrap_or(0);
+            let evidence = b["results_evidence"].as_u64().unwrap_or(0);
+            println!(
+                "| {} | {} / {} | {evidence} of {results} |",
+                b["relevance"].as_str().unwrap_or_default(),
+                b["top_own"],
+                b["top_other"],
+            );
         }
     }
     if let Some(out) = out {
