@@ -151,6 +151,37 @@ async fn every_tool_works_and_failures_are_results() {
     assert!(!err);
     assert_eq!(found["items"][0]["message_id"], id.as_str());
     assert!(found["items"][0]["score"].is_number());
+    assert!(found["items"][0]["relevance"].is_number());
+    assert!(found["min_relevance"].is_number() && found["below_min_relevance"].is_number());
+    // The threshold: validated, and an impossible one empties the answer, saying so.
+    let (err, e) = call(
+        &app,
+        None,
+        "search_memory",
+        json!({"tenant_id": "acme", "query": "hiking", "min_relevance": 2}),
+    )
+    .await;
+    assert!(err);
+    assert_eq!(e["details"][0]["field"], "min_relevance", "{e}");
+    let (err, strict) = call(
+        &app,
+        None,
+        "search_memory",
+        json!({"tenant_id": "acme", "query": "hiking", "top_k": 3, "min_relevance": 1,
+            "filters": {"source": "agent"}}),
+    )
+    .await;
+    assert!(!err);
+    let kept = strict["items"].as_array().expect("items");
+    assert!(
+        kept.iter().all(|i| i["relevance"].as_f64() >= Some(1.0)),
+        "{strict}"
+    );
+    assert_eq!(
+        kept.len() as u64 + strict["below_min_relevance"].as_u64().expect("count"),
+        found["total"].as_u64().expect("total"),
+        "each of the best is kept or counted: {strict}"
+    );
 
     let (_, got) = call(&app, None, "get_memory", json!({"message_id": id})).await;
     assert_eq!(got["content"], "I love hiking in the Alps");
