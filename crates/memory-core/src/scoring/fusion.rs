@@ -1,6 +1,6 @@
 //! Hybrid relevance: dense nearest neighbours and lexical (BM25) matches, fused.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::calibration::calibrated;
 use super::hybrid::HybridConfig;
@@ -84,12 +84,13 @@ pub fn fuse(
     timeline: Option<&[MessageId]>,
     config: &HybridConfig,
 ) -> Vec<Fused> {
-    let lexical_scope = lexical.scope_size;
+    // The scope's size: BM25's N, and the chance level of a cosine.
+    let scope_size = lexical.scope_size.max(lexical.documents.len() as u64);
     let scorer = LexicalScorer::new(
         config.bm25(),
         query_terms,
         &lexical.document_frequencies,
-        lexical.scope_size.max(lexical.documents.len() as u64),
+        scope_size,
         lexical.average_length,
     );
     let bm25: HashMap<MessageId, f64> = lexical
@@ -99,14 +100,14 @@ pub fn fuse(
         .collect();
 
     let mut union: Vec<(Message, f64)> = Vec::with_capacity(dense.len() + lexical.documents.len());
-    let mut seen: HashMap<MessageId, ()> = HashMap::new();
+    let mut seen: HashSet<MessageId> = HashSet::new();
     for c in dense {
-        if seen.insert(c.message.id, ()).is_none() {
+        if seen.insert(c.message.id) {
             union.push((c.message, c.similarity));
         }
     }
     for d in lexical.documents {
-        if seen.insert(d.message.id, ()).is_none() {
+        if seen.insert(d.message.id) {
             let similarity = match (&d.message.embedding, query_embedding) {
                 (Some(e), Some(q)) => f64::from(e.cosine(q)),
                 _ => 0.0,
@@ -131,46 +132,37 @@ pub fn fuse(
         .map(|(l, v)| w * l + (1.0 - w) * v)
         .collect();
 
-    let near = neighbours(&union, timeline, config.neighbour_window());
-    let g: Vec<f64> = near
-        .iter()
-        .enumerate()
-        .map(|(i, ns)| f[i] + config.neighbour_weight() * ns.iter().map(|&e| f[e]).sum::<f64>())
+    let near = Neighbourhood::new(&union, timeline, config.neighbour_window());
+    let g: Vec<f64> = (0..union.len())
+        .map(|i| f[i] + config.neighbour_weight() * near.of(i).map(|e| f[e]).sum::<f64>())
         .collect();
     let max_g = g.iter().copied().fold(0.0, f64::max);
-    let lexical_only = query_embedding.is_none();
-    // The scope's size, for the chance level of a cosine; without lexical statistics (a
-    // query of stopwords only) the candidates are a lower bound.
-    let scope_size = lexical_scope.max(union.len() as u64);
+    let coverage: Vec<f64> = raw.iter().map(|r| scorer.coverage(*r)).collect();
+    // Without lexical statistics (a query of stopwords only) the candidates are a lower
+    // bound of the scope's size.
+    let scope_size = scope_size.max(union.len() as u64);
     let relevance: Vec<f64> = union
         .iter()
-        .zip(&raw)
-        .map(|((_, similarity), raw)| {
-            let coverage = scorer.coverage(*raw);
-            if lexical_only {
-                coverage
-            } else {
-                calibrated(*similarity, coverage, w, scope_size)
-            }
+        .zip(&coverage)
+        .map(|((_, similarity), coverage)| match query_embedding {
+            None => *coverage,
+            Some(_) => calibrated(*similarity, *coverage, w, scope_size),
         })
         .collect();
-    let support: Vec<f64> = near
-        .iter()
-        .enumerate()
-        .map(|(i, ns)| {
-            ns.iter()
-                .map(|&e| relevance[e])
+    let support: Vec<f64> = (0..union.len())
+        .map(|i| {
+            near.of(i)
+                .map(|e| relevance[e])
                 .fold(relevance[i], f64::max)
         })
         .collect();
     union
         .into_iter()
-        .zip(raw)
         .enumerate()
-        .map(|(i, ((message, similarity), raw))| Fused {
+        .map(|(i, (message, similarity))| Fused {
             message,
             similarity,
-            lexical: Some(scorer.coverage(raw)),
+            lexical: Some(coverage[i]),
             relevance: relevance[i],
             support: support[i],
             order: if max_g > 0.0 { g[i] / max_g } else { 0.0 },
@@ -178,54 +170,80 @@ pub fn fuse(
         .collect()
 }
 
-/// For each candidate (by index into `union`), the indices of its neighbours.
-fn neighbours(
-    union: &[(Message, f64)],
-    timeline: Option<&[MessageId]>,
-    window: usize,
-) -> Vec<Vec<usize>> {
-    // Each placed candidate: (conversation, position, index into union). Positions come from
-    // the time line, or else from the candidates' own time order within their conversation.
-    let mut placed: Vec<(&str, usize, usize)> = match timeline {
-        Some(line) => {
-            let at: HashMap<MessageId, usize> =
-                line.iter().enumerate().map(|(p, id)| (*id, p)).collect();
-            union
+/// Who neighbours whom among the candidates: each placed candidate's neighbours are a run of
+/// `placed` (sorted by conversation, then position) around it, so one sorted list and a range
+/// per candidate say it all.
+struct Neighbourhood {
+    /// Indices into `union`, by conversation, then position.
+    placed: Vec<usize>,
+    /// For each candidate (by index into `union`): its slot in `placed` and the range of
+    /// `placed` holding it and its neighbours; `None` for a candidate missing from the time
+    /// line.
+    runs: Vec<Option<(usize, std::ops::Range<usize>)>>,
+}
+
+impl Neighbourhood {
+    fn new(union: &[(Message, f64)], timeline: Option<&[MessageId]>, window: usize) -> Self {
+        // Each placed candidate: (conversation, position, index into union). Positions come
+        // from the time line, or else from the candidates' own time order within their
+        // conversation.
+        let mut placed: Vec<(&str, usize, usize)> = match timeline {
+            Some(line) => {
+                let at: HashMap<MessageId, usize> =
+                    line.iter().enumerate().map(|(p, id)| (*id, p)).collect();
+                union
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, (m, _))| {
+                        at.get(&m.id).map(|&p| (m.conversation_id.as_str(), p, i))
+                    })
+                    .collect()
+            }
+            None => {
+                let mut order: Vec<usize> = (0..union.len()).collect();
+                order.sort_by(|&a, &b| {
+                    let (ma, mb) = (&union[a].0, &union[b].0);
+                    (ma.conversation_id.as_str(), ma.created_at, ma.id).cmp(&(
+                        mb.conversation_id.as_str(),
+                        mb.created_at,
+                        mb.id,
+                    ))
+                });
+                order
+                    .into_iter()
+                    .enumerate()
+                    .map(|(p, i)| (union[i].0.conversation_id.as_str(), p, i))
+                    .collect()
+            }
+        };
+        placed.sort_unstable();
+        let near = |a: &(&str, usize, usize), b: &(&str, usize, usize)| {
+            a.0 == b.0 && a.1.abs_diff(b.1) <= window
+        };
+        let mut runs = vec![None; union.len()];
+        for k in 0..placed.len() {
+            let before = placed[..k]
                 .iter()
-                .enumerate()
-                .filter_map(|(i, (m, _))| {
-                    at.get(&m.id).map(|&p| (m.conversation_id.as_str(), p, i))
-                })
-                .collect()
+                .rev()
+                .take_while(|e| near(e, &placed[k]))
+                .count();
+            let after = placed[k + 1..]
+                .iter()
+                .take_while(|e| near(e, &placed[k]))
+                .count();
+            runs[placed[k].2] = Some((k, k - before..k + 1 + after));
         }
-        None => {
-            let mut order: Vec<usize> = (0..union.len()).collect();
-            order.sort_by(|&a, &b| {
-                let (ma, mb) = (&union[a].0, &union[b].0);
-                (ma.conversation_id.as_str(), ma.created_at, ma.id).cmp(&(
-                    mb.conversation_id.as_str(),
-                    mb.created_at,
-                    mb.id,
-                ))
-            });
-            order
-                .into_iter()
-                .enumerate()
-                .map(|(p, i)| (union[i].0.conversation_id.as_str(), p, i))
-                .collect()
+        Self {
+            placed: placed.into_iter().map(|e| e.2).collect(),
+            runs,
         }
-    };
-    placed.sort_unstable();
-    let near = |a: &(&str, usize, usize), b: &(&str, usize, usize)| {
-        a.0 == b.0 && a.1.abs_diff(b.1) <= window
-    };
-    let mut out = vec![Vec::new(); union.len()];
-    for k in 0..placed.len() {
-        let before = placed[..k].iter().rev().take_while(|e| near(e, &placed[k]));
-        let after = placed[k + 1..].iter().take_while(|e| near(e, &placed[k]));
-        out[placed[k].2] = before.chain(after).map(|e| e.2).collect();
     }
-    out
+
+    /// The neighbours of candidate `i` (indices into `union`), itself excluded.
+    fn of(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        let (own, run) = self.runs[i].clone().unwrap_or((0, 0..0));
+        run.filter(move |&k| k != own).map(|k| self.placed[k])
+    }
 }
 
 #[cfg(test)]
@@ -236,6 +254,17 @@ mod tests {
     use crate::testkit::{Fixture, basis, t0, tilted};
     use crate::text::Analyzer;
     use chrono::Duration;
+
+    /// Dense candidates: each embedded message with its cosine to `q`.
+    fn nearest(messages: &[&Message], q: &Embedding) -> Vec<Candidate> {
+        messages
+            .iter()
+            .map(|m| Candidate {
+                similarity: f64::from(m.embedding.as_ref().expect("embedded").cosine(q)),
+                message: (*m).clone(),
+            })
+            .collect()
+    }
 
     fn doc(m: &Message) -> LexicalDocument {
         LexicalDocument {
@@ -272,13 +301,7 @@ mod tests {
             .embedded(tilted(4, 1.4))
             .created(at(3))
             .build();
-        let dense: Vec<Candidate> = [&a, &b, &c, &far]
-            .iter()
-            .map(|m| Candidate {
-                similarity: f64::from(m.embedding.as_ref().expect("embedded").cosine(&q)),
-                message: (*m).clone(),
-            })
-            .collect();
+        let dense = nearest(&[&a, &b, &c, &far], &q);
         let lexical = LexicalMatches {
             scope_size: 4,
             average_length: 2.0,
@@ -453,13 +476,7 @@ mod tests {
         let fused_with = |others: &[&Message]| {
             let mut all = vec![&dog];
             all.extend_from_slice(others);
-            let dense = all
-                .iter()
-                .map(|m| Candidate {
-                    similarity: f64::from(m.embedding.as_ref().expect("embedded").cosine(&q)),
-                    message: (*m).clone(),
-                })
-                .collect();
+            let dense = nearest(&all, &q);
             let documents: Vec<LexicalDocument> = all
                 .iter()
                 .filter(|m| m.content.as_str().contains("Rex"))

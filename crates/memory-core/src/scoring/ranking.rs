@@ -128,21 +128,10 @@ impl Ranker {
     /// Scores one candidate of a vector search over a scope of `scope_size` memories: its
     /// similarity orders it, and its relevance is the similarity on the absolute scale.
     pub fn hit(&self, candidate: Candidate, now: DateTime<Utc>, scope_size: u64) -> SearchHit {
-        let relevance = similarity_relevance(candidate.similarity, scope_size);
-        self.fused_hit(
-            Fused {
-                relevance,
-                support: relevance,
-                order: candidate.similarity,
-                similarity: candidate.similarity,
-                lexical: None,
-                message: candidate.message,
-            },
-            now,
-        )
+        self.fused_hit(vector_fused(candidate, scope_size), now)
     }
 
-    /// Scores one fused candidate: `w_sim*relevance + w_imp*importance + w_decay*decay`.
+    /// Scores one fused candidate: `w_sim*order + w_imp*importance + w_decay*decay`.
     pub fn fused_hit(&self, fused: Fused, now: DateTime<Utc>) -> SearchHit {
         let c = &self.config;
         let decay = decay(age_days(fused.message.created_at, now), c.decay_days);
@@ -194,15 +183,26 @@ impl Ranker {
         min_relevance: f64,
     ) -> Ranked {
         let scope_size = candidates.len() as u64;
-        let hits = candidates
+        let fused = candidates
             .into_iter()
-            .map(|c| {
-                let hit = self.hit(c, now, scope_size);
-                let support = hit.relevance;
-                (hit, support)
-            })
+            .map(|c| vector_fused(c, scope_size))
             .collect();
-        best(hits, top_k, min_relevance)
+        self.rank_fused(fused, now, top_k, min_relevance)
+    }
+}
+
+/// A vector search's candidate as a fused one: ordered by its similarity, relevant by the
+/// similarity on the absolute scale (its own support: vector search shares nothing between
+/// neighbours).
+fn vector_fused(candidate: Candidate, scope_size: u64) -> Fused {
+    let relevance = similarity_relevance(candidate.similarity, scope_size);
+    Fused {
+        relevance,
+        support: relevance,
+        order: candidate.similarity,
+        similarity: candidate.similarity,
+        lexical: None,
+        message: candidate.message,
     }
 }
 
