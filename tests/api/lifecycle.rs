@@ -88,6 +88,8 @@ async fn seed_python_load_test_runs_without_an_error(kind: StoreKind) {
             ("query", "Message 42"),
             ("top_k", "100"),
             ("candidate_limit", "1000"),
+            // Everything stored, however unrelated to the query.
+            ("min_relevance", "0"),
         ])
         .await;
     let body: Value = r.json().await.expect("json");

@@ -67,7 +67,8 @@ fn min_max(values: &[f64]) -> Vec<f64> {
 /// g(d)      = f(d) + s * sum of f(e) over the candidates e that are d's neighbours
 /// order     = g(d) / max g                     what ranks the candidates
 /// relevance = w * coverage(d) + (1 - w) * similarity_relevance(d, N)   absolute, see
-///             [`calibrated`]; coverage alone without a query embedding (lexical mode)
+///             [`calibrated`]; coverage alone without a similarity (lexical mode, or d
+///             not embedded yet)
 /// support   = max relevance over d and its neighbours
 /// ```
 ///
@@ -100,19 +101,23 @@ pub fn fuse(
         .collect();
 
     let mut union: Vec<(Message, f64)> = Vec::with_capacity(dense.len() + lexical.documents.len());
+    // Whether each candidate's similarity is known: a message not embedded yet has none.
+    let mut compared: Vec<bool> = Vec::with_capacity(union.capacity());
     let mut seen: HashSet<MessageId> = HashSet::new();
     for c in dense {
         if seen.insert(c.message.id) {
             union.push((c.message, c.similarity));
+            compared.push(true);
         }
     }
     for d in lexical.documents {
         if seen.insert(d.message.id) {
             let similarity = match (&d.message.embedding, query_embedding) {
-                (Some(e), Some(q)) => f64::from(e.cosine(q)),
-                _ => 0.0,
+                (Some(e), Some(q)) => Some(f64::from(e.cosine(q))),
+                _ => None,
             };
-            union.push((d.message, similarity));
+            union.push((d.message, similarity.unwrap_or(0.0)));
+            compared.push(similarity.is_some());
         }
     }
     if union.is_empty() {
@@ -141,12 +146,12 @@ pub fn fuse(
     // Without lexical statistics (a query of stopwords only) the candidates are a lower
     // bound of the scope's size.
     let scope_size = scope_size.max(union.len() as u64);
-    let relevance: Vec<f64> = union
-        .iter()
-        .zip(&coverage)
-        .map(|((_, similarity), coverage)| match query_embedding {
-            None => *coverage,
-            Some(_) => calibrated(*similarity, *coverage, w, scope_size),
+    // Without a similarity (lexical mode, or a message not embedded yet) the words are all
+    // the evidence there is: an unknown similarity is not a low one.
+    let relevance: Vec<f64> = (0..union.len())
+        .map(|i| match compared[i] {
+            false => coverage[i],
+            true => calibrated(union[i].1, coverage[i], w, scope_size),
         })
         .collect();
     let support: Vec<f64> = (0..union.len())
@@ -453,11 +458,10 @@ mod tests {
             .iter()
             .find(|f| f.message.id == pending.id)
             .expect("joined");
-        // Best lexically, and no similarity: first in order, about half relevant (coverage 1
-        // at the lexical weight 0.5, next to nothing from the dense side).
-        assert_eq!((p.similarity, p.order), (0.0, 1.0));
-        assert!((p.relevance - calibrated(0.0, 1.0, 0.5, 2)).abs() < 1e-12);
-        assert!((p.relevance - 0.5).abs() < 0.01, "{}", p.relevance);
+        // Best lexically and not embedded yet: first in order, and its relevance is its
+        // coverage (an unknown similarity is not a low one).
+        assert_eq!((p.similarity, p.order, p.lexical), (0.0, 1.0, Some(1.0)));
+        assert_eq!(p.relevance, 1.0);
     }
 
     #[test]
