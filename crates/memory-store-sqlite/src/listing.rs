@@ -3,14 +3,14 @@
 use async_trait::async_trait;
 use diesel::dsl::sql as sql_fragment;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Binary, Bool};
-use memory_core::domain::{Message, SortOrder};
+use diesel::sql_types::{BigInt, Binary, Bool, Text};
+use memory_core::domain::{ConversationId, ConversationSummary, Message, SortOrder};
 use memory_core::error::RepositoryError;
-use memory_core::ports::{ListQuery, Listing};
+use memory_core::ports::{ConversationQuery, ListQuery, Listing};
 
 use crate::error::SqliteStoreError;
 use crate::open::{SqliteStore, id_bytes, limit_i64};
-use crate::rows::{MessageRow, decode_embedding, to_micros};
+use crate::rows::{MessageRow, decode_embedding, from_micros, to_micros};
 use crate::schema::messages;
 
 fn list_blocking(
@@ -70,11 +70,78 @@ fn list_blocking(
         .collect()
 }
 
+#[derive(QueryableByName)]
+struct ConversationRow {
+    #[diesel(sql_type = Text)]
+    conversation_id: String,
+    #[diesel(sql_type = BigInt)]
+    messages: i64,
+    #[diesel(sql_type = BigInt)]
+    archived: i64,
+    #[diesel(sql_type = BigInt)]
+    first_at: i64,
+    #[diesel(sql_type = BigInt)]
+    last_at: i64,
+}
+
+/// One group per conversation over `messages_tenant_conversation (tenant_id, conversation_id)`;
+/// the cost grows with the tenant's messages.
+fn conversations_blocking(
+    c: &mut SqliteConnection,
+    q: &ConversationQuery,
+) -> Result<Vec<ConversationSummary>, SqliteStoreError> {
+    let having = if q.before.is_some() {
+        "HAVING (MAX(created_at), conversation_id) < (?, ?) "
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT conversation_id, COUNT(*) AS messages, SUM(archived) AS archived, \
+         MIN(created_at) AS first_at, MAX(created_at) AS last_at \
+         FROM messages WHERE tenant_id = ? GROUP BY conversation_id {having}\
+         ORDER BY last_at DESC, conversation_id DESC LIMIT ?"
+    );
+    let query = diesel::sql_query(sql)
+        .into_boxed()
+        .bind::<Text, _>(q.tenant_id.as_str());
+    let query = match &q.before {
+        Some((at, id)) => query
+            .bind::<BigInt, _>(to_micros(*at))
+            .bind::<Text, _>(id.as_str()),
+        None => query,
+    };
+    let rows = query
+        .bind::<BigInt, _>(limit_i64(q.limit))
+        .load::<ConversationRow>(c)?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(ConversationSummary {
+                conversation_id: ConversationId::parse(&r.conversation_id)
+                    .map_err(|e| SqliteStoreError::Corrupt(e.to_string()))?,
+                messages: u64::try_from(r.messages).unwrap_or(0),
+                archived: u64::try_from(r.archived).unwrap_or(0),
+                first_message_at: from_micros(r.first_at)?,
+                last_message_at: from_micros(r.last_at)?,
+            })
+        })
+        .collect()
+}
+
 #[async_trait]
 impl Listing for SqliteStore {
     async fn list(&self, query: &ListQuery) -> Result<Vec<Message>, RepositoryError> {
         let query = query.clone();
         self.read(move |c, inner| list_blocking(c, inner.dim, &query))
+            .await
+            .map_err(Into::into)
+    }
+
+    async fn conversations(
+        &self,
+        query: &ConversationQuery,
+    ) -> Result<Vec<ConversationSummary>, RepositoryError> {
+        let query = query.clone();
+        self.read(move |c, _| conversations_blocking(c, &query))
             .await
             .map_err(Into::into)
     }

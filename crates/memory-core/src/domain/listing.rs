@@ -170,23 +170,16 @@ impl ListRequest {
         bytes.extend_from_slice(&position.created_at.timestamp_micros().to_be_bytes());
         bytes.extend_from_slice(position.id.as_uuid().as_bytes());
         bytes.extend_from_slice(&self.fingerprint().to_be_bytes());
-        let mut out = String::from("c1");
-        for b in bytes {
-            out.push_str(&format!("{b:02x}"));
-        }
-        out
+        format!("c1{}", hex(&bytes))
     }
 
     fn decode_cursor(&self, cursor: &str) -> Result<Position, FieldError> {
         let malformed = || FieldError::new("cursor", "is not a cursor this server issued");
-        let hex = cursor.strip_prefix("c1").ok_or_else(malformed)?;
-        if hex.len() != 64 || !hex.is_ascii() {
-            return Err(malformed());
-        }
-        let bytes = (0..32)
-            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
-            .collect::<Result<Vec<u8>, _>>()
-            .map_err(|_| malformed())?;
+        let bytes = cursor
+            .strip_prefix("c1")
+            .and_then(unhex)
+            .filter(|b| b.len() == 32)
+            .ok_or_else(malformed)?;
         let fingerprint = u64::from_be_bytes(bytes[24..32].try_into().map_err(|_| malformed())?);
         if fingerprint != self.fingerprint() {
             return Err(FieldError::new(
@@ -222,15 +215,35 @@ impl ListRequest {
             micros(self.created_before),
             self.order.as_str().to_owned(),
         ];
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for part in parts {
-            for b in part.bytes().chain([0xff]) {
-                hash ^= u64::from(b);
-                hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-            }
-        }
-        hash
+        fnv1a(parts.iter().map(String::as_str))
     }
+}
+
+/// Lower-case hex of `bytes` (cursors are opaque ASCII).
+pub(super) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The bytes of a [`hex`] string; `None` when it is not one.
+pub(super) fn unhex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() % 2 != 0 || !hex.is_ascii() {
+        return None;
+    }
+    (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+        .collect()
+}
+
+/// FNV-1a over `parts`, each followed by a separator byte: binds a cursor to its query.
+pub(super) fn fnv1a<'a>(parts: impl IntoIterator<Item = &'a str>) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.bytes().chain([0xff]) {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    hash
 }
 
 /// One page of a listing.

@@ -1,6 +1,7 @@
 //! Domain types. Every type here validates on construction: holding one means it is valid.
 
 mod change;
+mod conversations;
 mod embedding;
 mod filter;
 mod idempotency;
@@ -10,6 +11,7 @@ mod search;
 mod values;
 
 pub use change::{Actor, HistoryEntry, MessagePatch, MetadataPatch};
+pub use conversations::{ConversationPage, ConversationRequest, ConversationSummary};
 pub use embedding::{Embedding, cosine_similarity};
 pub use filter::{Bound, Comparison, Condition, Filters, MetadataFilter, Scalar};
 pub use idempotency::{IdempotencyKey, IdempotencyRecord};

@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{ConversationId, Message, Position, Role, SortOrder, TenantId};
+use crate::domain::{
+    ConversationId, ConversationSummary, Message, Position, Role, SortOrder, TenantId,
+};
 use crate::error::RepositoryError;
 
 /// What [`Listing::list`] reads.
@@ -31,7 +33,19 @@ pub struct ListQuery {
     pub with_embeddings: bool,
 }
 
-/// Lists messages.
+/// What [`Listing::conversations`] reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationQuery {
+    /// Mandatory: only this tenant's conversations.
+    pub tenant_id: TenantId,
+    /// Only conversations strictly after this `(last_message_at, conversation_id)` in the
+    /// listing's descending order.
+    pub before: Option<(DateTime<Utc>, ConversationId)>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// Lists messages, and a tenant's conversations.
 ///
 /// Contract (checked by [`crate::testkit`], module `listing`): `list` returns the tenant's
 /// messages that pass every filter, archived ones included unless `archived` says otherwise,
@@ -39,9 +53,19 @@ pub struct ListQuery {
 /// `with_embeddings` their `embedding` is `None`. Keyset paging on `(created_at, id)` means a
 /// page never repeats or skips a message that existed when the first page was read, whatever
 /// is written meanwhile.
+///
+/// `conversations` sums up each conversation of the tenant that has at least one message
+/// (archived ones count, in `messages` and in `archived`), ordered by
+/// `(last_message_at, conversation_id)` descending (most recently active first), strictly
+/// after `before`, at most `limit`.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait Listing: Send + Sync + 'static {
     /// One page; see the trait's contract.
     async fn list(&self, query: &ListQuery) -> Result<Vec<Message>, RepositoryError>;
+    /// One page of a tenant's conversations; see the trait's contract.
+    async fn conversations(
+        &self,
+        query: &ConversationQuery,
+    ) -> Result<Vec<ConversationSummary>, RepositoryError>;
 }

@@ -41,7 +41,7 @@ pub use erasure::Erasure;
 pub use lexical::{
     LexicalDocument, LexicalMatches, LexicalQuery, LexicalSearch, RankedMatches, rank_matches,
 };
-pub use listing::{ListQuery, Listing};
+pub use listing::{ConversationQuery, ListQuery, Listing};
 pub use messages::{EmbeddingUpdate, MessageRecord, MessageStore};
 pub use retention::RetentionStore;
 pub use timeline::Timeline;

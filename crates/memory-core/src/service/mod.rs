@@ -29,6 +29,8 @@ use crate::scoring::{HybridConfig, ImportanceConfig, ImportanceScorer, Ranker, R
 
 pub use import::ImportOutcome;
 pub use ingest::{BatchOutcome, MAX_BATCH_MESSAGES, MAX_CLOCK_SKEW_SECONDS};
+pub use listing::VisibleTenants;
+pub use retention::RetentionPreview;
 
 /// The service's tunables. Defaults are the seed's; each part is valid by construction.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,10 +1,36 @@
 //! Retention: the tenant's policy, applied (archive, then delete).
 
+use chrono::{DateTime, Utc};
+
 use crate::access::TenantAccess;
-use crate::domain::TenantId;
+use crate::domain::{Message, SortOrder, TenantId};
 use crate::error::{CoreError, Result};
-use crate::ports::RetentionStore;
-use crate::retention::{RetentionAction, RetentionPolicy, RetentionReport, RetentionRequest};
+use crate::ports::{ListQuery, RetentionStore};
+use crate::retention::{
+    ArchiveRule, RetentionAction, RetentionPolicy, RetentionReport, RetentionRequest,
+};
+
+/// What the next retention run would do to a tenant, changing nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetentionPreview {
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The instant the rules were evaluated at.
+    pub now: DateTime<Utc>,
+    /// The policy in force (the tenant's own, or the default).
+    pub policy: RetentionPolicy,
+    /// The archive rule at `now`.
+    pub archive_rule: ArchiveRule,
+    /// Messages a run would archive (exact).
+    pub would_archive: u64,
+    /// Archived messages archived before this instant are deleted.
+    pub purge_cutoff: DateTime<Utc>,
+    /// Archived messages a run would delete (exact).
+    pub would_delete: u64,
+    /// Some of the messages a run would archive, oldest first (see
+    /// [`MemoryService::retention_preview`]).
+    pub sample: Vec<Message>,
+}
 
 use super::{MemoryService, truncate_to_micros};
 
@@ -74,5 +100,75 @@ impl MemoryService {
                 .await?;
         }
         Ok(report)
+    }
+
+    /// How many live messages [`Self::retention_preview`] reads at most to find its sample.
+    pub const PREVIEW_SCAN_LIMIT: usize = 5_000;
+
+    /// What the next retention run would archive and delete (exact counts, by a dry run), and
+    /// up to `sample_limit` of the messages it would archive: the oldest live messages that
+    /// match the rule among the tenant's oldest [`Self::PREVIEW_SCAN_LIMIT`] live ones (all of
+    /// them for smaller tenants). Changes nothing.
+    pub async fn retention_preview(
+        &self,
+        tenant: &TenantId,
+        sample_limit: usize,
+        access: &TenantAccess,
+    ) -> Result<RetentionPreview> {
+        Self::check_access(access, tenant)?;
+        let store = self.retention_store()?;
+        let policy = self.retention_policy(tenant).await?;
+        let now = truncate_to_micros(self.clock.now());
+        let archive_rule = policy.archive_rule(now);
+        let purge_cutoff = policy.purge_cutoff(now);
+        let would_archive = self
+            .call("archive", store.archive(tenant, &archive_rule, now, true))
+            .await?;
+        let would_delete = self
+            .call(
+                "purge_archived",
+                store.purge_archived(tenant, purge_cutoff, true),
+            )
+            .await?;
+        let mut sample = Vec::new();
+        if let Some(listing) = self.stores.listing().filter(|_| sample_limit > 0) {
+            let mut query = ListQuery {
+                tenant_id: tenant.clone(),
+                conversation_id: None,
+                role: None,
+                archived: Some(false),
+                created_after: None,
+                created_before: None,
+                order: SortOrder::Asc,
+                after: None,
+                limit: 500,
+                with_embeddings: false,
+            };
+            let mut scanned = 0;
+            while sample.len() < sample_limit && scanned < Self::PREVIEW_SCAN_LIMIT {
+                let page = self.call("list", listing.list(&query)).await?;
+                scanned += page.len();
+                query.after = page.last().map(|m| crate::domain::Position {
+                    created_at: m.created_at,
+                    id: m.id,
+                });
+                let full = page.len() == query.limit;
+                sample.extend(page.into_iter().filter(|m| archive_rule.matches(m)));
+                if !full {
+                    break;
+                }
+            }
+            sample.truncate(sample_limit);
+        }
+        Ok(RetentionPreview {
+            tenant_id: tenant.clone(),
+            now,
+            policy,
+            archive_rule,
+            would_archive,
+            purge_cutoff,
+            would_delete,
+            sample,
+        })
     }
 }

@@ -8,14 +8,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Content, ConversationId, EmbeddingStatus, HistoryEntry, IdempotencyRecord, Message, MessageId,
-    SortOrder, TenantId, cosine_similarity,
+    Content, ConversationId, ConversationSummary, EmbeddingStatus, HistoryEntry, IdempotencyRecord,
+    Message, MessageId, SortOrder, TenantId, cosine_similarity,
 };
 use crate::error::RepositoryError;
 use crate::ports::{
-    Candidate, CandidateQuery, Editing, EmbeddingUpdate, Erasure, LexicalDocument, LexicalMatches,
-    LexicalQuery, LexicalSearch, ListQuery, Listing, MessageRecord, MessageStore, RetentionStore,
-    Revision, Timeline, VectorSearch, rank_matches,
+    Candidate, CandidateQuery, ConversationQuery, Editing, EmbeddingUpdate, Erasure,
+    LexicalDocument, LexicalMatches, LexicalQuery, LexicalSearch, ListQuery, Listing,
+    MessageRecord, MessageStore, RetentionStore, Revision, Timeline, VectorSearch, rank_matches,
 };
 use crate::retention::{ArchiveRule, RetentionPolicy};
 use crate::text::AnalyzedText;
@@ -512,6 +512,38 @@ impl Listing for InMemoryStore {
                 m.embedding = None;
             }
         }
+        Ok(out)
+    }
+
+    async fn conversations(
+        &self,
+        q: &ConversationQuery,
+    ) -> Result<Vec<ConversationSummary>, RepositoryError> {
+        let mut by_id: HashMap<ConversationId, ConversationSummary> = HashMap::new();
+        for m in self.rows().values().map(|r| &r.message) {
+            if m.tenant_id != q.tenant_id {
+                continue;
+            }
+            let s = by_id
+                .entry(m.conversation_id.clone())
+                .or_insert_with(|| ConversationSummary {
+                    conversation_id: m.conversation_id.clone(),
+                    messages: 0,
+                    archived: 0,
+                    first_message_at: m.created_at,
+                    last_message_at: m.created_at,
+                });
+            s.messages += 1;
+            s.archived += u64::from(m.archived);
+            s.first_message_at = s.first_message_at.min(m.created_at);
+            s.last_message_at = s.last_message_at.max(m.created_at);
+        }
+        let mut out: Vec<ConversationSummary> = by_id
+            .into_values()
+            .filter(|c| q.before.as_ref().is_none_or(|(at, id)| c.key() < (*at, id)))
+            .collect();
+        out.sort_by(|a, b| b.key().cmp(&a.key()));
+        out.truncate(q.limit);
         Ok(out)
     }
 }

@@ -207,3 +207,86 @@ pub async fn filters<S: MessageStore + Listing + RetentionStore>(store: &S, dim:
         "tenant scope"
     );
 }
+
+/// Conversations: one summary per conversation of the tenant (archived messages counted),
+/// most recently active first with ties broken by id descending, keyset pages, one tenant.
+pub async fn conversations<S: MessageStore + Listing + RetentionStore>(store: &S, dim: usize) {
+    use crate::ports::ConversationQuery;
+    // c-old: an archived message 40 days back and a live one 10 days back; c-a and c-b end
+    // at the same instant (the id breaks the tie); c-new is the most recent.
+    let plan = [
+        ("c-old", 40 * 24 * 60),
+        ("c-old", 10 * 24 * 60),
+        ("c-a", 60),
+        ("c-b", 120),
+        ("c-b", 60),
+        ("c-new", 5),
+        ("c-new", 1),
+        ("c-new", 0),
+    ];
+    for (c, minutes) in plan {
+        let m = Fixture::new("acme", c, dim)
+            .created(t0() - Duration::minutes(minutes))
+            .build();
+        insert(store, &m).await.expect("insert");
+    }
+    insert(store, &Fixture::new("globex", "c-x", dim).build())
+        .await
+        .expect("insert");
+    assert_eq!(archive_old(store, "acme").await, 1);
+    let query = |limit, before| ConversationQuery {
+        tenant_id: tenant("acme"),
+        before,
+        limit,
+    };
+    let all = store
+        .conversations(&query(100, None))
+        .await
+        .expect("conversations");
+    let summary: Vec<(&str, u64, u64)> = all
+        .iter()
+        .map(|c| (c.conversation_id.as_str(), c.messages, c.archived))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("c-new", 3, 0),
+            ("c-b", 2, 0),
+            ("c-a", 1, 0),
+            ("c-old", 2, 1)
+        ],
+        "newest activity first, ties by id descending, archived counted"
+    );
+    let old = &all[3];
+    assert_eq!(old.first_message_at, t0() - Duration::days(40));
+    assert_eq!(old.last_message_at, t0() - Duration::days(10));
+    assert_eq!(all[0].last_message_at, t0());
+    for page in [1, 2, 3] {
+        let mut got = Vec::new();
+        let mut before = None;
+        loop {
+            let part = store
+                .conversations(&query(page, before.clone()))
+                .await
+                .expect("page");
+            let done = part.len() < page;
+            before = part
+                .last()
+                .map(|c| (c.last_message_at, c.conversation_id.clone()));
+            got.extend(part);
+            if done {
+                break;
+            }
+        }
+        assert_eq!(got, all, "pages of {page}");
+    }
+    let none = store
+        .conversations(&ConversationQuery {
+            tenant_id: tenant("initech"),
+            before: None,
+            limit: 10,
+        })
+        .await
+        .expect("empty tenant");
+    assert!(none.is_empty());
+}

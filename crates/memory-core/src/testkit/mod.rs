@@ -188,7 +188,13 @@ macro_rules! __contract_group {
         $crate::__contract_checks!($mode, $make, $dim, erasure, [erasure]);
     };
     ($mode:tt, $make:expr, $dim:expr, listing) => {
-        $crate::__contract_checks!($mode, $make, $dim, listing, [orders_and_pages, filters]);
+        $crate::__contract_checks!(
+            $mode,
+            $make,
+            $dim,
+            listing,
+            [orders_and_pages, filters, conversations]
+        );
     };
     ($mode:tt, $make:expr, $dim:expr, editing) => {
         $crate::__contract_checks!(
