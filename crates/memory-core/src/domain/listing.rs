@@ -226,7 +226,7 @@ pub(super) fn hex(bytes: &[u8]) -> String {
 
 /// The bytes of a [`hex`] string; `None` when it is not one.
 pub(super) fn unhex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 || !hex.is_ascii() {
+    if !hex.len().is_multiple_of(2) || !hex.is_ascii() {
         return None;
     }
     (0..hex.len() / 2)
