@@ -8,6 +8,7 @@ mod helpers;
 
 mod auth;
 mod client;
+mod console;
 mod erasure;
 mod isolation;
 mod lifecycle;

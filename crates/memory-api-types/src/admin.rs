@@ -80,3 +80,55 @@ pub struct ErasureResponse {
     /// Messages deleted (archived copies go with them); 0 when there was nothing left.
     pub deleted: u64,
 }
+
+/// A tenant's retention policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RetentionPolicyDto {
+    /// Messages older than this many days are archived.
+    pub max_age_days: u32,
+    /// Messages with an importance strictly below this are archived.
+    pub importance_threshold: f64,
+    /// Archived messages are deleted this many days after they were archived.
+    pub delete_after_days: u32,
+}
+
+/// What the next archive step would do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ArchivePreview {
+    /// Live messages it would archive (exact).
+    pub count: u64,
+    /// The age rule: messages created before this instant.
+    pub created_before: DateTime<Utc>,
+    /// The importance rule: messages with an importance strictly below this.
+    pub importance_below: f64,
+    /// Some of them, oldest first (see docs/api.md).
+    pub sample: Vec<crate::MessageResponse>,
+}
+
+/// What the next delete step would do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeletePreview {
+    /// Archived messages it would delete (exact).
+    pub count: u64,
+    /// Messages archived before this instant.
+    pub archived_before: DateTime<Utc>,
+}
+
+/// `GET /v1/admin/retention/preview`: the policy in force and what a run now would do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RetentionPreviewResponse {
+    /// The tenant.
+    pub tenant_id: String,
+    /// When the rules were evaluated.
+    pub now: DateTime<Utc>,
+    /// The tenant's own policy, or the server's default.
+    pub policy: RetentionPolicyDto,
+    /// The archive step.
+    pub archive: ArchivePreview,
+    /// The delete step.
+    pub delete: DeletePreview,
+}

@@ -29,13 +29,14 @@ pub mod requests;
 pub mod search;
 
 pub use admin::{
-    DatabaseStatus, ErasureResponse, HealthResponse, HealthStatus, RetentionActionDto,
-    RetentionRunResponse,
+    ArchivePreview, DatabaseStatus, DeletePreview, ErasureResponse, HealthResponse, HealthStatus,
+    RetentionActionDto, RetentionPolicyDto, RetentionPreviewResponse, RetentionRunResponse,
 };
 pub use batch::{BatchItemResult, BatchResponse};
 pub use error::{ErrorBody, FieldErrorBody};
 pub use listing::{
-    HistoryEntryResponse, HistoryResponse, ListMessagesResponse, MessageSnapshot, SortOrderDto,
+    ConversationResponse, HistoryEntryResponse, HistoryResponse, ListConversationsResponse,
+    ListMessagesResponse, MessageSnapshot, SortOrderDto, TenantsResponse,
 };
 pub use message::{EmbeddingStatusDto, MessageResponse, RoleDto};
 pub use search::{SearchItem, SearchModeDto, SearchResponse};

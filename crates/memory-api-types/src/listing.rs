@@ -77,3 +77,40 @@ pub struct HistoryResponse {
     /// Its changes, oldest first (empty if it never changed).
     pub entries: Vec<HistoryEntryResponse>,
 }
+
+/// `GET /v1/tenants`: the tenants the caller's key may see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TenantsResponse {
+    /// An admin key (or no keys configured): every tenant, and erasure allowed.
+    pub admin: bool,
+    /// Sorted. For an admin, every tenant with at least one stored message; for a
+    /// tenant-bound key, its own tenants.
+    pub tenants: Vec<String>,
+}
+
+/// One conversation of a tenant, summed up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConversationResponse {
+    /// The conversation.
+    pub conversation_id: String,
+    /// Its messages, archived ones included.
+    pub messages: u64,
+    /// How many of them are archived.
+    pub archived: u64,
+    /// When its oldest message was written.
+    pub first_message_at: DateTime<Utc>,
+    /// When its newest message was written (the listing's order).
+    pub last_message_at: DateTime<Utc>,
+}
+
+/// `GET /v1/conversations`: a page of a tenant's conversations, most recently active first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ListConversationsResponse {
+    /// The conversations.
+    pub conversations: Vec<ConversationResponse>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}

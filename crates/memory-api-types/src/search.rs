@@ -37,6 +37,11 @@ pub struct SearchItem {
     /// Hybrid and lexical modes: BM25 on a fixed scale in [0, 1], the share of the query's
     /// word weight (idf) the message matches; null in vector mode.
     pub lexical: Option<f64>,
+    /// The `r` of `score = 0.6·r + 0.3·importance + 0.1·decay`: the cosine similarity in
+    /// vector mode; in hybrid and lexical modes the fused similarity and lexical value,
+    /// relative to this answer's best candidate (docs/scoring.md).
+    #[serde(default)]
+    pub fusion: f64,
     /// How relevant the message is to the query, on an absolute scale in [0, 1]: the same
     /// for the same message and query whatever else is stored (docs/scoring.md). What
     /// `min_relevance` is compared with.

@@ -38,6 +38,8 @@ pub struct HttpConfig {
     pub environment: String,
     /// Reported by the health endpoint.
     pub version: String,
+    /// `MEMORY_CONSOLE`: serve the browser console at `/console` (docs/console.md).
+    pub console: bool,
 }
 
 /// A configuration value that cannot be used. Messages name the position of a bad API key,

@@ -31,6 +31,7 @@
 //!     max_in_flight: 512,
 //!     environment: "local".into(),
 //!     version: env!("CARGO_PKG_VERSION").into(),
+//!     console: true,
 //! };
 //! let listener = std::net::TcpListener::bind("127.0.0.1:8000")?;
 //! serve(listener, service, config, Metrics::new())?.await
@@ -39,6 +40,7 @@
 
 pub mod api;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod mcp;

@@ -8,14 +8,20 @@ use crate::api::common::{EmbeddingStatusDto, ErasureResponse, MessageResponse, R
 use crate::api::create_batch::{BatchItem, BatchItemResult, BatchRequest, BatchResponse};
 use crate::api::create_message::CreateMessageRequest;
 use crate::api::health::{DatabaseStatus, HealthResponse, HealthStatus};
+use crate::api::list_conversations::{ConversationResponse, ListConversationsResponse};
 use crate::api::list_messages::{ListMessagesResponse, SortOrderDto};
+use crate::api::list_tenants::TenantsResponse;
 use crate::api::message_history::{HistoryEntryResponse, HistoryResponse, MessageSnapshot};
+use crate::api::retention_preview::{
+    ArchivePreview, DeletePreview, RetentionPolicyDto, RetentionPreviewResponse,
+};
 use crate::api::run_retention::{RetentionActionDto, RetentionRunRequest, RetentionRunResponse};
 use crate::api::search::{SearchItem, SearchModeDto, SearchRequest, SearchResponse};
 use crate::api::update_message::UpdateMessageRequest;
 use crate::api::{
     create_batch, create_message, delete_message, erase_conversation, erase_tenant, get_message,
-    health, list_messages, message_history, metrics, run_retention, search, update_message,
+    health, list_conversations, list_messages, list_tenants, message_history, metrics,
+    retention_preview, run_retention, search, update_message,
 };
 use crate::error::{ErrorBody, FieldErrorBody};
 
@@ -30,6 +36,8 @@ use crate::error::{ErrorBody, FieldErrorBody};
     paths(
         create_message::create_message,
         list_messages::list_messages,
+        list_tenants::list_tenants,
+        list_conversations::list_conversations,
         create_batch::create_batch,
         get_message::get_message,
         update_message::update_message,
@@ -38,6 +46,7 @@ use crate::error::{ErrorBody, FieldErrorBody};
         search::search,
         search::search_post,
         run_retention::run_retention,
+        retention_preview::retention_preview,
         erase_conversation::erase_conversation,
         erase_tenant::erase_tenant,
         health::health,
@@ -48,6 +57,9 @@ use crate::error::{ErrorBody, FieldErrorBody};
         CreateMessageRequest,
         MessageResponse,
         ListMessagesResponse,
+        TenantsResponse,
+        ConversationResponse,
+        ListConversationsResponse,
         SortOrderDto,
         BatchRequest,
         BatchItem,
@@ -64,6 +76,10 @@ use crate::error::{ErrorBody, FieldErrorBody};
         RetentionRunRequest,
         RetentionRunResponse,
         RetentionActionDto,
+        RetentionPolicyDto,
+        RetentionPreviewResponse,
+        ArchivePreview,
+        DeletePreview,
         HealthResponse,
         HealthStatus,
         DatabaseStatus,

@@ -126,6 +126,7 @@ pub fn serve(
         allowed_origins: origins.clone(),
     });
     let request_timeout = state.request_timeout;
+    let console = config.console;
     let openapi = ApiDoc::openapi();
     tracing::info!(
         addr = ?listener.local_addr().ok(),
@@ -134,12 +135,18 @@ pub fn serve(
         trusted_proxies = %state.trusted_proxies,
         timeout = ?state.request_timeout,
         max_in_flight = config.max_in_flight,
+        console = config.console,
         "serving the HTTP API"
     );
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .configure(extract::configure)
+            .configure(|cfg| {
+                if console {
+                    crate::console::configure(cfg);
+                }
+            })
             .service(
                 guarded!("/v1/messages")
                     .route(web::post().to(api::create_message::create_message))
@@ -169,6 +176,15 @@ pub fn serve(
             .service(
                 guarded!("/v1/admin/retention/run")
                     .route(web::post().to(api::run_retention::run_retention)),
+            )
+            .service(
+                guarded!("/v1/admin/retention/preview")
+                    .route(web::get().to(api::retention_preview::retention_preview)),
+            )
+            .service(guarded!("/v1/tenants").route(web::get().to(api::list_tenants::list_tenants)))
+            .service(
+                guarded!("/v1/conversations")
+                    .route(web::get().to(api::list_conversations::list_conversations)),
             )
             .service(
                 guarded!("/v1/conversations/{conversation_id}")

@@ -179,6 +179,9 @@ pub struct Settings {
     /// (load shedding: bounded memory and latency under overload).
     #[arg(long, env = "MEMORY_MAX_IN_FLIGHT", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_in_flight: u32,
+    /// Serve the browser console at /console (static files; it uses the key the user types).
+    #[arg(long, env = "MEMORY_CONSOLE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub console: bool,
     /// Upper bound on every request's duration, in seconds.
     #[arg(long, env = "MEMORY_REQUEST_TIMEOUT_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout_seconds: u64,

@@ -76,6 +76,7 @@ pub fn http_config(settings: &Settings) -> anyhow::Result<HttpConfig> {
         max_in_flight: settings.max_in_flight as usize,
         environment: settings.environment.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        console: settings.console,
     })
 }
 

@@ -288,6 +288,9 @@ pub struct SearchHit {
     /// Hybrid and lexical modes: BM25 on a fixed scale in `[0, 1]`, the share of the query's
     /// idf mass the message matches; `None` in vector mode.
     pub lexical: Option<f64>,
+    /// The `r` of `score`'s formula (`Fused::order`): what `score` weighs with importance
+    /// and recency.
+    pub fusion: f64,
     /// How relevant the message is to the query on an absolute scale in `[0, 1]`: the same
     /// for the same message and query whatever else is stored or found (see
     /// `docs/scoring.md`). What `min_relevance` is compared with.

@@ -148,6 +148,7 @@ impl Ranker {
             decay,
             importance,
             lexical: fused.lexical,
+            fusion: fused.order,
             relevance: fused.relevance,
         }
     }

@@ -8,6 +8,8 @@
 //! | --- | --- |
 //! | `POST /v1/messages` | [`create_message`] |
 //! | `GET /v1/messages` | [`list_messages`] |
+//! | `GET /v1/tenants` | [`list_tenants`] |
+//! | `GET /v1/conversations` | [`list_conversations`] |
 //! | `POST /v1/messages/batch` | [`create_batch`] |
 //! | `GET /v1/messages/{message_id}` | [`get_message`] |
 //! | `PATCH /v1/messages/{message_id}` | [`update_message`] |
@@ -15,6 +17,7 @@
 //! | `GET /v1/messages/{message_id}/history` | [`message_history`] |
 //! | `GET /v1/memory/search`, `POST /v1/memory/search` | [`search`] |
 //! | `POST /v1/admin/retention/run` | [`run_retention`] |
+//! | `GET /v1/admin/retention/preview` | [`retention_preview`] |
 //! | `DELETE /v1/conversations/{conversation_id}` | [`erase_conversation`] |
 //! | `DELETE /v1/tenants/{tenant_id}/messages` | [`erase_tenant`] |
 //! | `GET /v1/admin/health` | [`health`] |
@@ -37,10 +40,13 @@ pub mod erase_conversation;
 pub mod erase_tenant;
 pub mod get_message;
 pub mod health;
+pub mod list_conversations;
 pub mod list_messages;
+pub mod list_tenants;
 pub mod message_history;
 pub mod metrics;
 pub mod responses;
+pub mod retention_preview;
 pub mod run_retention;
 pub mod schema;
 pub mod search;

@@ -2,7 +2,9 @@
 //! ([`TenantId::MAX_CHARS`], [`SearchQuery::MAX_TOP_K`], ...) so the document cannot drift
 //! from the rules the server applies. Used with `schema_with` on the wire types.
 
-use memory_core::domain::{Content, ConversationId, ListRequest, SearchQuery, TenantId};
+use memory_core::domain::{
+    Content, ConversationId, ConversationRequest, ListRequest, SearchQuery, TenantId,
+};
 use memory_core::service::MAX_BATCH_MESSAGES;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
@@ -110,6 +112,19 @@ pub fn list_limit() -> Object {
             "Page size, 1-{} (default {}).",
             ListRequest::MAX_LIMIT,
             ListRequest::DEFAULT_LIMIT
+        ),
+    )
+}
+
+/// Page size of `GET /v1/conversations`.
+pub fn conversations_limit() -> Object {
+    integer(
+        1,
+        ConversationRequest::MAX_LIMIT,
+        format!(
+            "Page size, 1-{} (default {}).",
+            ConversationRequest::MAX_LIMIT,
+            ConversationRequest::DEFAULT_LIMIT
         ),
     )
 }

@@ -2,13 +2,17 @@
 //! core derives no serde, and the wire crate knows no core.
 
 use memory_api_types::{
-    EmbeddingStatusDto, HistoryEntryResponse, ListMessagesResponse, MessageResponse,
-    MessageSnapshot, RetentionRunResponse, RoleDto, SearchItem, SearchModeDto, SearchResponse,
+    ArchivePreview, ConversationResponse, DeletePreview, EmbeddingStatusDto, HistoryEntryResponse,
+    ListConversationsResponse, ListMessagesResponse, MessageResponse, MessageSnapshot,
+    RetentionPolicyDto, RetentionPreviewResponse, RetentionRunResponse, RoleDto, SearchItem,
+    SearchModeDto, SearchResponse, TenantsResponse,
 };
 use memory_core::domain::{
-    EmbeddingStatus, HistoryEntry, Message, MessagePage, Role, SearchHit, SearchMode, SearchResults,
+    ConversationPage, EmbeddingStatus, HistoryEntry, Message, MessagePage, Role, SearchHit,
+    SearchMode, SearchResults,
 };
-use memory_core::retention::RetentionReport;
+use memory_core::retention::{RetentionPolicy, RetentionReport};
+use memory_core::service::{RetentionPreview, VisibleTenants};
 
 /// A core value as its wire type. (A trait of ours: both sides are foreign types here, so
 /// `From` cannot be implemented.)
@@ -87,6 +91,7 @@ impl IntoWire for SearchHit {
             importance: self.importance,
             conversation_id: m.conversation_id.into_inner(),
             lexical: self.lexical,
+            fusion: self.fusion,
             relevance: self.relevance,
         }
     }
@@ -150,6 +155,68 @@ impl IntoWire for RetentionReport {
             archived: self.archived,
             deleted: self.deleted,
             dry_run: self.dry_run,
+        }
+    }
+}
+
+impl IntoWire for VisibleTenants {
+    type Wire = TenantsResponse;
+    fn into_wire(self) -> TenantsResponse {
+        TenantsResponse {
+            admin: self.admin,
+            tenants: self.tenants.into_iter().map(|t| t.into_inner()).collect(),
+        }
+    }
+}
+
+impl IntoWire for ConversationPage {
+    type Wire = ListConversationsResponse;
+    fn into_wire(self) -> ListConversationsResponse {
+        ListConversationsResponse {
+            conversations: self
+                .conversations
+                .into_iter()
+                .map(|c| ConversationResponse {
+                    conversation_id: c.conversation_id.into_inner(),
+                    messages: c.messages,
+                    archived: c.archived,
+                    first_message_at: c.first_message_at,
+                    last_message_at: c.last_message_at,
+                })
+                .collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
+}
+
+impl IntoWire for RetentionPolicy {
+    type Wire = RetentionPolicyDto;
+    fn into_wire(self) -> RetentionPolicyDto {
+        RetentionPolicyDto {
+            max_age_days: self.max_age_days(),
+            importance_threshold: self.importance_threshold().value(),
+            delete_after_days: self.delete_after_days(),
+        }
+    }
+}
+
+impl IntoWire for RetentionPreview {
+    type Wire = RetentionPreviewResponse;
+    fn into_wire(self) -> RetentionPreviewResponse {
+        RetentionPreviewResponse {
+            tenant_id: self.tenant_id.into_inner(),
+            now: self.now,
+            policy: self.policy.into_wire(),
+            archive: ArchivePreview {
+                count: self.would_archive,
+                created_before: self.archive_rule.created_before,
+                importance_below: self.archive_rule.importance_below.value(),
+                sample: self.sample.into_iter().map(IntoWire::into_wire).collect(),
+            },
+            delete: DeletePreview {
+                count: self.would_delete,
+                archived_before: self.purge_cutoff,
+            },
         }
     }
 }

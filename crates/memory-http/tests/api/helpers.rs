@@ -29,6 +29,8 @@ pub struct Options {
     /// The store's ports; by default a fresh [`InMemoryStore`] behind every port.
     pub store: Option<StorePorts>,
     pub embedder: Option<Arc<dyn Embedder>>,
+    /// Serve the console (on by default, as in the server).
+    pub console: bool,
 }
 
 impl Default for Options {
@@ -42,6 +44,7 @@ impl Default for Options {
             max_in_flight: 512,
             store: None,
             embedder: None,
+            console: true,
         }
     }
 }
@@ -75,6 +78,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         max_in_flight: opts.max_in_flight,
         environment: "test".into(),
         version: "9.9.9".into(),
+        console: opts.console,
     };
     let server = serve(listener, Arc::new(service), config, metrics).expect("serve");
     tokio::spawn(server);

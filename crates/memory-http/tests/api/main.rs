@@ -7,6 +7,7 @@ mod helpers;
 
 mod auth;
 mod client;
+mod console;
 mod cors;
 mod docs;
 mod errors;
