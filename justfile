@@ -20,10 +20,15 @@ test: fetch-model pg-up
         cargo test --workspace --all-features --no-fail-fast
     fi
     scripts/test-python-client.sh
+    MEMORY_SERVER_BIN="$PWD/target/release/memory-server" scripts/test-console.sh
 
 # The Python client's tests alone (clients/python; builds the release binary first).
 test-python *ARGS:
     scripts/test-python-client.sh {{ARGS}}
+
+# The console's browser tests (headless Chromium; screenshots in target/console/).
+test-console *ARGS:
+    scripts/test-console.sh {{ARGS}}
 
 # Format check and lints, as CI runs them.
 lint:

@@ -556,7 +556,7 @@
       el('span', {}, `version ${h.version}`),
       el('span', {}, `uptime ${fmtDuration(h.uptime_seconds)}`),
       el('span', { class: 'muted' }, `environment ${h.environment}`),
-      el('span', { class: 'muted' }, `db latency ${h.latency_ms} ms`),
+      el('span', { class: 'muted' }, `db latency ${fmtNum(h.latency_ms, 2)} ms`),
       el('span', { class: 'muted', title: h.timestamp }, `at ${fmtTime(h.timestamp)}`));
   }
 
