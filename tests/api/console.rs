@@ -9,7 +9,8 @@ use crate::helpers::{StoreKind, TestApp, spawn_app_with};
 
 for_each_store!(
     tenants_and_conversations_show_what_the_key_may_see,
-    a_retention_preview_counts_and_samples_without_changing_anything
+    a_retention_preview_counts_and_samples_without_changing_anything,
+    an_importance_override_is_kept_changed_and_cleared
 );
 
 const KEYS: &str = "admin,acme-key:acme";
@@ -283,4 +284,71 @@ async fn a_retention_preview_counts_and_samples_without_changing_anything(kind: 
         (Some(0), Some(0))
     );
     assert_eq!(after["archive"]["sample"], json!([]));
+}
+
+async fn an_importance_override_is_kept_changed_and_cleared(kind: StoreKind) {
+    let app = spawn_app_with(kind, |_| {}).await;
+    let r = app
+        .post_message(
+            &json!({"tenant_id": "acme", "conversation_id": "c", "role": "user",
+            "content": "Remember: the launch is on the 3rd", "importance_override": 0.9}),
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 202);
+    let created: Value = r.json().await.expect("json");
+    assert_eq!(created["importance_override"], 0.9, "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+    let plain = app.store("acme", "c", "and bring snacks").await;
+    assert_eq!(plain["importance_override"], Value::Null);
+
+    let patch = |body: Value| {
+        app.client
+            .patch(app.url(&format!("/v1/messages/{id}")))
+            .json(&body)
+            .send()
+    };
+    let listed = |app: &TestApp| {
+        let client = app.client.clone();
+        let url = app.url("/v1/messages");
+        async move {
+            let page: Value = client
+                .get(url)
+                .query(&[("tenant_id", "acme"), ("order", "asc")])
+                .send()
+                .await
+                .expect("request")
+                .json()
+                .await
+                .expect("json");
+            page["messages"][0]["importance_override"].clone()
+        }
+    };
+    assert_eq!(listed(&app).await, 0.9, "listings carry it");
+    let changed: Value = patch(json!({"importance_override": 0.2}))
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(changed["importance_override"], 0.2, "{changed}");
+    assert!(
+        changed["importance_score"].as_f64() < created["importance_score"].as_f64(),
+        "rescored: {changed}"
+    );
+    // A content change keeps the override.
+    let edited: Value = patch(json!({"content": "The launch moved to the 5th"}))
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(edited["importance_override"], 0.2, "{edited}");
+    let cleared: Value = patch(json!({"importance_override": null}))
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(cleared["importance_override"], Value::Null, "{cleared}");
+    assert_eq!(listed(&app).await, Value::Null);
 }

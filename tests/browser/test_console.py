@@ -22,7 +22,7 @@ ACME = [
     ("trip", "We are flying to Lisbon in May for my sister's wedding", 45),
     ("trip", "Book the hotel near the river, my mother uses a wheelchair", 44),
     ("pets", "I adopted a cat called Miso last week and she loves cardboard boxes", 2),
-    ("pets", "Miso needs her vaccination at the vet on Thursday", 1),
+    ("pets", "Miso needs her vaccination at the vet on Thursday", 1, 0.95),
     ("pets", "ok", 0),
 ]
 GLOBEX = [("ops", "Rotate the production database keys every quarter", 0)]
@@ -34,13 +34,14 @@ def _import(server, key: str, tenant: str, items) -> None:
         "tenant_id": tenant,
         "messages": [
             {
-                "conversation_id": c,
+                "conversation_id": item[0],
                 "role": "user",
-                "content": text,
-                "created_at": (now - timedelta(days=days)).isoformat(),
-                "metadata": {"topic": c},
+                "content": item[1],
+                "created_at": (now - timedelta(days=item[2])).isoformat(),
+                "metadata": {"topic": item[0]},
+                **({"importance_override": item[3]} if len(item) > 3 else {}),
             }
-            for c, text, days in items
+            for item in items
         ],
     }
     r = httpx.post(f"{server.base_url}/v1/messages/batch", json=body,
@@ -106,6 +107,8 @@ def test_admin_browses_searches_previews_and_watches_health(browser, data):
     rows = d.find_elements(By.CSS_SELECTOR, "#messages tbody tr.message")
     assert "ok" == rows[0].find_elements(By.TAG_NAME, "td")[2].text, "newest first"
     assert "Miso" in rows[2].text
+    assert "0.95" in rows[1].text and "(override)" in rows[1].text, rows[1].text
+    assert "(override)" not in rows[2].text
     assert "embedded" in rows[2].text and '"topic"' in rows[2].text
     assert by_id(d, "erase-conversation").is_displayed()
     shot(d, "browse")

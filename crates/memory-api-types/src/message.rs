@@ -60,6 +60,10 @@ pub struct MessageResponse {
     pub metadata: serde_json::Value,
     /// Importance in [0, 1], computed at ingest.
     pub importance_score: f64,
+    /// The client's own importance (given at ingest or by a PATCH) that `importance_score`
+    /// weighs in; null when none was given.
+    #[serde(default)]
+    pub importance_override: Option<f64>,
     /// Whether the embedding is there yet.
     pub embedding_status: EmbeddingStatusDto,
     /// Archived by retention (kept, but no longer searched).

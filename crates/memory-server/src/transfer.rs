@@ -51,6 +51,9 @@ pub struct Line {
     pub id: String,
     /// Importance.
     pub importance_score: f64,
+    /// The client's own importance, when it gave one (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub importance_override: Option<f64>,
     /// Metadata.
     pub metadata: serde_json::Value,
     /// Author.
@@ -72,6 +75,7 @@ impl Line {
             embedding_status: m.embedding_status.as_str().to_owned(),
             id: m.id.as_uuid().to_string(),
             importance_score: m.importance_score.value(),
+            importance_override: m.importance_override.map(|i| i.value()),
             metadata: m.metadata.to_value(),
             role: m.role.as_str().to_owned(),
             tenant_id: m.tenant_id.into_inner(),
@@ -89,6 +93,11 @@ impl Line {
             content: Content::parse(self.content).map_err(field)?,
             metadata: Metadata::parse(self.metadata).map_err(field)?,
             importance_score: Importance::parse_field("importance_score", self.importance_score)
+                .map_err(field)?,
+            importance_override: self
+                .importance_override
+                .map(|v| Importance::parse_field("importance_override", v))
+                .transpose()
                 .map_err(field)?,
             embedding: self
                 .embedding

@@ -27,8 +27,8 @@ use crate::scope::{Query, Scope};
 
 /// The message columns, then the analysed text.
 const DOCUMENT_COLUMNS: &str = "id, tenant_id, conversation_id, role, content, metadata, \
-     importance_score, embedding, embedding_status, archived, created_at, updated_at, \
-     coalesce(lexical_terms, '') AS terms";
+     importance_score, importance_override, embedding, embedding_status, archived, created_at, \
+     updated_at, coalesce(lexical_terms, '') AS terms";
 
 #[derive(QueryableByName)]
 struct DocumentRow {

@@ -22,7 +22,7 @@ fn list_sql(q: &ListQuery) -> String {
     };
     let mut sql = format!(
         "SELECT id, tenant_id, conversation_id, role, content, metadata, importance_score, \
-         {embedding}, embedding_status, archived, created_at, updated_at \
+         importance_override, {embedding}, embedding_status, archived, created_at, updated_at \
          FROM messages WHERE tenant_id = $1"
     );
     let mut n = 1;

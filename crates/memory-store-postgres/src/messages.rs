@@ -21,10 +21,10 @@ use crate::schema::messages;
 
 /// The columns a message and its archive copy share.
 pub(crate) const COPY_COLUMNS: &str = "id, tenant_id, conversation_id, role, content, metadata, \
-     importance_score, embedding, embedding_status, created_at, updated_at";
+     importance_score, importance_override, embedding, embedding_status, created_at, updated_at";
 
 const PENDING_SQL: &str = "SELECT id, tenant_id, conversation_id, role, content, metadata, \
-     importance_score, embedding, embedding_status, archived, created_at, updated_at \
+     importance_score, importance_override, embedding, embedding_status, archived, created_at, updated_at \
      FROM messages WHERE NOT archived AND embedding_status <> 'completed' \
      ORDER BY created_at, id LIMIT $1";
 

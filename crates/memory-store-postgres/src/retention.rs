@@ -34,10 +34,11 @@ const ARCHIVE_BATCH_SQL: &str = "WITH moved AS ( \
                     AND (created_at < $2 OR importance_score < $3) LIMIT $5) \
          AND tenant_id = $1 AND NOT archived AND (created_at < $2 OR importance_score < $3) \
        RETURNING id, tenant_id, conversation_id, role, content, metadata, importance_score, \
-                 embedding, embedding_status, created_at, updated_at, archived_at), \
+                 importance_override, embedding, embedding_status, created_at, updated_at, archived_at), \
      copied AS ( \
        INSERT INTO archived_messages (id, tenant_id, conversation_id, role, content, metadata, \
-                 importance_score, embedding, embedding_status, created_at, updated_at, archived_at) \
+                 importance_score, importance_override, embedding, embedding_status, created_at, \
+                 updated_at, archived_at) \
        SELECT * FROM moved \
        ON CONFLICT (id) DO UPDATE SET archived_at = EXCLUDED.archived_at, \
                  updated_at = EXCLUDED.updated_at \

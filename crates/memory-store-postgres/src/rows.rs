@@ -26,6 +26,7 @@ pub(crate) struct MessageRow {
     pub content: String,
     pub metadata: serde_json::Value,
     pub importance_score: f64,
+    pub importance_override: Option<f64>,
     pub embedding: Option<Vector>,
     pub embedding_status: String,
     pub archived: bool,
@@ -44,6 +45,7 @@ pub(crate) struct NewMessageRow<'a> {
     pub content: &'a str,
     pub metadata: serde_json::Value,
     pub importance_score: f64,
+    pub importance_override: Option<f64>,
     pub embedding: Option<Vector>,
     pub embedding_status: &'a str,
     pub archived: bool,
@@ -67,6 +69,7 @@ impl<'a> NewMessageRow<'a> {
             content: m.content.as_str(),
             metadata: m.metadata.to_value(),
             importance_score: m.importance_score.value(),
+            importance_override: m.importance_override.map(|i| i.value()),
             embedding: m
                 .embedding
                 .as_ref()
@@ -93,6 +96,7 @@ pub(crate) struct SearchRow {
     pub content: String,
     pub metadata: serde_json::Value,
     pub importance_score: f64,
+    pub importance_override: Option<f64>,
     pub embedding_status: String,
     pub archived: bool,
     pub created_at: DateTime<Utc>,
@@ -140,6 +144,7 @@ fn build_message(
     content: String,
     metadata: serde_json::Value,
     importance_score: f64,
+    importance_override: Option<f64>,
     embedding: Option<Vector>,
     embedding_status: &str,
     archived: bool,
@@ -163,6 +168,10 @@ fn build_message(
         content: Content::parse(content).map_err(c)?,
         metadata: Metadata::parse(metadata).map_err(c)?,
         importance_score: Importance::new(importance_score).map_err(c)?,
+        importance_override: importance_override
+            .map(Importance::new)
+            .transpose()
+            .map_err(c)?,
         embedding,
         embedding_status: EmbeddingStatus::parse(embedding_status).map_err(c)?,
         archived,
@@ -182,6 +191,7 @@ impl TryFrom<MessageRow> for Message {
             r.content,
             r.metadata,
             r.importance_score,
+            r.importance_override,
             r.embedding,
             &r.embedding_status,
             r.archived,
@@ -208,6 +218,7 @@ impl TryFrom<SearchRow> for Candidate {
             r.content,
             r.metadata,
             r.importance_score,
+            r.importance_override,
             None,
             &r.embedding_status,
             r.archived,

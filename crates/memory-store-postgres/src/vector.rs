@@ -61,7 +61,7 @@ impl ScopeSizes {
 
 /// The columns a search returns: everything but the embedding (the ranker does not need it).
 const SEARCH_COLUMNS: &str = "id, tenant_id, conversation_id, role, content, metadata, \
-     importance_score, embedding_status, archived, created_at, updated_at";
+     importance_score, importance_override, embedding_status, archived, created_at, updated_at";
 
 fn scope_of(q: &CandidateQuery) -> Scope<'_> {
     Scope {

@@ -42,8 +42,9 @@ async fn table_exists(url: &str, table: &str) -> bool {
     row.e
 }
 
-/// The migrations in migrations/postgres: the schema, lexical search, the lifecycle tables.
-const MIGRATION_COUNT: usize = 3;
+/// The migrations in migrations/postgres: the schema, lexical search, the lifecycle tables,
+/// the importance override.
+const MIGRATION_COUNT: usize = 4;
 
 #[tokio::test]
 async fn migrations_up_down_up() {

@@ -76,6 +76,7 @@ fn message(rng: &mut Rng, i: usize) -> Message {
         content: Content::parse(text.join(" ")).expect("valid"),
         metadata: Metadata::default(),
         importance_score: Importance::saturating(rng.unit()),
+        importance_override: None,
         embedding: None,
         embedding_status: EmbeddingStatus::Pending,
         archived: false,

@@ -74,6 +74,7 @@ fn message(rng: &mut Rng, i: usize) -> Message {
         .expect("valid"),
         metadata: Metadata::from_map(metadata).expect("valid"),
         importance_score: Importance::saturating(f64::from(rng.unit())),
+        importance_override: None,
         embedding: Some(rng.vector()),
         embedding_status: EmbeddingStatus::Completed,
         archived: false,

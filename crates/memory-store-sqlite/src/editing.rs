@@ -98,6 +98,7 @@ impl Editing for SqliteStore {
                         messages::content.eq(m.content.as_str()),
                         messages::metadata.eq(&metadata),
                         messages::importance_score.eq(m.importance_score.value()),
+                        messages::importance_override.eq(m.importance_override.map(|i| i.value())),
                         messages::embedding.eq(&embedding),
                         messages::embedding_status.eq(m.embedding_status.as_str()),
                         messages::updated_at.eq(to_micros(m.updated_at)),
@@ -112,6 +113,8 @@ impl Editing for SqliteStore {
                             archived_messages::content.eq(m.content.as_str()),
                             archived_messages::metadata.eq(&metadata),
                             archived_messages::importance_score.eq(m.importance_score.value()),
+                            archived_messages::importance_override
+                                .eq(m.importance_override.map(|i| i.value())),
                             archived_messages::embedding.eq(&embedding),
                             archived_messages::embedding_status.eq(m.embedding_status.as_str()),
                             archived_messages::updated_at.eq(to_micros(m.updated_at)),

@@ -79,6 +79,7 @@ pub struct MessageRow {
     pub content: String,
     pub metadata: String,
     pub importance_score: f64,
+    pub importance_override: Option<f64>,
     pub embedding_status: String,
     pub archived: bool,
     pub created_at: i64,
@@ -99,6 +100,11 @@ impl MessageRow {
             content: Content::parse(self.content).map_err(corrupt)?,
             metadata: Metadata::parse(metadata).map_err(corrupt)?,
             importance_score: Importance::new(self.importance_score).map_err(corrupt)?,
+            importance_override: self
+                .importance_override
+                .map(Importance::new)
+                .transpose()
+                .map_err(corrupt)?,
             embedding,
             embedding_status: EmbeddingStatus::parse(&self.embedding_status).map_err(corrupt)?,
             archived: self.archived,
@@ -119,6 +125,7 @@ pub struct NewMessageRow<'a> {
     pub content: &'a str,
     pub metadata: String,
     pub importance_score: f64,
+    pub importance_override: Option<f64>,
     pub embedding: Option<Vec<u8>>,
     pub embedding_status: &'static str,
     pub archived: bool,
@@ -150,6 +157,7 @@ impl<'a> NewMessageRow<'a> {
             content: m.content.as_str(),
             metadata,
             importance_score: m.importance_score.value(),
+            importance_override: m.importance_override.map(|i| i.value()),
             embedding: m.embedding.as_ref().map(|e| encode_vector(e.as_slice())),
             embedding_status: m.embedding_status.as_str(),
             archived: m.archived,

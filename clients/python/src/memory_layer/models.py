@@ -100,6 +100,7 @@ class Message:
     created_at: datetime
     updated_at: datetime
     archived: bool = False
+    importance_override: Optional[float] = None
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -118,6 +119,9 @@ class Message:
             created_at=parse_datetime(_req(d, "created_at", w)),
             updated_at=parse_datetime(d.get("updated_at", d["created_at"])),
             archived=bool(d.get("archived", False)),
+            importance_override=(
+                None if d.get("importance_override") is None else float(d["importance_override"])
+            ),
             raw=dict(d),
         )
 
@@ -166,6 +170,7 @@ class SearchHit:
     conversation_id: Optional[str] = None
     lexical: Optional[float] = None
     relevance: Optional[float] = None
+    fusion: Optional[float] = None
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -185,6 +190,7 @@ class SearchHit:
             conversation_id=d.get("conversation_id"),
             lexical=None if d.get("lexical") is None else float(d["lexical"]),
             relevance=None if d.get("relevance") is None else float(d["relevance"]),
+            fusion=None if d.get("fusion") is None else float(d["fusion"]),
             raw=dict(d),
         )
 

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::{ConversationId, TenantId};
+use super::{ConversationId, Message, TenantId};
 use crate::error::{FieldError, ValidationErrors};
 
 /// One conversation of a tenant, summed up.
@@ -21,6 +21,26 @@ pub struct ConversationSummary {
 }
 
 impl ConversationSummary {
+    /// The summary of a conversation of one message; [`Self::add`] counts more (for adapters
+    /// that sum up in Rust).
+    pub fn of(m: &Message) -> Self {
+        Self {
+            conversation_id: m.conversation_id.clone(),
+            messages: 1,
+            archived: u64::from(m.archived),
+            first_message_at: m.created_at,
+            last_message_at: m.created_at,
+        }
+    }
+
+    /// Counts one more message of the conversation.
+    pub fn add(&mut self, m: &Message) {
+        self.messages += 1;
+        self.archived += u64::from(m.archived);
+        self.first_message_at = self.first_message_at.min(m.created_at);
+        self.last_message_at = self.last_message_at.max(m.created_at);
+    }
+
     /// The listing's sort key, newest first: `(last_message_at, conversation_id)` descending.
     pub fn key(&self) -> (DateTime<Utc>, &ConversationId) {
         (self.last_message_at, &self.conversation_id)

@@ -25,6 +25,10 @@ pub struct Message {
     pub metadata: Metadata,
     /// Importance computed at ingest (see `docs/scoring.md`).
     pub importance_score: Importance,
+    /// The client's own importance, when it gave one (at ingest or by a patch): weighted
+    /// into `importance_score`, and kept so that readers can tell a scored value from a
+    /// chosen one.
+    pub importance_override: Option<Importance>,
     /// The embedding, once computed. Repositories may leave it out of search results.
     pub embedding: Option<Embedding>,
     /// Whether the embedding is there yet.

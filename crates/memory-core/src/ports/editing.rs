@@ -11,7 +11,7 @@ use crate::error::RepositoryError;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Revision {
     /// The message as it is to be stored (same id, tenant, conversation, role, archived flag
-    /// and `created_at`; new content, analysed text, metadata, importance, embedding and
+    /// and `created_at`; new content, analysed text, metadata, importance (score and override), embedding and
     /// `updated_at`).
     pub record: MessageRecord,
     /// The `updated_at` the service read: the update applies only if the message still has

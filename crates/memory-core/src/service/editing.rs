@@ -57,6 +57,7 @@ impl MemoryService {
             if let Some(explicit) = patch.importance_override {
                 next.importance_score =
                     self.scorer.score(next.created_at, now, next.role, explicit);
+                next.importance_override = explicit;
             }
             if let Some((embedding, status)) = &new_embedding {
                 next.embedding = embedding.clone();

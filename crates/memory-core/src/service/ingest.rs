@@ -233,6 +233,7 @@ impl MemoryService {
             content: new.content,
             metadata: new.metadata,
             importance_score: importance,
+            importance_override: new.importance_override,
             embedding,
             embedding_status,
             archived: false,

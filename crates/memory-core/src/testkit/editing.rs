@@ -25,6 +25,7 @@ pub fn revision(
     next.content = Content::parse(content).expect("valid content");
     next.metadata = Metadata::parse(serde_json::json!({"edited": true})).expect("valid");
     next.importance_score = Importance::saturating(0.9);
+    next.importance_override = Some(Importance::saturating(0.95));
     next.embedding_status = if embedding.is_some() {
         EmbeddingStatus::Completed
     } else {
@@ -89,6 +90,7 @@ pub async fn update_applies_and_is_recorded<
     assert_eq!(got.content, want.content);
     assert_eq!(got.metadata, want.metadata);
     assert!((got.importance_score.value() - 0.9).abs() < 1e-9);
+    assert_eq!(got.importance_override, want.importance_override);
     assert_eq!(got.updated_at, want.updated_at);
     assert_eq!(got.created_at, m.created_at, "created_at never changes");
     assert_eq!(

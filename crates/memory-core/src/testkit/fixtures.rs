@@ -61,6 +61,7 @@ impl Fixture {
                 content: Content::parse("hello").expect("valid content"),
                 metadata: Metadata::from_map(metadata).expect("valid metadata"),
                 importance_score: Importance::saturating(0.5),
+                importance_override: None,
                 embedding: None,
                 embedding_status: EmbeddingStatus::Pending,
                 archived: false,
@@ -85,6 +86,12 @@ impl Fixture {
     /// Sets the importance.
     pub fn importance(mut self, v: f64) -> Self {
         self.message.importance_score = Importance::saturating(v);
+        self
+    }
+
+    /// Records a client's importance override (the score is left as it is).
+    pub fn overridden(mut self, v: f64) -> Self {
+        self.message.importance_override = Some(Importance::saturating(v));
         self
     }
 

@@ -520,23 +520,16 @@ impl Listing for InMemoryStore {
         q: &ConversationQuery,
     ) -> Result<Vec<ConversationSummary>, RepositoryError> {
         let mut by_id: HashMap<ConversationId, ConversationSummary> = HashMap::new();
-        for m in self.rows().values().map(|r| &r.message) {
-            if m.tenant_id != q.tenant_id {
-                continue;
-            }
-            let s = by_id
+        let rows = self.rows();
+        for m in rows
+            .values()
+            .map(|r| &r.message)
+            .filter(|m| m.tenant_id == q.tenant_id)
+        {
+            by_id
                 .entry(m.conversation_id.clone())
-                .or_insert_with(|| ConversationSummary {
-                    conversation_id: m.conversation_id.clone(),
-                    messages: 0,
-                    archived: 0,
-                    first_message_at: m.created_at,
-                    last_message_at: m.created_at,
-                });
-            s.messages += 1;
-            s.archived += u64::from(m.archived);
-            s.first_message_at = s.first_message_at.min(m.created_at);
-            s.last_message_at = s.last_message_at.max(m.created_at);
+                .and_modify(|s| s.add(m))
+                .or_insert_with(|| ConversationSummary::of(m));
         }
         let mut out: Vec<ConversationSummary> = by_id
             .into_values()
@@ -576,6 +569,7 @@ impl Editing for InMemoryStore {
         m.content = next.content.clone();
         m.metadata = next.metadata.clone();
         m.importance_score = next.importance_score;
+        m.importance_override = next.importance_override;
         m.embedding = next.embedding.clone();
         m.embedding_status = next.embedding_status;
         m.updated_at = next.updated_at;

@@ -14,6 +14,7 @@ pub async fn round_trip<S: MessageStore>(store: &S, dim: usize) {
     let m = Fixture::new("acme", "c1", dim)
         .content("I love Python 🐍 — ünïcödé")
         .embedded(basis(dim, 3))
+        .overridden(0.8)
         .build();
     insert(store, &m).await.expect("insert");
     let got = store
@@ -28,6 +29,10 @@ pub async fn round_trip<S: MessageStore>(store: &S, dim: usize) {
     assert_eq!(got.content, m.content, "content round trip");
     assert_eq!(got.metadata, m.metadata, "metadata round trip");
     assert!((got.importance_score.value() - m.importance_score.value()).abs() < 1e-6);
+    assert_eq!(
+        got.importance_override, m.importance_override,
+        "the override is kept"
+    );
     assert_eq!(got.embedding_status, EmbeddingStatus::Completed);
     assert_eq!(
         got.embedding.as_ref().map(|e| e.as_slice().to_vec()),
@@ -45,6 +50,7 @@ pub async fn round_trip<S: MessageStore>(store: &S, dim: usize) {
     let pending = Fixture::new("acme", "c1", dim).build();
     insert(store, &pending).await.expect("insert pending");
     let got = store.get(pending.id).await.expect("get").expect("found");
+    assert_eq!(got.importance_override, None, "no override, none read back");
     assert_eq!(got.embedding_status, EmbeddingStatus::Pending);
     assert!(
         got.embedding.is_none(),
@@ -292,6 +298,7 @@ pub async fn insert_batch_is_atomic<S: MessageStore>(store: &S, dim: usize) {
             MessageRecord::new(
                 Fixture::new("acme", &format!("c{}", i % 2), dim)
                     .embedded(basis(dim, i))
+                    .overridden(i as f64 / 10.0)
                     .build(),
             )
         })
@@ -301,9 +308,11 @@ pub async fn insert_batch_is_atomic<S: MessageStore>(store: &S, dim: usize) {
         .await
         .expect("batch");
     for r in &batch {
-        assert!(
-            store.get(r.message.id).await.expect("get").is_some(),
-            "every record stored"
+        let got = store.get(r.message.id).await.expect("get");
+        assert_eq!(
+            got.map(|m| m.importance_override),
+            Some(r.message.importance_override),
+            "every record stored, with its override"
         );
     }
     assert_eq!(

@@ -56,6 +56,7 @@ impl IntoWire for Message {
             content: self.content.into_inner(),
             metadata: serde_json::Value::Object(self.metadata.into_map()),
             importance_score: self.importance_score.value(),
+            importance_override: self.importance_override.map(|i| i.value()),
             embedding_status: self.embedding_status.into_wire(),
             archived: self.archived,
             created_at: self.created_at,
