@@ -37,7 +37,7 @@ fi
 export SE_OFFLINE=true
 log "pytest tests/browser (server: $MEMORY_SERVER_BIN; screenshots: target/console/)"
 set +e
-"$PY" -m pytest tests/browser -q -p no:cacheprovider "$@"
+"$PY" -m pytest tests/browser -q -p no:cacheprovider -p no:asyncio "$@"
 STATUS=$?
 set -e
 if [[ "$STATUS" == 5 ]]; then
