@@ -70,17 +70,8 @@ impl ConversationRequest {
     ) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::new();
         let tenant_id = errors.check(TenantId::parse(tenant_id));
-        let limit = match limit {
-            None => Some(Self::DEFAULT_LIMIT),
-            Some(v) if v >= 1 && v <= Self::MAX_LIMIT as i64 => Some(v as usize),
-            Some(v) => {
-                errors.push(FieldError::new(
-                    "limit",
-                    format!("must be between 1 and {}, got {v}", Self::MAX_LIMIT),
-                ));
-                None
-            }
-        };
+        let limit =
+            super::listing::page_limit(&mut errors, limit, Self::DEFAULT_LIMIT, Self::MAX_LIMIT);
         let (Some(tenant_id), Some(limit)) = (tenant_id, limit) else {
             return Err(errors);
         };

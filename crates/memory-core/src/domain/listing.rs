@@ -108,17 +108,7 @@ impl ListRequest {
             Some(o) => errors.check(SortOrder::parse(o)),
             None => Some(SortOrder::Asc),
         };
-        let limit = match p.limit {
-            None => Some(Self::DEFAULT_LIMIT),
-            Some(v) if v >= 1 && v <= Self::MAX_LIMIT as i64 => Some(v as usize),
-            Some(v) => {
-                errors.push(FieldError::new(
-                    "limit",
-                    format!("must be between 1 and {}, got {v}", Self::MAX_LIMIT),
-                ));
-                None
-            }
-        };
+        let limit = page_limit(&mut errors, p.limit, Self::DEFAULT_LIMIT, Self::MAX_LIMIT);
         if let (Some(a), Some(b)) = (p.created_after, p.created_before)
             && a >= b
         {
@@ -216,6 +206,26 @@ impl ListRequest {
             self.order.as_str().to_owned(),
         ];
         fnv1a(parts.iter().map(String::as_str))
+    }
+}
+
+/// A page size: `default` when absent, else 1 to `max` (an error naming `limit` otherwise).
+pub(super) fn page_limit(
+    errors: &mut ValidationErrors,
+    limit: Option<i64>,
+    default: usize,
+    max: usize,
+) -> Option<usize> {
+    match limit {
+        None => Some(default),
+        Some(v) if v >= 1 && v <= max as i64 => Some(v as usize),
+        Some(v) => {
+            errors.push(FieldError::new(
+                "limit",
+                format!("must be between 1 and {max}, got {v}"),
+            ));
+            None
+        }
     }
 }
 
