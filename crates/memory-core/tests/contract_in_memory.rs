@@ -13,5 +13,5 @@ memory_core::contract_tests! {
     block_on = futures::executor::block_on,
     store = fresh(),
     dimension = DIM,
-    checks = [messages, vector, lexical, retention, erasure, timeline, listing, editing, filters],
+    checks = [messages, vector, lexical, retention, erasure, timeline, listing, editing, filters, leases],
 }

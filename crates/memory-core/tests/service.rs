@@ -415,9 +415,9 @@ fn embed_pending_batches_the_backlog() {
     let backlog = vec![a.clone(), b.clone()];
     store
         .messages
-        .expect_pending_embeddings()
-        .with(eq(16))
-        .return_once(move |_| Ok(backlog));
+        .expect_claim_pending()
+        .with(eq(16), eq(memory_core::service::CLAIM))
+        .return_once(move |_, _| Ok(backlog));
     store
         .messages
         .expect_set_embedding()
@@ -462,8 +462,8 @@ fn a_poison_text_does_not_block_the_backlog() {
     let backlog = vec![bad.clone(), good.clone(), later.clone()];
     store
         .messages
-        .expect_pending_embeddings()
-        .return_once(move |_| Ok(backlog));
+        .expect_claim_pending()
+        .return_once(move |_, _| Ok(backlog));
     let (bad_id, good_ids) = (bad.id, [good.id, later.id]);
     store
         .messages
@@ -496,8 +496,8 @@ fn a_poison_text_does_not_block_the_backlog() {
     let backlog = vec![good.clone(), later.clone()];
     store
         .messages
-        .expect_pending_embeddings()
-        .return_once(move |_| Ok(backlog));
+        .expect_claim_pending()
+        .return_once(move |_, _| Ok(backlog));
     store.messages.expect_set_embedding().never();
     let mut embedder = MockEmbedder::new();
     embedder.expect_dimension().return_const(DIM);

@@ -38,6 +38,7 @@ struct Inner {
     store_duration: HistogramVec,
     messages_ingested: IntCounter,
     retention_runs: IntCounterVec,
+    retention_scheduler_runs: IntCounter,
     retention_archived: IntCounter,
     retention_deleted: IntCounter,
     retention_duration: Histogram,
@@ -153,6 +154,11 @@ impl Metrics {
             "Retention runs, by whether they were dry runs.",
             &["dry_run"],
         );
+        let retention_scheduler_runs = counter(
+            &r,
+            "retention_scheduler_runs_total",
+            "Scheduled retention rounds this process ran (one replica of a fleet per interval).",
+        );
         let retention_archived = counter(
             &r,
             "retention_messages_archived_total",
@@ -187,6 +193,7 @@ impl Metrics {
                 store_duration,
                 messages_ingested,
                 retention_runs,
+                retention_scheduler_runs,
                 retention_archived,
                 retention_deleted,
                 retention_duration,
@@ -229,6 +236,11 @@ impl Metrics {
             i.retention_deleted.inc_by(report.deleted);
         }
         i.retention_duration.observe(seconds);
+    }
+
+    /// Records a scheduled retention round run by this process (it held the fleet's lease).
+    pub fn record_scheduler_run(&self) {
+        self.inner.retention_scheduler_runs.inc();
     }
 
     /// Sets the number of messages waiting for an embedding.

@@ -10,15 +10,26 @@ use memory_core::retention::RetentionRequest;
 use memory_http::Metrics;
 use tokio::sync::watch;
 
+/// The fleet-wide lease the retention scheduler holds while it runs.
+pub const RETENTION_LEASE: &str = "retention-scheduler";
+
 /// Runs retention (archive, then delete) for every tenant every `every`, then purges expired
-/// idempotency keys, one run at a time:
-/// runs are sequential in this one task, and a run that overruns the period delays the next.
+/// idempotency keys, one run at a time: runs are sequential in this one task, and a run that
+/// overruns the period delays the next.
+///
+/// With several replicas on one store, a round runs in one of them per interval: each round
+/// starts by taking the store's lease [`RETENTION_LEASE`] for `every` (refused while another
+/// replica holds it) and renews it before each tenant, so two replicas never run at once
+/// unless one tenant's retention outlasts the interval. The lease is not given back at the
+/// end of a round: the interval is the round's. A replica that dies stops renewing, and
+/// another takes over when the lease expires.
 pub async fn retention_scheduler(
     service: Arc<MemoryService>,
     metrics: Metrics,
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
+    let holder = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await; // the first tick fires at once: let the server start first
@@ -27,6 +38,18 @@ pub async fn retention_scheduler(
             _ = ticker.tick() => {}
             _ = stop.changed() => return,
         }
+        match service.try_lease(RETENTION_LEASE, &holder, every).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!("retention: another replica holds this interval");
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "retention: cannot take the lease");
+                continue;
+            }
+        }
+        metrics.record_scheduler_run();
         let tenants = match service.list_tenants().await {
             Ok(t) => t,
             Err(e) => {
@@ -35,6 +58,13 @@ pub async fn retention_scheduler(
             }
         };
         for tenant in tenants {
+            if !matches!(
+                service.try_lease(RETENTION_LEASE, &holder, every).await,
+                Ok(true)
+            ) {
+                tracing::warn!("retention: lost the lease mid-round; another replica goes on");
+                break;
+            }
             let started = Instant::now();
             let request = RetentionRequest::full(tenant.clone(), false);
             match service.run_retention(request, &TenantAccess::All).await {

@@ -48,6 +48,7 @@ mod erasure;
 mod error;
 mod filter;
 mod idempotency;
+mod leases;
 mod lexical;
 mod listing;
 mod messages;

@@ -28,6 +28,18 @@ const PENDING_SQL: &str = "SELECT id, tenant_id, conversation_id, role, content,
      FROM messages WHERE NOT archived AND embedding_status <> 'completed' \
      ORDER BY created_at, id LIMIT $1";
 
+/// The catch-up worker's claim: the oldest unclaimed pending messages, locked with SKIP LOCKED
+/// so that concurrent claims (other replicas) pass over each other's rows, marked claimed for
+/// $2 seconds by the database's clock. Across tenants on purpose: a background job, not a
+/// tenant's request (docs/scale-out.md).
+const CLAIM_SQL: &str = "UPDATE messages SET \
+       embedding_claimed_until = clock_timestamp() + make_interval(secs => $2) \
+     WHERE id IN (SELECT id FROM messages WHERE NOT archived AND embedding_status <> 'completed' \
+       AND (embedding_claimed_until IS NULL OR embedding_claimed_until < clock_timestamp()) \
+       ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+     RETURNING id, tenant_id, conversation_id, role, content, metadata, importance_score, \
+       importance_override, embedding, embedding_status, archived, created_at, updated_at";
+
 /// Distinct tenants by a loose index scan of messages_tenant_list_idx: one index probe per
 /// tenant instead of reading every row.
 const TENANTS_SQL: &str = "WITH RECURSIVE t(tenant_id) AS ( \
@@ -189,6 +201,30 @@ impl MessageStore for PostgresStore {
             .into_iter()
             .map(Message::try_from)
             .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    async fn claim_pending(
+        &self,
+        limit: usize,
+        claim: std::time::Duration,
+    ) -> Result<Vec<Message>, RepositoryError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<MessageRow> = self
+            .with_conn("claim_pending", async |conn| {
+                Ok(diesel::sql_query(CLAIM_SQL)
+                    .bind::<BigInt, _>(limit)
+                    .bind::<diesel::sql_types::Double, _>(claim.as_secs_f64())
+                    .load(conn)
+                    .await?)
+            })
+            .await?;
+        let mut messages = rows
+            .into_iter()
+            .map(Message::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        // RETURNING keeps no order: oldest first, as listed.
+        messages.sort_by_key(|m| (m.created_at, m.id));
+        Ok(messages)
     }
 
     async fn count_pending(

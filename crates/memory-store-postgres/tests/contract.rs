@@ -21,7 +21,7 @@ memory_core::contract_tests! {
     test = #[tokio::test(flavor = "multi_thread", worker_threads = 2)],
     store = fresh(),
     dimension = 384,
-    checks = [messages, vector, lexical, retention, erasure, timeline, listing, editing, filters],
+    checks = [messages, vector, lexical, retention, erasure, timeline, listing, editing, filters, leases, claims],
 }
 
 mod index_path {

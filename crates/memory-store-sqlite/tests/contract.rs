@@ -20,7 +20,7 @@ mod vector_index {
         test = #[tokio::test(flavor = "multi_thread", worker_threads = 2)],
         store = fresh(SqliteStoreOptions::new(DIM)),
         dimension = DIM,
-        checks = [messages, vector, lexical, retention, erasure, timeline, listing, editing, filters],
+        checks = [messages, vector, lexical, retention, erasure, timeline, listing, editing, filters, leases],
     }
 }
 

@@ -88,6 +88,19 @@ pub trait MessageStore: Send + Sync + 'static {
     ) -> Result<bool, RepositoryError>;
     /// Non-archived messages whose embedding is `pending` or `failed`, oldest first.
     async fn pending_embeddings(&self, limit: usize) -> Result<Vec<Message>, RepositoryError>;
+    /// What the catch-up worker embeds: as [`Self::pending_embeddings`], but a store shared
+    /// by several server processes claims what it returns for `claim`, so that a concurrent
+    /// call (another replica's worker) takes other messages until these are embedded or the
+    /// claim runs out, and no message is embedded twice. The default claims nothing: right
+    /// for a store one process uses.
+    async fn claim_pending(
+        &self,
+        limit: usize,
+        claim: std::time::Duration,
+    ) -> Result<Vec<Message>, RepositoryError> {
+        let _ = claim;
+        self.pending_embeddings(limit).await
+    }
     /// Non-archived messages whose embedding is not `completed`, in one tenant (and
     /// conversation), or in every tenant when `tenant` is `None` (for metrics only).
     async fn count_pending(

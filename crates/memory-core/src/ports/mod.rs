@@ -11,6 +11,7 @@
 //! | [`RetentionStore`] | archive, purge, policies | retention |
 //! | [`Erasure`] | delete a conversation or a tenant | privacy requests |
 //! | [`Timeline`] | a conversation's ids in time order | exact neighbours in hybrid search |
+//! | [`Leases`] | one holder at a time across processes | fleet-wide jobs (retention scheduler) |
 //! | [`Embedder`] | texts to vectors | ingest and search |
 //! | [`Clock`] | now | every timestamp |
 //!
@@ -24,6 +25,7 @@ mod clock;
 mod editing;
 mod embedder;
 mod erasure;
+mod leases;
 mod lexical;
 mod listing;
 mod messages;
@@ -38,6 +40,7 @@ pub use clock::{Clock, SystemClock};
 pub use editing::{Editing, Revision};
 pub use embedder::{EmbedPurpose, Embedder};
 pub use erasure::Erasure;
+pub use leases::Leases;
 pub use lexical::{
     LexicalDocument, LexicalMatches, LexicalQuery, LexicalSearch, RankedMatches, rank_matches,
 };
@@ -55,6 +58,8 @@ pub use editing::MockEditing;
 pub use embedder::MockEmbedder;
 #[cfg(feature = "mocks")]
 pub use erasure::MockErasure;
+#[cfg(feature = "mocks")]
+pub use leases::MockLeases;
 #[cfg(feature = "mocks")]
 pub use lexical::MockLexicalSearch;
 #[cfg(feature = "mocks")]
@@ -78,6 +83,7 @@ pub trait FullStore:
     + Timeline
     + Listing
     + Editing
+    + Leases
 {
 }
 
@@ -90,6 +96,7 @@ impl<T> FullStore for T where
         + Timeline
         + Listing
         + Editing
+        + Leases
 {
 }
 
@@ -105,6 +112,7 @@ pub struct StorePorts {
     timeline: Option<Arc<dyn Timeline>>,
     listing: Option<Arc<dyn Listing>>,
     editing: Option<Arc<dyn Editing>>,
+    leases: Option<Arc<dyn Leases>>,
 }
 
 impl std::fmt::Debug for StorePorts {
@@ -117,6 +125,7 @@ impl std::fmt::Debug for StorePorts {
             .field("timeline", &self.timeline.is_some())
             .field("listing", &self.listing.is_some())
             .field("editing", &self.editing.is_some())
+            .field("leases", &self.leases.is_some())
             .finish()
     }
 }
@@ -133,6 +142,7 @@ impl StorePorts {
             timeline: None,
             listing: None,
             editing: None,
+            leases: None,
         }
     }
 
@@ -146,7 +156,8 @@ impl StorePorts {
             erasure: Some(store.clone()),
             timeline: Some(store.clone()),
             listing: Some(store.clone()),
-            editing: Some(store),
+            editing: Some(store.clone()),
+            leases: Some(store),
         }
     }
 
@@ -196,6 +207,17 @@ impl StorePorts {
     pub fn with_editing(mut self, editing: Arc<dyn Editing>) -> Self {
         self.editing = Some(editing);
         self
+    }
+
+    /// Adds (or replaces) leases.
+    pub fn with_leases(mut self, leases: Arc<dyn Leases>) -> Self {
+        self.leases = Some(leases);
+        self
+    }
+
+    /// Leases, if the store has them (without, fleet-wide jobs run in every process).
+    pub fn leases(&self) -> Option<&Arc<dyn Leases>> {
+        self.leases.as_ref()
     }
 
     /// Listing, if the store has it.

@@ -1,12 +1,19 @@
 //! Catching up on what ingest could not finish: embeddings left pending or failed, and
 //! analysed text missing from messages stored before lexical search existed.
 
+use std::time::Duration;
+
 use crate::domain::Message;
 use crate::error::{CoreError, EmbedderError, Result};
 use crate::ports::{EmbedPurpose, EmbeddingUpdate};
 use crate::text::Analyzer;
 
 use super::{MemoryService, truncate_to_micros};
+
+/// How long the catch-up worker's batch is claimed (on stores shared by several processes):
+/// ample for one batch, which the model embeds or refuses within its backlog budget (2 s by
+/// default); a worker that dies with a claim delays its batch by this much at most.
+pub const CLAIM: Duration = Duration::from_secs(15);
 
 impl MemoryService {
     /// Embeds up to `limit` messages left pending or failed (by a crash or an embedder
@@ -19,8 +26,8 @@ impl MemoryService {
     pub async fn embed_pending(&self, limit: usize) -> Result<usize> {
         let pending = self
             .call(
-                "pending_embeddings",
-                self.stores.messages().pending_embeddings(limit),
+                "claim_pending",
+                self.stores.messages().claim_pending(limit, CLAIM),
             )
             .await?;
         if pending.is_empty() {

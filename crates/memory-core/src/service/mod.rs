@@ -27,6 +27,7 @@ use crate::ports::{Clock, EmbedPurpose, Embedder, PortObserver, StorePorts, Syst
 use crate::retention::RetentionPolicy;
 use crate::scoring::{HybridConfig, ImportanceConfig, ImportanceScorer, Ranker, RankingConfig};
 
+pub use catch_up::CLAIM;
 pub use import::ImportOutcome;
 pub use ingest::{BatchOutcome, MAX_BATCH_MESSAGES, MAX_CLOCK_SKEW_SECONDS};
 pub use listing::VisibleTenants;

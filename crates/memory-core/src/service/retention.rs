@@ -1,5 +1,7 @@
 //! Retention: the tenant's policy, applied (archive, then delete).
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 
 use crate::access::TenantAccess;
@@ -100,6 +102,19 @@ impl MemoryService {
                 .await?;
         }
         Ok(report)
+    }
+
+    /// Takes or renews the fleet-wide lease `name` for `holder` for `ttl` (see
+    /// [`crate::ports::Leases`]), so that a job meant to run once for every server sharing the
+    /// store runs in one of them at a time. `true` when `holder` holds it; also `true` for a
+    /// store without leases (its one process is the fleet).
+    pub async fn try_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool> {
+        match self.stores.leases() {
+            Some(leases) => Ok(self
+                .call("try_lease", leases.try_lease(name, holder, ttl))
+                .await?),
+            None => Ok(true),
+        }
     }
 
     /// How many live messages [`Self::retention_preview`] reads at most to find its sample.

@@ -40,6 +40,7 @@ pub struct InMemoryStore {
     rows: Mutex<HashMap<MessageId, Row>>,
     policies: Mutex<HashMap<TenantId, RetentionPolicy>>,
     keys: Mutex<Keys>,
+    pub(super) leases: super::in_memory_leases::LeaseTable,
 }
 
 impl InMemoryStore {
@@ -50,6 +51,7 @@ impl InMemoryStore {
             rows: Mutex::default(),
             policies: Mutex::default(),
             keys: Mutex::default(),
+            leases: Default::default(),
         }
     }
 

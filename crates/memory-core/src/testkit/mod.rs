@@ -14,20 +14,24 @@
 //!     store = fresh(),
 //!     dimension = 384,
 //!     checks = [messages, vector, lexical, retention, erasure, timeline, listing, editing,
-//!               filters],
+//!               filters, leases, claims],
 //! }
 //! ```
 //!
-//! `checks` names the ports the store implements. Without an async test attribute, use
+//! `checks` names the ports the store implements (`claims`: a store that claims the
+//! catch-up worker's batches, for several processes). Without an async test attribute, use
 //! `block_on = futures::executor::block_on` in place of `test = ...`.
 
 mod fixtures;
 mod in_memory;
+mod in_memory_leases;
 mod toy_embedder;
 
+pub mod claims;
 pub mod editing;
 pub mod erasure;
 pub mod filters;
+pub mod leases;
 pub mod lexical;
 pub mod listing;
 pub mod messages;
@@ -219,6 +223,22 @@ macro_rules! __contract_group {
             [
                 vector_filters_match_the_oracle,
                 lexical_filters_match_the_oracle
+            ]
+        );
+    };
+    ($mode:tt, $make:expr, $dim:expr, claims) => {
+        $crate::__contract_checks!($mode, $make, $dim, claims, [claims_are_disjoint]);
+    };
+    ($mode:tt, $make:expr, $dim:expr, leases) => {
+        $crate::__contract_checks!(
+            $mode,
+            $make,
+            $dim,
+            leases,
+            [
+                one_holder_at_a_time,
+                expired_leases_are_free,
+                racing_holders_get_one_lease
             ]
         );
     };

@@ -1,0 +1,2 @@
+ALTER TABLE messages DROP COLUMN embedding_claimed_until;
+DROP TABLE leases;
