@@ -204,6 +204,22 @@ impl RateLimit {
         Ok(RateLimit { requests, per })
     }
 
+    /// One replica's share of a fleet-wide limit enforced by `replicas` servers, each on its
+    /// own: the same average rate divided by `replicas`, and the burst too (rounded up, at
+    /// least 1). A client spread evenly over the fleet gets the whole limit.
+    pub fn shared_by(&self, replicas: NonZeroU32) -> RateLimit {
+        let (r, n) = (self.requests.get(), replicas.get());
+        let share = r.div_ceil(n);
+        // Refill one request every per·n/r, as the fleet refills r per period.
+        let per = self
+            .per
+            .mul_f64(f64::from(share) * f64::from(n) / f64::from(r));
+        RateLimit {
+            requests: NonZeroU32::new(share).unwrap_or(NonZeroU32::MIN),
+            per,
+        }
+    }
+
     pub(crate) fn quota(&self) -> governor::Quota {
         // Replenish one request every per/N, with a burst of N: N per period on average.
         let interval = self.per / self.requests.get();
@@ -356,6 +372,23 @@ mod tests {
             assert!(RateLimit::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(RateLimit::default().to_string(), "200/minute");
+    }
+
+    #[test]
+    fn a_replicas_share_keeps_the_fleets_rate() {
+        let n = |v| NonZeroU32::new(v).expect("non-zero");
+        let fleet = RateLimit::parse("200/minute").expect("valid");
+        assert_eq!(fleet.shared_by(n(1)), fleet);
+        for replicas in [2, 3, 7, 200, 1000] {
+            let share = fleet.shared_by(n(replicas));
+            // Every replica refills at 1/replicas of the fleet's rate ...
+            let fleet_interval = fleet.per.as_secs_f64() / 200.0;
+            let interval = share.per.as_secs_f64() / f64::from(share.requests.get());
+            assert!((interval - fleet_interval * f64::from(replicas)).abs() < 1e-9);
+            // ... with its share of the burst, at least one request.
+            assert_eq!(share.requests.get(), 200_u32.div_ceil(replicas));
+        }
+        assert_eq!(fleet.shared_by(n(3)).requests.get(), 67);
     }
 
     #[test]

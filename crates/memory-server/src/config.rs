@@ -170,6 +170,10 @@ pub struct Settings {
     /// Requests per client IP (and per API key), e.g. 200/minute, 10/second, 5000/hour.
     #[arg(long, env = "MEMORY_GLOBAL_RATE_LIMIT", default_value = "200/minute")]
     pub global_rate_limit: String,
+    /// How many replicas enforce MEMORY_GLOBAL_RATE_LIMIT together: each allows its share
+    /// (limit/N, burst too), so a client spread over the fleet gets the configured rate.
+    #[arg(long, env = "MEMORY_RATE_LIMIT_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub rate_limit_replicas: u32,
     /// Reverse proxies and load balancers (IPs and CIDR ranges, comma separated, e.g.
     /// 10.0.0.0/8,127.0.0.1,::1) whose X-Forwarded-For names the client IP that is rate
     /// limited. Empty: trust no one; the client IP is the TCP peer.

@@ -69,7 +69,11 @@ pub fn http_config(settings: &Settings) -> anyhow::Result<HttpConfig> {
             .map_err(|e| anyhow::anyhow!("invalid MEMORY_API_KEYS: {e}"))?,
         allowed_origins: settings.origins(),
         rate_limit: RateLimit::parse(&settings.global_rate_limit)
-            .map_err(|e| anyhow::anyhow!("invalid MEMORY_GLOBAL_RATE_LIMIT: {e}"))?,
+            .map_err(|e| anyhow::anyhow!("invalid MEMORY_GLOBAL_RATE_LIMIT: {e}"))?
+            .shared_by(
+                std::num::NonZeroU32::new(settings.rate_limit_replicas)
+                    .unwrap_or(std::num::NonZeroU32::MIN),
+            ),
         trusted_proxies: TrustedProxies::parse(&settings.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("invalid {e}"))?,
         request_timeout: Duration::from_secs(settings.request_timeout_seconds),
