@@ -131,6 +131,11 @@ max_parallel_maintenance_workers = 2
 jit = off
 log_min_messages = warning
 log_min_error_statement = panic
+# Per-database statement statistics: the shard-readiness test reads which statements the
+# server issued (tests/api/shard_ready.rs); DDL is left out.
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track_utility = off
+pg_stat_statements.max = 10000
 EOF
 }
 
@@ -207,6 +212,8 @@ ensure_extension() {
         psql_q -d "$db" -c "CREATE EXTENSION IF NOT EXISTS vector" >/dev/null 2>&1 ||
             psql_q -d "$db" -c "CREATE EXTENSION IF NOT EXISTS vector" >/dev/null
     done
+    # The statistics view, read from the postgres database (it covers every database).
+    psql_q -d postgres -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
 }
 
 with_lock() {
@@ -220,6 +227,12 @@ cmd_up() {
     ensure_user
     with_lock
     ensure_dirs
+    if running && ! psql_q -d postgres -tAc "SHOW shared_preload_libraries" 2>/dev/null |
+        grep -q pg_stat_statements; then
+        # Started by an older version of this script: restart with the current settings.
+        log "restarting postgres to load pg_stat_statements"
+        as_pg "$BIN/pg_ctl" -D "$DATA" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+    fi
     if ! running; then
         ensure_initdb
         start

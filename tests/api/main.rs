@@ -17,3 +17,4 @@ mod messages;
 mod relevance;
 mod retention;
 mod search;
+mod shard_ready;

@@ -79,6 +79,7 @@ impl Editing for PostgresStore {
                     // The row lock makes the check and the write one step.
                     let current = messages::table
                         .find(id)
+                        .filter(messages::tenant_id.eq(m.tenant_id.as_str()))
                         .select((messages::updated_at, messages::archived))
                         .for_update()
                         .first::<(DateTime<Utc>, bool)>(conn)
@@ -93,35 +94,42 @@ impl Editing for PostgresStore {
                     if let Some(key) = &key {
                         put_key(conn, key).await?;
                     }
-                    diesel::update(messages::table.find(id))
+                    diesel::update(
+                        messages::table
+                            .find(id)
+                            .filter(messages::tenant_id.eq(m.tenant_id.as_str())),
+                    )
+                    .set((
+                        messages::content.eq(m.content.as_str()),
+                        messages::metadata.eq(&metadata),
+                        messages::importance_score.eq(m.importance_score.value()),
+                        messages::importance_override.eq(m.importance_override.map(|i| i.value())),
+                        messages::embedding.eq(&embedding),
+                        messages::embedding_status.eq(m.embedding_status.as_str()),
+                        messages::updated_at.eq(m.updated_at),
+                        messages::lexical_terms.eq(Some(terms.terms())),
+                        messages::lexical_length.eq(Some(length)),
+                    ))
+                    .execute(conn)
+                    .await?;
+                    if archived {
+                        diesel::update(
+                            archived_messages::table
+                                .find(id)
+                                .filter(archived_messages::tenant_id.eq(m.tenant_id.as_str())),
+                        )
                         .set((
-                            messages::content.eq(m.content.as_str()),
-                            messages::metadata.eq(&metadata),
-                            messages::importance_score.eq(m.importance_score.value()),
-                            messages::importance_override
+                            archived_messages::content.eq(m.content.as_str()),
+                            archived_messages::metadata.eq(&metadata),
+                            archived_messages::importance_score.eq(m.importance_score.value()),
+                            archived_messages::importance_override
                                 .eq(m.importance_override.map(|i| i.value())),
-                            messages::embedding.eq(&embedding),
-                            messages::embedding_status.eq(m.embedding_status.as_str()),
-                            messages::updated_at.eq(m.updated_at),
-                            messages::lexical_terms.eq(Some(terms.terms())),
-                            messages::lexical_length.eq(Some(length)),
+                            archived_messages::embedding.eq(&embedding),
+                            archived_messages::embedding_status.eq(m.embedding_status.as_str()),
+                            archived_messages::updated_at.eq(m.updated_at),
                         ))
                         .execute(conn)
                         .await?;
-                    if archived {
-                        diesel::update(archived_messages::table.find(id))
-                            .set((
-                                archived_messages::content.eq(m.content.as_str()),
-                                archived_messages::metadata.eq(&metadata),
-                                archived_messages::importance_score.eq(m.importance_score.value()),
-                                archived_messages::importance_override
-                                    .eq(m.importance_override.map(|i| i.value())),
-                                archived_messages::embedding.eq(&embedding),
-                                archived_messages::embedding_status.eq(m.embedding_status.as_str()),
-                                archived_messages::updated_at.eq(m.updated_at),
-                            ))
-                            .execute(conn)
-                            .await?;
                     }
                     diesel::insert_into(message_history::table)
                         .values((
@@ -146,22 +154,31 @@ impl Editing for PostgresStore {
             .await?)
     }
 
-    async fn delete(&self, id: MessageId) -> Result<bool, RepositoryError> {
+    async fn delete(&self, tenant: &TenantId, id: MessageId) -> Result<bool, RepositoryError> {
         let n = self
             .with_conn("delete", async |conn| {
                 // The archive copy and the history go with it (ON DELETE CASCADE).
-                Ok(diesel::delete(messages::table.find(id.as_uuid()))
-                    .execute(conn)
-                    .await?)
+                Ok(diesel::delete(
+                    messages::table
+                        .find(id.as_uuid())
+                        .filter(messages::tenant_id.eq(tenant.as_str())),
+                )
+                .execute(conn)
+                .await?)
             })
             .await?;
         Ok(n > 0)
     }
 
-    async fn history(&self, id: MessageId) -> Result<Vec<HistoryEntry>, RepositoryError> {
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        id: MessageId,
+    ) -> Result<Vec<HistoryEntry>, RepositoryError> {
         let rows: Vec<HistoryRow> = self
             .with_conn("history", async |conn| {
                 Ok(message_history::table
+                    .filter(message_history::tenant_id.eq(tenant.as_str()))
                     .filter(message_history::message_id.eq(id.as_uuid()))
                     .order((message_history::at.asc(), message_history::id.asc()))
                     .select((

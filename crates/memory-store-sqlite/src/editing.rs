@@ -81,6 +81,7 @@ impl Editing for SqliteStore {
             let applied = w.conn.immediate_transaction(|c| {
                 let current = messages::table
                     .find(&id)
+                    .filter(messages::tenant_id.eq(m.tenant_id.as_str()))
                     .select((messages::updated_at, messages::archived))
                     .first::<(i64, bool)>(c)
                     .optional()?;
@@ -159,12 +160,14 @@ impl Editing for SqliteStore {
         .map_err(Into::into)
     }
 
-    async fn delete(&self, id: MessageId) -> Result<bool, RepositoryError> {
+    async fn delete(&self, tenant: &TenantId, id: MessageId) -> Result<bool, RepositoryError> {
+        let owner = tenant.clone();
         self.write(move |w, inner| {
             let key = id_bytes(id);
             let tenant = w.conn.immediate_transaction(|c| {
                 let tenant = messages::table
                     .find(&key)
+                    .filter(messages::tenant_id.eq(owner.as_str()))
                     .select(messages::tenant_id)
                     .first::<String>(c)
                     .optional()?;
@@ -187,9 +190,15 @@ impl Editing for SqliteStore {
         .map_err(Into::into)
     }
 
-    async fn history(&self, id: MessageId) -> Result<Vec<HistoryEntry>, RepositoryError> {
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        id: MessageId,
+    ) -> Result<Vec<HistoryEntry>, RepositoryError> {
+        let tenant = tenant.clone();
         self.read(move |c, _| {
             let rows = message_history::table
+                .filter(message_history::tenant_id.eq(tenant.as_str()))
                 .filter(message_history::message_id.eq(id_bytes(id)))
                 .order((message_history::at.asc(), message_history::id.asc()))
                 .select((

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::MessageRecord;
-use crate::domain::{HistoryEntry, IdempotencyRecord, MessageId};
+use crate::domain::{HistoryEntry, IdempotencyRecord, MessageId, TenantId};
 use crate::error::RepositoryError;
 
 /// A message's new state, computed by the service from the state it read.
@@ -25,13 +25,16 @@ pub struct Revision {
 ///
 /// Contract (checked by [`crate::testkit`], module `editing`):
 /// - `update` writes the revision, its history entry and `key` (if any) in one transaction,
-///   and only if the message exists with `updated_at == expected_updated_at`; otherwise it
+///   and only if the message exists in the revision's tenant with
+///   `updated_at == expected_updated_at`; otherwise it
 ///   writes nothing and returns `Ok(false)`. The lexical index follows the new text; an
 ///   archived message's archive copy follows too. A `key` whose tenant and key exist is
 ///   [`RepositoryError::DuplicateKey`] (and nothing is written).
 /// - `delete` removes the message, its archive copy and its history; `Ok(false)` when it
-///   does not exist.
-/// - `history` lists the message's entries oldest first (empty for an unknown id).
+///   does not exist in `tenant`.
+/// - `history` lists the message's entries oldest first (empty for an unknown id, or an id
+///   of another tenant).
+/// - Every statement names the tenant (a sharded store routes it to one shard).
 /// - Erasing a conversation or tenant ([`super::Erasure`]) removes their history too.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
@@ -43,7 +46,11 @@ pub trait Editing: Send + Sync + 'static {
         key: Option<IdempotencyRecord>,
     ) -> Result<bool, RepositoryError>;
     /// Deletes one message with its archive copy and history.
-    async fn delete(&self, id: MessageId) -> Result<bool, RepositoryError>;
+    async fn delete(&self, tenant: &TenantId, id: MessageId) -> Result<bool, RepositoryError>;
     /// The message's changes, oldest first.
-    async fn history(&self, id: MessageId) -> Result<Vec<HistoryEntry>, RepositoryError>;
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        id: MessageId,
+    ) -> Result<Vec<HistoryEntry>, RepositoryError>;
 }

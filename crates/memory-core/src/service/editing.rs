@@ -116,8 +116,11 @@ impl MemoryService {
     /// a delete that succeeded finds nothing.
     pub async fn delete(&self, id: MessageId, access: &TenantAccess) -> Result<()> {
         let editing = self.editing()?;
-        self.get(id, access).await?;
-        if self.call("delete", editing.delete(id)).await? {
+        let message = self.get(id, access).await?;
+        if self
+            .call("delete", editing.delete(&message.tenant_id, id))
+            .await?
+        {
             Ok(())
         } else {
             Err(CoreError::NotFound(format!("message {id}")))
@@ -127,8 +130,10 @@ impl MemoryService {
     /// A message's changes, oldest first.
     pub async fn history(&self, id: MessageId, access: &TenantAccess) -> Result<Vec<HistoryEntry>> {
         let editing = self.editing()?;
-        self.get(id, access).await?;
-        Ok(self.call("history", editing.history(id)).await?)
+        let message = self.get(id, access).await?;
+        Ok(self
+            .call("history", editing.history(&message.tenant_id, id))
+            .await?)
     }
 
     fn editing(&self) -> Result<std::sync::Arc<dyn Editing>> {

@@ -111,7 +111,7 @@ pub async fn update_applies_and_is_recorded<
         [m.id],
         "the new vector is searched"
     );
-    let history = store.history(m.id).await.expect("history");
+    let history = store.history(&m.tenant_id, m.id).await.expect("history");
     assert_eq!(
         history,
         std::slice::from_ref(&rev.entry),
@@ -128,7 +128,14 @@ pub async fn update_applies_and_is_recorded<
         store.get(m.id).await.expect("get").expect("found").content,
         want.content
     );
-    assert_eq!(store.history(m.id).await.expect("history").len(), 1);
+    assert_eq!(
+        store
+            .history(&m.tenant_id, m.id)
+            .await
+            .expect("history")
+            .len(),
+        1
+    );
 
     // A second, current revision: pending embedding, history grows in order.
     let second = revision(&got, "my dog is called Rex", None);
@@ -142,7 +149,7 @@ pub async fn update_applies_and_is_recorded<
             .is_empty(),
         "a pending message is not a vector candidate"
     );
-    let history = store.history(m.id).await.expect("history");
+    let history = store.history(&m.tenant_id, m.id).await.expect("history");
     assert_eq!(
         history.iter().map(|h| h.id).collect::<Vec<_>>(),
         [rev.entry.id, second.entry.id]
@@ -154,7 +161,7 @@ pub async fn update_applies_and_is_recorded<
     );
     assert!(
         store
-            .history(unknown.record.message.id)
+            .history(&unknown.record.message.tenant_id, unknown.record.message.id)
             .await
             .expect("history")
             .is_empty()
@@ -199,7 +206,14 @@ pub async fn update_with_key<S: MessageStore + Editing>(store: &S, dim: usize) {
         "second",
         "nothing written under a taken key"
     );
-    assert_eq!(store.history(m.id).await.expect("history").len(), 1);
+    assert_eq!(
+        store
+            .history(&m.tenant_id, m.id)
+            .await
+            .expect("history")
+            .len(),
+        1
+    );
 }
 
 /// Archived messages can be updated and deleted; a delete takes the message, its archive
@@ -221,14 +235,33 @@ pub async fn delete_one<S: MessageStore + RetentionStore + Editing>(store: &S, d
     let got = store.get(old.id).await.expect("get").expect("found");
     assert!(got.archived, "stays archived");
     assert_eq!(got.content.as_str(), "an old memory, corrected");
-    assert!(store.delete(old.id).await.expect("delete"));
+    assert!(
+        !store
+            .delete(&crate::testkit::tenant("globex"), old.id)
+            .await
+            .expect("delete elsewhere"),
+        "another tenant's id deletes nothing"
+    );
+    assert!(
+        store
+            .history(&crate::testkit::tenant("globex"), old.id)
+            .await
+            .expect("history elsewhere")
+            .is_empty(),
+        "another tenant reads no history"
+    );
+    assert!(store.delete(&old.tenant_id, old.id).await.expect("delete"));
     assert!(store.get(old.id).await.expect("get").is_none());
     assert!(
-        store.history(old.id).await.expect("history").is_empty(),
+        store
+            .history(&old.tenant_id, old.id)
+            .await
+            .expect("history")
+            .is_empty(),
         "history goes too"
     );
     assert!(
-        !store.delete(old.id).await.expect("again"),
+        !store.delete(&old.tenant_id, old.id).await.expect("again"),
         "second delete finds nothing"
     );
     assert_eq!(
@@ -274,14 +307,30 @@ pub async fn erasure_takes_history<S: MessageStore + Editing + Erasure>(store: &
         .delete_conversation(&tenant("acme"), &conv("c1"))
         .await
         .expect("erase");
-    assert!(store.history(a.id).await.expect("history").is_empty());
+    assert!(
+        store
+            .history(&a.tenant_id, a.id)
+            .await
+            .expect("history")
+            .is_empty()
+    );
     assert_eq!(
-        store.history(b.id).await.expect("history").len(),
+        store
+            .history(&b.tenant_id, b.id)
+            .await
+            .expect("history")
+            .len(),
         1,
         "other conversations keep theirs"
     );
     store.delete_tenant(&tenant("acme")).await.expect("erase");
-    assert!(store.history(b.id).await.expect("history").is_empty());
+    assert!(
+        store
+            .history(&b.tenant_id, b.id)
+            .await
+            .expect("history")
+            .is_empty()
+    );
     assert!(
         store
             .find_idempotency(&tenant("acme"), "k")

@@ -8,14 +8,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Content, ConversationId, ConversationSummary, EmbeddingStatus, HistoryEntry, IdempotencyRecord,
-    Message, MessageId, SortOrder, TenantId, cosine_similarity,
+    Content, ConversationId, EmbeddingStatus, HistoryEntry, IdempotencyRecord, Message, MessageId,
+    TenantId, cosine_similarity,
 };
 use crate::error::RepositoryError;
 use crate::ports::{
-    Candidate, CandidateQuery, ConversationQuery, Editing, EmbeddingUpdate, Erasure,
-    LexicalDocument, LexicalMatches, LexicalQuery, LexicalSearch, ListQuery, Listing,
-    MessageRecord, MessageStore, RetentionStore, Revision, Timeline, VectorSearch, rank_matches,
+    Candidate, CandidateQuery, Editing, EmbeddingUpdate, Erasure, LexicalDocument, LexicalMatches,
+    LexicalQuery, LexicalSearch, MessageRecord, MessageStore, RetentionStore, Revision, Timeline,
+    VectorSearch, rank_matches,
 };
 use crate::retention::{ArchiveRule, RetentionPolicy};
 use crate::text::AnalyzedText;
@@ -23,8 +23,8 @@ use crate::text::AnalyzedText;
 /// A stored message: the message, its analysed text (`None`: never analysed) and, once
 /// archived, when.
 #[derive(Debug, Clone)]
-struct Row {
-    message: Message,
+pub(super) struct Row {
+    pub(super) message: Message,
     terms: Option<AnalyzedText>,
     archived_at: Option<DateTime<Utc>>,
     /// Its changes, oldest first (they go when the row goes).
@@ -69,7 +69,7 @@ impl InMemoryStore {
         );
     }
 
-    fn rows(&self) -> MutexGuard<'_, HashMap<MessageId, Row>> {
+    pub(super) fn rows(&self) -> MutexGuard<'_, HashMap<MessageId, Row>> {
         // No invariant spans two rows: a panic elsewhere cannot leave the map inconsistent.
         self.rows.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -481,69 +481,6 @@ impl Timeline for InMemoryStore {
 }
 
 #[async_trait]
-impl Listing for InMemoryStore {
-    async fn list(&self, q: &ListQuery) -> Result<Vec<Message>, RepositoryError> {
-        let key = |m: &Message| (m.created_at, m.id);
-        let mut out: Vec<Message> = self
-            .rows()
-            .values()
-            .map(|r| &r.message)
-            .filter(|m| {
-                m.tenant_id == q.tenant_id
-                    && q.conversation_id
-                        .as_ref()
-                        .is_none_or(|c| *c == m.conversation_id)
-                    && q.role.is_none_or(|r| r == m.role)
-                    && q.archived.is_none_or(|a| a == m.archived)
-                    && q.created_after.is_none_or(|t| m.created_at >= t)
-                    && q.created_before.is_none_or(|t| m.created_at < t)
-                    && q.after.is_none_or(|p| match q.order {
-                        SortOrder::Asc => key(m) > (p.created_at, p.id),
-                        SortOrder::Desc => key(m) < (p.created_at, p.id),
-                    })
-            })
-            .cloned()
-            .collect();
-        out.sort_by_key(key);
-        if q.order == SortOrder::Desc {
-            out.reverse();
-        }
-        out.truncate(q.limit);
-        if !q.with_embeddings {
-            for m in &mut out {
-                m.embedding = None;
-            }
-        }
-        Ok(out)
-    }
-
-    async fn conversations(
-        &self,
-        q: &ConversationQuery,
-    ) -> Result<Vec<ConversationSummary>, RepositoryError> {
-        let mut by_id: HashMap<ConversationId, ConversationSummary> = HashMap::new();
-        let rows = self.rows();
-        for m in rows
-            .values()
-            .map(|r| &r.message)
-            .filter(|m| m.tenant_id == q.tenant_id)
-        {
-            by_id
-                .entry(m.conversation_id.clone())
-                .and_modify(|s| s.add(m))
-                .or_insert_with(|| ConversationSummary::of(m));
-        }
-        let mut out: Vec<ConversationSummary> = by_id
-            .into_values()
-            .filter(|c| q.before.as_ref().is_none_or(|(at, id)| c.key() < (*at, id)))
-            .collect();
-        out.sort_by(|a, b| b.key().cmp(&a.key()));
-        out.truncate(q.limit);
-        Ok(out)
-    }
-}
-
-#[async_trait]
 impl Editing for InMemoryStore {
     async fn update(
         &self,
@@ -583,15 +520,21 @@ impl Editing for InMemoryStore {
         Ok(true)
     }
 
-    async fn delete(&self, id: MessageId) -> Result<bool, RepositoryError> {
-        Ok(self.rows().remove(&id).is_some())
+    async fn delete(&self, tenant: &TenantId, id: MessageId) -> Result<bool, RepositoryError> {
+        let mut rows = self.rows();
+        let mine = rows
+            .get(&id)
+            .is_some_and(|r| r.message.tenant_id == *tenant);
+        Ok(mine && rows.remove(&id).is_some())
     }
 
-    async fn history(&self, id: MessageId) -> Result<Vec<HistoryEntry>, RepositoryError> {
-        Ok(self
-            .rows()
-            .get(&id)
-            .map(|r| r.history.clone())
-            .unwrap_or_default())
+    async fn history(
+        &self,
+        t: &TenantId,
+        id: MessageId,
+    ) -> Result<Vec<HistoryEntry>, RepositoryError> {
+        let rows = self.rows();
+        let row = rows.get(&id).filter(|r| r.message.tenant_id == *t);
+        Ok(row.map(|r| r.history.clone()).unwrap_or_default())
     }
 }

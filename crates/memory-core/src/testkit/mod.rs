@@ -25,6 +25,7 @@
 mod fixtures;
 mod in_memory;
 mod in_memory_leases;
+mod in_memory_listing;
 mod toy_embedder;
 
 pub mod claims;
