@@ -40,7 +40,7 @@ const ARCHIVE_BATCH_SQL: &str = "WITH moved AS ( \
                  importance_score, importance_override, embedding, embedding_status, created_at, \
                  updated_at, archived_at) \
        SELECT * FROM moved \
-       ON CONFLICT (id) DO UPDATE SET archived_at = EXCLUDED.archived_at, \
+       ON CONFLICT (tenant_id, id) DO UPDATE SET archived_at = EXCLUDED.archived_at, \
                  updated_at = EXCLUDED.updated_at \
        RETURNING 1) \
      SELECT count(*) AS n FROM moved";

@@ -43,8 +43,8 @@ async fn table_exists(url: &str, table: &str) -> bool {
 }
 
 /// The migrations in migrations/postgres: the schema, lexical search, the lifecycle tables,
-/// the importance override, leases.
-const MIGRATION_COUNT: usize = 5;
+/// the importance override, leases and claims, tenant keys.
+const MIGRATION_COUNT: usize = 6;
 
 #[tokio::test]
 async fn migrations_up_down_up() {
