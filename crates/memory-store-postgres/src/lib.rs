@@ -58,6 +58,7 @@ mod retention;
 mod rows;
 pub mod schema;
 mod scope;
+mod standby;
 mod timeline;
 mod vector;
 
@@ -68,4 +69,5 @@ pub use config::PostgresConfig;
 pub use error::PgStoreError;
 pub use migrate::{MIGRATIONS, pending_migrations, revert_all_migrations, run_migrations};
 pub use open::{PgPool, PostgresStore};
+pub use standby::WithStandby;
 pub use vector::SearchPath;

@@ -69,6 +69,15 @@ impl PostgresStore {
     /// `MemoryService::analyze_all` fills it in (`LexicalSearch::unanalyzed`); connecting
     /// does not do it, because the store never analyses text itself.
     pub async fn connect(url: &str, config: PostgresConfig) -> Result<Self, PgStoreError> {
+        let store = Self::connect_lazily(url, config)?;
+        store.check_schema().await?;
+        Ok(store)
+    }
+
+    /// A store whose connections are made when first needed, without checking the schema:
+    /// for a hot standby (its schema is the primary's), which may be down when the server
+    /// starts ([`crate::WithStandby`] falls back to the primary meanwhile).
+    pub fn connect_lazily(url: &str, config: PostgresConfig) -> Result<Self, PgStoreError> {
         config.validate()?;
         let connect_timeout = config.connect_timeout;
         let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
@@ -102,15 +111,13 @@ impl PostgresStore {
                 message: "cannot build the connection pool".into(),
                 source: Some(e.into()),
             })?;
-        let store = Self {
+        Ok(Self {
             inner: Arc::new(Inner {
                 pool,
                 config,
                 scope_sizes: ScopeSizes::default(),
             }),
-        };
-        store.check_schema().await?;
-        Ok(store)
+        })
     }
 
     /// The pool, for health checks and tests.
