@@ -88,6 +88,15 @@ bench-batch STORE="sqlite" ROUNDS="2": fetch-model pg-up
     cargo bench -p memory-server --bench batch_ingest -- "$data" --store "{{STORE}}" \
         --rounds "{{ROUNDS}}" --out "$PWD/target/bench-batch/{{STORE}}.json"
 
+# 1, 2 and 3 replicas on one Postgres, reading from a standby; its replay lag under ingest
+# (docs/scale-out.md, docs/benchmarks.md).
+bench-replicas SECS="10": fetch-model pg-up
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export MEMORY_TEST_DATABASE_URL="${MEMORY_TEST_DATABASE_URL:-$(scripts/pg.sh url)}"
+    export MEMORY_TEST_STANDBY_URL="${MEMORY_TEST_STANDBY_URL:-$(scripts/pg.sh standby-up)}"
+    cargo bench -p memory-server --bench replicas -- --secs "{{SECS}}" --standby
+
 # Bad input at scale: schemathesis (pinned, from PyPI) driven by the served OpenAPI document against
 # the real release binary; fails on any 5xx or schema break (docs/reliability.md, section 3).
 schemathesis:
