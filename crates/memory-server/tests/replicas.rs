@@ -1,7 +1,7 @@
 //! Three real `memory-server` processes on one Postgres, as behind a load balancer
 //! (docs/scale-out.md): they migrate an empty database together, share the catch-up backlog
 //! without embedding a message twice, run the retention scheduler once per interval across
-//! the fleet, serve 16 clients round-robin (writes, searches, an erasure) while one of them is
+//! the fleet, serve 16 clients round-robin (writes, searches, retention runs, erasures) while one is
 //! killed with SIGKILL, and every acknowledged write stays readable from every survivor.
 //! Then a fleet-wide rate limit held by per-replica shares.
 
@@ -110,9 +110,11 @@ async fn three_replicas_share_one_postgres() {
 
     // 16 clients round-robin over the replicas; replica 2 is killed half way.
     let acknowledged = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+    let erased_conversations = Arc::new(Mutex::new(Vec::<(String, usize)>::new()));
     let stop_at = Instant::now() + Duration::from_secs(6);
     let clients = (0..16).map(|c| {
         let (bases, acknowledged, client) = (bases.clone(), acknowledged.clone(), client.clone());
+        let erased_conversations = erased_conversations.clone();
         tokio::spawn(async move {
             let mut errors = 0;
             for n in 0usize.. {
@@ -121,6 +123,43 @@ async fn three_replicas_share_one_postgres() {
                 }
                 let base = &bases[(c + n) % bases.len()];
                 let tenant = format!("load-{}", c % 4);
+                if n % 8 == 5 {
+                    // Retention through the API, while the scheduler runs too.
+                    let r = client
+                        .post(format!("{base}/v1/admin/retention/run"))
+                        .json(&json!({"tenant_id": tenant, "actions": ["archive", "delete"]}))
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) => assert!(r.status().as_u16() < 500, "retention {}", r.status()),
+                        Err(_) => errors += 1,
+                    }
+                    continue;
+                }
+                if n == 6 {
+                    // A conversation written through one replica, erased through the next.
+                    let body = json!({"tenant_id": tenant, "conversation_id": format!("gone-{c}"),
+                        "role": "user", "content": format!("client {c} forgets this")});
+                    let next = &bases[(c + n + 1) % bases.len()];
+                    let written = client
+                        .post(format!("{base}/v1/messages"))
+                        .json(&body)
+                        .send()
+                        .await;
+                    let erased = client
+                        .delete(format!("{next}/v1/conversations/gone-{c}"))
+                        .query(&[("tenant_id", tenant.as_str())])
+                        .send()
+                        .await;
+                    match (written, erased) {
+                        (Ok(w), Ok(e)) if w.status().as_u16() == 202 => {
+                            assert_eq!(e.status().as_u16(), 200, "erasure");
+                            erased_conversations.lock().expect("lock").push((tenant, c));
+                        }
+                        _ => errors += 1,
+                    }
+                    continue;
+                }
                 if n % 4 == 3 {
                     let r = client
                         .get(format!("{base}/v1/memory/search"))
@@ -193,6 +232,25 @@ async fn three_replicas_share_one_postgres() {
             .expect("list");
         let page: Value = r.json().await.expect("json");
         assert_eq!(page["messages"], json!([]), "the erasure holds at {base}");
+        let erased = erased_conversations.lock().expect("lock").clone();
+        assert!(!erased.is_empty(), "conversations were erased under load");
+        for (tenant, c) in erased {
+            let r = client
+                .get(format!("{base}/v1/messages"))
+                .query(&[
+                    ("tenant_id", tenant.as_str()),
+                    ("conversation_id", &format!("gone-{c}")),
+                ])
+                .send()
+                .await
+                .expect("list");
+            let page: Value = r.json().await.expect("json");
+            assert_eq!(
+                page["messages"],
+                json!([]),
+                "gone-{c} erased, seen at {base}"
+            );
+        }
     }
     let ids: HashSet<&str> = acknowledged.iter().map(|(_, id)| id.as_str()).collect();
     assert_eq!(ids.len(), acknowledged.len(), "no id acknowledged twice");
