@@ -13,8 +13,57 @@ use crate::helpers::{StoreKind, spawn_app, spawn_app_with};
 
 for_each_store!(
     the_client_adds_finds_updates_and_deletes,
-    tenant_bound_keys_hold_through_the_client
+    tenant_bound_keys_hold_through_the_client,
+    the_client_reads_tenants_conversations_and_the_retention_preview
 );
+
+async fn the_client_reads_tenants_conversations_and_the_retention_preview(kind: StoreKind) {
+    let app = spawn_app_with(kind, |s| s.api_keys = "admin-key,acme-key:acme".into()).await;
+    let client = |key: &str| {
+        MemoryClient::builder(&app.address)
+            .api_key(key)
+            .build()
+            .expect("client")
+    };
+    let (admin, acme) = (client("admin-key"), client("acme-key"));
+    for (tenant, conversation) in [("acme", "c1"), ("acme", "c2"), ("globex", "g1")] {
+        let m = CreateMessage::new(tenant, conversation, RoleDto::User, "My dog is called Rex");
+        admin.add(&m).await.expect("add");
+    }
+    let all = admin.tenants().await.expect("tenants");
+    assert!(all.admin);
+    assert_eq!(all.tenants, ["acme", "globex"]);
+    let mine = acme.tenants().await.expect("tenants");
+    assert_eq!((mine.admin, mine.tenants), (false, vec!["acme".to_owned()]));
+    let first = acme
+        .conversations("acme", Some(1), None)
+        .await
+        .expect("page");
+    assert_eq!(
+        first.conversations[0].conversation_id, "c2",
+        "most recent first"
+    );
+    let cursor = first.next_cursor.expect("a second page");
+    let second = acme
+        .conversations("acme", Some(1), Some(&cursor))
+        .await
+        .expect("page");
+    assert_eq!(second.conversations[0].conversation_id, "c1");
+    assert!(second.next_cursor.is_none());
+    match acme.conversations("globex", None, None).await {
+        Err(Error::Api(e)) => assert_eq!(e.status, 403),
+        other => panic!("another tenant: {other:?}"),
+    }
+    let preview = acme
+        .retention_preview("acme", Some(5))
+        .await
+        .expect("preview");
+    assert_eq!(preview.policy.max_age_days, 30);
+    assert_eq!(
+        preview.archive.sample.len() as u64,
+        preview.archive.count.min(5)
+    );
+}
 
 async fn the_client_adds_finds_updates_and_deletes(kind: StoreKind) {
     let app = spawn_app(kind).await;

@@ -45,3 +45,26 @@ def test_a_tenant_bound_key_stays_in_its_tenant(auth_server) -> None:
 
         history = acme.history(acme.update(own.id, content="an acme memory, edited").id)
         assert history[0].actor.startswith("key:")
+
+
+def test_tenants_conversations_and_the_retention_preview(auth_server) -> None:
+    with (
+        ml.MemoryClient(auth_server.base_url, api_key="admin-key") as admin,
+        ml.MemoryClient(auth_server.base_url, api_key="acme-key") as acme,
+    ):
+        admin.add("acme", "py-conv-1", "user", "my dog is called Rex")
+        admin.add("acme", "py-conv-2", "user", "my cat is called Miso")
+        admin.add("globex", "g1", "user", "a globex note")
+        everyone = admin.tenants()
+        assert everyone["admin"] is True
+        assert {"acme", "globex"} <= set(everyone["tenants"])
+        assert acme.tenants() == {"admin": False, "tenants": ["acme"]}
+        first = acme.conversations("acme", page_size=1)
+        assert first["conversations"][0]["conversation_id"] == "py-conv-2"
+        second = acme.conversations("acme", page_size=1, cursor=first["next_cursor"])
+        assert second["conversations"][0]["conversation_id"] != "py-conv-2"
+        with pytest.raises(ml.Forbidden):
+            acme.conversations("globex")
+        preview = acme.retention_preview("acme", sample=3)
+        assert preview["policy"]["max_age_days"] == 30
+        assert len(preview["archive"]["sample"]) <= 3

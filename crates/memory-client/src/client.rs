@@ -9,8 +9,9 @@ use memory_api_types::requests::{
 };
 use memory_api_types::{
     API_KEY_HEADER, BatchResponse, ErasureResponse, HealthResponse, HistoryResponse,
-    IDEMPOTENCY_KEY_HEADER, ListMessagesResponse, MessageResponse, REQUEST_ID_HEADER,
-    RetentionRunResponse, SearchResponse,
+    IDEMPOTENCY_KEY_HEADER, ListConversationsResponse, ListMessagesResponse, MessageResponse,
+    REQUEST_ID_HEADER, RetentionPreviewResponse, RetentionRunResponse, SearchResponse,
+    TenantsResponse,
 };
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
@@ -192,6 +193,40 @@ impl MemoryClient {
                 None => return Ok(out),
             }
         }
+    }
+
+    /// The tenants this key may see, and whether it is an admin key (`GET /v1/tenants`).
+    pub async fn tenants(&self) -> Result<TenantsResponse> {
+        let url = self.url(&["v1", "tenants"]);
+        self.send(Method::GET, url, &(), None, None).await
+    }
+
+    /// One page of a tenant's conversations, most recently active first
+    /// (`GET /v1/conversations`); pass its `next_cursor` as the next call's `cursor`.
+    pub async fn conversations(
+        &self,
+        tenant_id: &str,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<ListConversationsResponse> {
+        let url = self.url(&["v1", "conversations"]);
+        let mut query = vec![("tenant_id", tenant_id.to_owned())];
+        query.extend(limit.map(|l| ("limit", l.to_string())));
+        query.extend(cursor.map(|c| ("cursor", c.to_owned())));
+        self.send(Method::GET, url, &query, None, None).await
+    }
+
+    /// The tenant's retention policy and what a run now would archive and delete, changing
+    /// nothing (`GET /v1/admin/retention/preview`); `sample` messages (0-200, default 20).
+    pub async fn retention_preview(
+        &self,
+        tenant_id: &str,
+        sample: Option<u32>,
+    ) -> Result<RetentionPreviewResponse> {
+        let url = self.url(&["v1", "admin", "retention", "preview"]);
+        let mut query = vec![("tenant_id", tenant_id.to_owned())];
+        query.extend(sample.map(|l| ("limit", l.to_string())));
+        self.send(Method::GET, url, &query, None, None).await
     }
 
     /// Changes a message's content (re-embedded), metadata or importance

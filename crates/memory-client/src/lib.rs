@@ -13,7 +13,9 @@
 //! Verbs in mem0's terms: [`MemoryClient::add`], [`MemoryClient::add_batch`],
 //! [`MemoryClient::search`], [`MemoryClient::get`], [`MemoryClient::get_all`] (and one page
 //! at a time: [`MemoryClient::list`]), [`MemoryClient::update`], [`MemoryClient::delete`],
-//! [`MemoryClient::delete_all`], [`MemoryClient::history`].
+//! [`MemoryClient::delete_all`], [`MemoryClient::history`]. For admin tools:
+//! [`MemoryClient::tenants`], [`MemoryClient::conversations`],
+//! [`MemoryClient::retention_preview`].
 //!
 //! ```no_run
 //! use memory_client::{Error, MemoryClient};

@@ -10,6 +10,7 @@ from typing import (
     Any,
     AsyncIterator,
     Callable,
+    Dict,
     Iterable,
     List,
     Mapping,
@@ -273,6 +274,19 @@ class AsyncMemoryClient:
         dry_run: bool = False,
     ) -> RetentionResult:
         return await self._run(self._ops.run_retention(tenant_id, actions, dry_run))
+
+    async def tenants(self) -> Dict[str, Any]:
+        return await self._run(self._ops.tenants())
+
+    async def conversations(
+        self, tenant_id: str, page_size: Optional[int] = None, cursor: Optional[str] = None
+    ) -> Dict[str, Any]:
+        return await self._run(self._ops.conversations(tenant_id, page_size, cursor))
+
+    async def retention_preview(
+        self, tenant_id: str, sample: Optional[int] = None
+    ) -> Dict[str, Any]:
+        return await self._run(self._ops.retention_preview(tenant_id, sample))
 
     async def health(self) -> Health:
         return await self._run(self._ops.health())

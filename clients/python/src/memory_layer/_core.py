@@ -359,6 +359,13 @@ def _parse_with(fn: Callable[[Any], T]) -> Callable[[httpx.Response], T]:
     return parse
 
 
+def _object(response: httpx.Response) -> Dict[str, Any]:
+    data = _json(response)
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
 def _no_content(response: httpx.Response) -> None:
     return None
 
@@ -578,6 +585,21 @@ class Operations:
             body=_encode(body),
             headers=(("content-type", self.JSON),),
         )
+
+    def tenants(self) -> Operation[Dict[str, Any]]:
+        return Operation("GET", "/v1/tenants", _object)
+
+    def conversations(
+        self, tenant_id: str, page_size: Optional[int] = None, cursor: Optional[str] = None
+    ) -> Operation[Dict[str, Any]]:
+        params = _query(tenant_id=tenant_id, limit=page_size, cursor=cursor)
+        return Operation("GET", "/v1/conversations", _object, params=params)
+
+    def retention_preview(
+        self, tenant_id: str, sample: Optional[int] = None
+    ) -> Operation[Dict[str, Any]]:
+        params = _query(tenant_id=tenant_id, limit=sample)
+        return Operation("GET", "/v1/admin/retention/preview", _object, params=params)
 
     def health(self) -> Operation[Health]:
         # A probe: one attempt, and a 503 "degraded" is an answer, not an error.

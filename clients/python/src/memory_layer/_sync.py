@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import (
     Any,
     Callable,
+    Dict,
     Iterable,
     Iterator,
     List,
@@ -313,6 +314,23 @@ class MemoryClient:
     ) -> RetentionResult:
         """Applies the tenant's retention policy now (``POST /v1/admin/retention/run``)."""
         return self._run(self._ops.run_retention(tenant_id, actions, dry_run))
+
+    def tenants(self) -> Dict[str, Any]:
+        """The tenants this key may see (``GET /v1/tenants``): ``{"admin": bool,
+        "tenants": [...]}``, the JSON as the server sends it."""
+        return self._run(self._ops.tenants())
+
+    def conversations(
+        self, tenant_id: str, page_size: Optional[int] = None, cursor: Optional[str] = None
+    ) -> Dict[str, Any]:
+        """One page of a tenant's conversations, most recently active first
+        (``GET /v1/conversations``): ``{"conversations": [...], "next_cursor": ...}``."""
+        return self._run(self._ops.conversations(tenant_id, page_size, cursor))
+
+    def retention_preview(self, tenant_id: str, sample: Optional[int] = None) -> Dict[str, Any]:
+        """The tenant's retention policy and what a run now would do, changing nothing
+        (``GET /v1/admin/retention/preview``), as the server's JSON."""
+        return self._run(self._ops.retention_preview(tenant_id, sample))
 
     def health(self) -> Health:
         """``GET /v1/admin/health``, one attempt; a degraded server (503) is returned, not
