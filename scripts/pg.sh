@@ -294,6 +294,40 @@ system_id() {
         awk -F: '/Database system identifier/ { gsub(/ /, "", $2); print $2 }'
 }
 
+# A base backup of the primary in STANDBY_DATA, unless one is there.
+standby_make() {
+    [[ -f "$STANDBY_DATA/PG_VERSION" ]] && return 0
+    log "taking a base backup for the standby (pg_basebackup -R)"
+    rm -rf "$STANDBY_DATA"
+    as_pg mkdir -p "$STANDBY_DATA"
+    as_pg chmod 700 "$STANDBY_DATA"
+    # -R writes standby.signal and primary_conninfo: the copy starts as a hot standby.
+    as_pg "$BIN/pg_basebackup" -h 127.0.0.1 -p "$PORT" -U postgres -D "$STANDBY_DATA" \
+        -R -X stream -c fast
+    # postgresql.auto.conf is read last: the standby's own port, over the primary's.
+    echo "port = $STANDBY_PORT" | as_pg tee -a "$STANDBY_DATA/postgresql.auto.conf" >/dev/null
+}
+
+standby_start() {
+    standby_running && return 0
+    rm -f "$STANDBY_DATA/postmaster.pid"
+    # 9>&-: the postmaster must not inherit (and hold) this script's lock.
+    as_pg "$BIN/pg_ctl" -D "$STANDBY_DATA" -l "$STANDBY_LOG" -w -t 60 start >/dev/null 9>&- ||
+        die "could not start the standby; see $STANDBY_LOG"
+    log "standby running on 127.0.0.1:$STANDBY_PORT (data $STANDBY_DATA, log $STANDBY_LOG)"
+}
+
+# True once the primary sees the standby streaming (waits up to 15 s).
+standby_streaming() {
+    local i
+    for i in $(seq 1 30); do
+        [[ "$(psql_q -d postgres -tAc "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")" != 0 ]] &&
+            return 0
+        sleep 0.5
+    done
+    return 1
+}
+
 cmd_standby_up() {
     cmd_up >/dev/null
     with_lock
@@ -302,23 +336,17 @@ cmd_standby_up() {
         cmd_standby_down
         rm -rf "$STANDBY_DATA"
     fi
-    if [[ ! -f "$STANDBY_DATA/PG_VERSION" ]]; then
-        log "taking a base backup for the standby (pg_basebackup -R)"
-        rm -rf "$STANDBY_DATA"
-        as_pg mkdir -p "$STANDBY_DATA"
-        as_pg chmod 700 "$STANDBY_DATA"
-        # -R writes standby.signal and primary_conninfo: the copy starts as a hot standby.
-        as_pg "$BIN/pg_basebackup" -h 127.0.0.1 -p "$PORT" -U postgres -D "$STANDBY_DATA" \
-            -R -X stream -c fast
-        # postgresql.auto.conf is read last: the standby's own port, over the primary's.
-        echo "port = $STANDBY_PORT" | as_pg tee -a "$STANDBY_DATA/postgresql.auto.conf" >/dev/null
-    fi
-    if ! standby_running; then
-        rm -f "$STANDBY_DATA/postmaster.pid"
-        # 9>&-: the postmaster must not inherit (and hold) this script's lock.
-        as_pg "$BIN/pg_ctl" -D "$STANDBY_DATA" -l "$STANDBY_LOG" -w -t 60 start >/dev/null 9>&- ||
-            die "could not start the standby; see $STANDBY_LOG"
-        log "standby running on 127.0.0.1:$STANDBY_PORT (data $STANDBY_DATA, log $STANDBY_LOG)"
+    standby_make
+    standby_start
+    # A standby that runs but does not stream (it fell behind WAL the primary has recycled
+    # while it was down) never catches up: make it again from a fresh base backup.
+    if ! standby_streaming; then
+        log "the standby does not stream from the primary: taking a new base backup"
+        cmd_standby_down
+        as_pg rm -rf "$STANDBY_DATA"
+        standby_make
+        standby_start
+        standby_streaming || die "the new standby does not stream either; see $STANDBY_LOG"
     fi
     echo "$STANDBY_URL"
 }
