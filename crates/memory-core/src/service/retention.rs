@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::access::TenantAccess;
 use crate::domain::{Message, SortOrder, TenantId};
-use crate::error::{CoreError, Result};
+use crate::error::{CoreError, FieldError, Result};
 use crate::ports::{ListQuery, RetentionStore};
 use crate::retention::{
     ArchiveRule, RetentionAction, RetentionPolicy, RetentionReport, RetentionRequest,
@@ -117,13 +117,34 @@ impl MemoryService {
         }
     }
 
+    /// Largest sample [`Self::retention_preview`] returns.
+    pub const PREVIEW_MAX_SAMPLE: usize = 200;
+    /// The sample size when none is asked for.
+    pub const PREVIEW_DEFAULT_SAMPLE: usize = 20;
+
+    /// Reads a requested sample size: the default when absent, else 0 to
+    /// [`Self::PREVIEW_MAX_SAMPLE`] (an error naming `limit` otherwise).
+    pub fn preview_sample(limit: Option<i64>) -> std::result::Result<usize, FieldError> {
+        match limit {
+            None => Ok(Self::PREVIEW_DEFAULT_SAMPLE),
+            Some(n) if (0..=Self::PREVIEW_MAX_SAMPLE as i64).contains(&n) => Ok(n as usize),
+            Some(n) => Err(FieldError::new(
+                "limit",
+                format!(
+                    "must be between 0 and {}, got {n}",
+                    Self::PREVIEW_MAX_SAMPLE
+                ),
+            )),
+        }
+    }
+
     /// How many live messages [`Self::retention_preview`] reads at most to find its sample.
     pub const PREVIEW_SCAN_LIMIT: usize = 5_000;
 
     /// What the next retention run would archive and delete (exact counts, by a dry run), and
     /// up to `sample_limit` of the messages it would archive: the oldest live messages that
     /// match the rule among the tenant's oldest [`Self::PREVIEW_SCAN_LIMIT`] live ones (all of
-    /// them for smaller tenants). Changes nothing.
+    /// them for smaller tenants); at most [`Self::PREVIEW_MAX_SAMPLE`]. Changes nothing.
     pub async fn retention_preview(
         &self,
         tenant: &TenantId,
@@ -131,6 +152,7 @@ impl MemoryService {
         access: &TenantAccess,
     ) -> Result<RetentionPreview> {
         Self::check_access(access, tenant)?;
+        let sample_limit = sample_limit.min(Self::PREVIEW_MAX_SAMPLE);
         let store = self.retention_store()?;
         let policy = self.retention_policy(tenant).await?;
         let now = truncate_to_micros(self.clock.now());

@@ -1,8 +1,9 @@
 //! `GET /v1/admin/retention/preview`: the tenant's policy and what a run now would do.
 
 use actix_web::{HttpResponse, web};
+use memory_core::MemoryService;
 use memory_core::domain::TenantId;
-use memory_core::error::{FieldError, ValidationErrors};
+use memory_core::error::ValidationErrors;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -16,11 +17,6 @@ use crate::startup::AppState;
 pub use memory_api_types::{
     ArchivePreview, DeletePreview, RetentionPolicyDto, RetentionPreviewResponse,
 };
-
-/// Largest `limit` (sample size).
-pub const MAX_SAMPLE: usize = 200;
-/// Default `limit`.
-pub const DEFAULT_SAMPLE: usize = 20;
 
 /// The query parameters.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
@@ -43,21 +39,13 @@ impl RetentionPreviewParams {
         let limit = parse_number::<i64>(&mut extra, "limit", &self.limit, "an integer");
         let mut core = ValidationErrors::new();
         let tenant_id = core.check(TenantId::parse(tenant));
-        let limit = match limit {
-            None => DEFAULT_SAMPLE,
-            Some(n) if (0..=MAX_SAMPLE as i64).contains(&n) => n as usize,
-            Some(n) => {
-                core.push(FieldError::new(
-                    "limit",
-                    format!("must be between 0 and {MAX_SAMPLE}, got {n}"),
-                ));
-                0
-            }
+        let limit = if extra.is_empty() {
+            core.check(MemoryService::preview_sample(limit))
+        } else {
+            None
         };
-        match tenant_id {
-            Some(t) if req.missing.is_empty() && extra.is_empty() && core.is_empty() => {
-                Ok((t, limit))
-            }
+        match (tenant_id, limit) {
+            (Some(t), Some(l)) if req.missing.is_empty() && extra.is_empty() => Ok((t, l)),
             _ => Err(req.merge(extra, Some(core)).into()),
         }
     }
