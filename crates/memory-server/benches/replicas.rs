@@ -22,7 +22,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use memory_store_postgres::testkit::TestDatabase;
+use memory_store_postgres::testkit::{TestDatabase, with_database};
 use serde_json::json;
 
 const WORDS: [&str; 24] = [
@@ -143,11 +143,7 @@ async fn main() {
         let read_url = with_standby.then(|| {
             let standby = std::env::var("MEMORY_TEST_STANDBY_URL")
                 .expect("--standby needs MEMORY_TEST_STANDBY_URL (scripts/pg.sh standby-up)");
-            let base = standby
-                .rsplit_once('/')
-                .map_or(standby.as_str(), |(b, _)| b)
-                .to_owned();
-            format!("{base}/{}", db.name)
+            with_database(&standby, &db.name)
         });
         let mut env = vec![("MEMORY_LOG_LEVEL", "error".to_owned())];
         if let Some(url) = &read_url {
