@@ -307,7 +307,6 @@ impl Bm25 {
     /// and the scope's average document length.
     pub fn score(&self, query: &[(String, f64)], doc_terms: &[&str], average_length: f64) -> f64 {
         let len = doc_terms.len() as f64;
-        let norm = self.k1 * (1.0 - self.b + self.b * len / average_length.max(1e-9));
         query
             .iter()
             .map(|(term, idf)| {
@@ -315,10 +314,19 @@ impl Bm25 {
                 if tf == 0.0 {
                     0.0
                 } else {
-                    idf * tf * (self.k1 + 1.0) / (tf + norm)
+                    self.term_score(*idf, tf, len, average_length)
                 }
             })
             .sum()
+    }
+
+    /// One query term's share of [`Bm25::score`]: a term with this `idf`, found `tf > 0`
+    /// times in a document of `len` terms. [`Bm25::score`] is the sum of these over the
+    /// query's terms in their order, so an index that adds them up term by term (skipping
+    /// the terms a document lacks) gets bit-identical scores.
+    pub fn term_score(&self, idf: f64, tf: f64, len: f64, average_length: f64) -> f64 {
+        let norm = self.k1 * (1.0 - self.b + self.b * len / average_length.max(1e-9));
+        idf * tf * (self.k1 + 1.0) / (tf + norm)
     }
 }
 
@@ -361,6 +369,15 @@ impl LexicalScorer {
     pub fn score(&self, terms: &str) -> f64 {
         let doc: Vec<&str> = terms.split(' ').filter(|t| !t.is_empty()).collect();
         self.bm25.score(&self.idf, &doc, self.average_length)
+    }
+
+    /// Query term `i`'s share of [`LexicalScorer::score`] for a document of `len` terms
+    /// that holds it `tf > 0` times: adding these up over the terms a document holds, in
+    /// the query's order, gives exactly its `score`.
+    pub fn term_score(&self, i: usize, tf: u32, len: u32) -> f64 {
+        let idf = self.idf.get(i).map_or(0.0, |(_, idf)| *idf);
+        self.bm25
+            .term_score(idf, f64::from(tf), f64::from(len), self.average_length)
     }
 
     /// A BM25 `score` on a fixed scale: the share of the query's idf mass it reaches, in

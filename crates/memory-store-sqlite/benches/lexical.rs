@@ -9,18 +9,28 @@
 //! 8-30 words drawn from a Zipf-distributed vocabulary of 5,000 words (so some words are in
 //! most messages, most in few). Then measures `lexical_candidates` with `limit = 200` and
 //! 3-word queries: within one conversation, over the whole tenant, and over the tenant with
-//! `importance_min`.
+//! `importance_min`. Each query runs on the same file twice, alternating which goes first:
+//! through the in-memory lexical index (the default) and through FTS5 alone
+//! (`lexical_cache_bytes(0)`); the bench checks that both return the same ranking. Last,
+//! whole-tenant hybrid searches through `MemoryService` (a constant embedder for the query, so
+//! its embedding costs nothing) on each store in turn.
 
 use std::time::{Duration, Instant};
 
 use chrono::{Duration as ChronoDuration, Utc};
+use std::sync::Arc;
+
+use memory_core::access::TenantAccess;
 use memory_core::domain::{
-    Content, ConversationId, EmbeddingStatus, Importance, Message, MessageId, Metadata, Role,
-    TenantId,
+    Content, ConversationId, Embedding, EmbeddingStatus, Importance, Message, MessageId, Metadata,
+    Role, SearchMode, SearchQuery, TenantId,
 };
+use memory_core::ports::StorePorts;
 use memory_core::ports::{LexicalQuery, LexicalSearch, MessageRecord};
+use memory_core::service::{MemoryService, ServiceConfig};
+use memory_core::testkit::ConstantEmbedder;
 use memory_core::text::{Analyzer, Bm25};
-use memory_store_sqlite::SqliteStore;
+use memory_store_sqlite::{SqliteStore, SqliteStoreOptions};
 
 const DIM: usize = 384;
 const LIMIT: usize = 200;
@@ -63,6 +73,14 @@ fn word(rank: usize) -> String {
     w
 }
 
+/// A random direction: enough for timing the vector side (which scans every vector anyway).
+fn random_unit(rng: &mut Rng) -> Embedding {
+    let mut v: Vec<f32> = (0..DIM).map(|_| rng.unit() as f32 - 0.5).collect();
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter_mut().for_each(|x| *x /= norm);
+    Embedding::new(v, DIM).expect("valid")
+}
+
 fn message(rng: &mut Rng, i: usize) -> Message {
     let at = Utc::now() - ChronoDuration::seconds(i as i64);
     let words = 8 + (rng.next_u64() % 23) as usize;
@@ -77,8 +95,8 @@ fn message(rng: &mut Rng, i: usize) -> Message {
         metadata: Metadata::default(),
         importance_score: Importance::saturating(rng.unit()),
         importance_override: None,
-        embedding: None,
-        embedding_status: EmbeddingStatus::Pending,
+        embedding: Some(random_unit(rng)),
+        embedding_status: EmbeddingStatus::Completed,
         archived: false,
         created_at: at,
         updated_at: at,
@@ -89,24 +107,41 @@ fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1e3)
 }
 
-async fn measure(store: &SqliteStore, label: &str, queries: &[LexicalQuery]) {
-    let mut times = Vec::with_capacity(queries.len());
-    let mut docs = 0;
-    for q in queries {
-        let t = Instant::now();
-        let got = store.lexical_candidates(q).await.expect("lexical");
-        times.push(t.elapsed());
-        docs += got.documents.len();
-    }
+fn summary(label: &str, mut times: Vec<Duration>, docs: usize) {
     times.sort();
     let at = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
     println!(
-        "{label:<42} p50 {:>7} ms  p99 {:>7} ms  max {:>7} ms  ({:.0} docs/query)",
+        "{label:<52} p50 {:>7} ms  p99 {:>7} ms  max {:>7} ms  ({:.0} docs/query)",
         ms(at(0.5)),
         ms(at(0.99)),
         ms(at(1.0)),
-        docs as f64 / queries.len() as f64
+        docs as f64 / times.len() as f64
     );
+}
+
+/// Runs every query on both stores, alternating which goes first, checks that they agree,
+/// and prints each one's latencies.
+async fn measure(stores: &[(&str, &SqliteStore); 2], label: &str, queries: &[LexicalQuery]) {
+    let mut times = [Vec::new(), Vec::new()];
+    let mut docs = 0;
+    for (i, q) in queries.iter().enumerate() {
+        let mut ids = [Vec::new(), Vec::new()];
+        for k in [i % 2, 1 - i % 2] {
+            let t = Instant::now();
+            let got = stores[k].1.lexical_candidates(q).await.expect("lexical");
+            times[k].push(t.elapsed());
+            ids[k] = got
+                .documents
+                .iter()
+                .map(|d| d.message.id)
+                .collect::<Vec<_>>();
+        }
+        assert_eq!(ids[0], ids[1], "both paths rank alike");
+        docs += ids[0].len();
+    }
+    for (k, t) in times.into_iter().enumerate() {
+        summary(&format!("{label}: {}", stores[k].0), t, docs);
+    }
 }
 
 fn main() {
@@ -126,6 +161,12 @@ fn main() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("lexical.db");
         let store = SqliteStore::open(path.to_str().expect("utf-8"), DIM).expect("open");
+        // The same file without the in-memory lexical index: FTS5 lists every match.
+        let fts = SqliteStore::open_with(
+            path.to_str().expect("utf-8"),
+            SqliteStoreOptions::new(DIM).lexical_cache_bytes(0),
+        )
+        .expect("open");
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         let started = Instant::now();
         let mut batch = Vec::with_capacity(5_000);
@@ -161,7 +202,18 @@ fn main() {
                 }
             })
             .collect();
-        measure(&store, "conversation (700 messages)", &queries).await;
+        let first = Instant::now();
+        store
+            .lexical_candidates(&queries[0])
+            .await
+            .expect("lexical");
+        println!(
+            "first search, loading the tenant's lexical index: {} ms ({:.1} MB held)",
+            ms(first.elapsed()),
+            store.lexical_cache_bytes() as f64 / 1e6
+        );
+        let stores = [("index", &store), ("fts5", &fts)];
+        measure(&stores, "conversation (700 messages)", &queries).await;
         let tenant: Vec<LexicalQuery> = queries
             .iter()
             .map(|q| LexicalQuery {
@@ -169,7 +221,7 @@ fn main() {
                 ..q.clone()
             })
             .collect();
-        measure(&store, &format!("tenant ({size} messages)"), &tenant).await;
+        measure(&stores, &format!("tenant ({size} messages)"), &tenant).await;
         let rare: Vec<LexicalQuery> = tenant
             .iter()
             .map(|q| LexicalQuery {
@@ -177,7 +229,7 @@ fn main() {
                 ..q.clone()
             })
             .collect();
-        measure(&store, "tenant, one rare term", &rare).await;
+        measure(&stores, "tenant, one rare term", &rare).await;
         let important: Vec<LexicalQuery> = tenant
             .iter()
             .map(|q| LexicalQuery {
@@ -185,7 +237,7 @@ fn main() {
                 ..q.clone()
             })
             .collect();
-        measure(&store, "tenant, importance_min 0.5", &important).await;
+        measure(&stores, "tenant, importance_min 0.5", &important).await;
         let conv_important: Vec<LexicalQuery> = queries
             .iter()
             .map(|q| LexicalQuery {
@@ -193,6 +245,45 @@ fn main() {
                 ..q.clone()
             })
             .collect();
-        measure(&store, "conversation, importance_min 0.5", &conv_important).await;
+        measure(&stores, "conversation, importance_min 0.5", &conv_important).await;
+
+        // Whole-tenant hybrid search through the service (vector candidates, lexical
+        // matches, fusion, ranking), with a constant embedder so the query's embedding costs
+        // nothing: what issue 17 asks of the store at 100k messages.
+        let runs = [
+            ("index", &store, SearchMode::Vector),
+            ("index", &store, SearchMode::Lexical),
+            ("index", &store, SearchMode::Hybrid),
+            ("fts5", &fts, SearchMode::Hybrid),
+        ];
+        for (label, s, mode) in runs {
+            s.preload_vectors().await.expect("preload");
+            let service = MemoryService::new(
+                StorePorts::full(Arc::new(s.clone())),
+                Arc::new(ConstantEmbedder::new(DIM)),
+                ServiceConfig::default(),
+            )
+            .expect("service");
+            let mut times = Vec::with_capacity(tenant.len());
+            let mut items = 0;
+            for q in &tenant {
+                let text = q.terms.join(" ");
+                let query = SearchQuery::parse("bench", &text, None, Some(10), None, None)
+                    .expect("valid")
+                    .with_mode(mode);
+                let t = Instant::now();
+                let found = service
+                    .search(query, &TenantAccess::All)
+                    .await
+                    .expect("search");
+                times.push(t.elapsed());
+                items += found.items.len();
+            }
+            summary(
+                &format!("{} search, whole tenant, top 10: {label}", mode.as_str()),
+                times,
+                items,
+            );
+        }
     });
 }

@@ -16,7 +16,7 @@ use crate::idempotency::put_key;
 use crate::open::{SqliteStore, id_bytes};
 use crate::rows::{encode_vector, from_micros, message_id, to_micros};
 use crate::schema::{archived_messages, message_history, messages};
-use crate::vector_cache::{forget, write_lock};
+use crate::tenant_cache::write_lock;
 
 fn json_text(m: &Metadata) -> Result<String, SqliteStoreError> {
     serde_json::to_string(m.as_map())
@@ -154,6 +154,9 @@ impl Editing for SqliteStore {
                     _ => idx.remove(&m.id),
                 }
             }
+            if !archived {
+                inner.index_terms(m, terms);
+            }
             Ok(true)
         })
         .await
@@ -183,7 +186,7 @@ impl Editing for SqliteStore {
             };
             let tenant =
                 TenantId::parse(tenant).map_err(|e| SqliteStoreError::Corrupt(e.to_string()))?;
-            forget(inner.cache.as_ref().and_then(|c| c.peek(&tenant)), &[key])?;
+            inner.forget(&tenant, &[key])?;
             Ok(true)
         })
         .await

@@ -10,7 +10,6 @@ use memory_core::ports::Erasure;
 use crate::error::SqliteStoreError;
 use crate::open::SqliteStore;
 use crate::schema::{archived_messages, idempotency_keys, messages, retention_policies};
-use crate::vector_cache::forget;
 
 #[async_trait]
 impl Erasure for SqliteStore {
@@ -21,14 +20,14 @@ impl Erasure for SqliteStore {
     ) -> Result<u64, RepositoryError> {
         let (tenant, conversation) = (tenant.clone(), conversation.clone());
         self.write(move |w, inner| {
-            let cached = inner.cache.as_ref().and_then(|c| c.peek(&tenant));
+            let cached = inner.indexed(&tenant);
             let scope = || {
                 messages::tenant_id
                     .eq(tenant.as_str())
                     .and(messages::conversation_id.eq(conversation.as_str()))
             };
             let (n, ids) = w.conn.immediate_transaction(|c| {
-                let ids: Vec<Vec<u8>> = if cached.is_some() {
+                let ids: Vec<Vec<u8>> = if cached {
                     messages::table
                         .filter(scope())
                         .select(messages::id)
@@ -41,7 +40,7 @@ impl Erasure for SqliteStore {
                 let n = diesel::delete(messages::table.filter(scope())).execute(c)?;
                 Ok::<_, SqliteStoreError>((n, ids))
             })?;
-            forget(cached, &ids)?;
+            inner.forget(&tenant, &ids)?;
             Ok(n as u64)
         })
         .await
@@ -68,9 +67,7 @@ impl Erasure for SqliteStore {
                 .execute(c)?;
                 Ok::<_, SqliteStoreError>(n)
             })?;
-            if let Some(cache) = &inner.cache {
-                cache.remove(&tenant);
-            }
+            inner.drop_indexes(&tenant);
             Ok(n as u64)
         })
         .await

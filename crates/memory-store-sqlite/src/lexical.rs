@@ -1,5 +1,6 @@
-//! [`LexicalSearch`]: FTS5 finds every match of the scope, the core's BM25 ranks them; and
-//! the analysed-text backfill the service drives.
+//! [`LexicalSearch`]: the tenant's in-memory postings (`lexical_index.rs`) rank the scope's
+//! matches by the core's BM25; without them (budget, filters) FTS5 finds every match and
+//! the core ranks them. And the analysed-text backfill the service drives.
 
 use std::collections::HashMap;
 
@@ -17,9 +18,12 @@ use memory_core::text::AnalyzedText;
 
 use crate::error::SqliteStoreError;
 use crate::filter::{bind_all, filters_sql};
-use crate::open::{IDS_PER_QUERY, SqliteStore, id_bytes, limit_i64};
+use crate::open::{
+    IDS_PER_QUERY, Inner, SqliteStore, WriterGuard, id_bytes, limit_i64, task_error,
+};
 use crate::rows::{MessageRow, decode_embedding, message_id};
 use crate::schema::messages;
+use crate::tenant_cache::read_lock;
 
 /// The next free `lexical_doc` (call inside the writing transaction).
 pub(crate) fn next_lexical_doc(c: &mut SqliteConnection) -> Result<i64, diesel::result::Error> {
@@ -148,34 +152,85 @@ fn lexical_blocking(
             .collect::<Result<Vec<_>, SqliteStoreError>>()?;
         let ranked = rank_matches(q, scope_size, average_length, matches);
         out.document_frequencies = ranked.document_frequencies;
-        let mut rows: HashMap<MessageId, LexicalRow> = HashMap::with_capacity(ranked.best.len());
-        for chunk in ranked.best.chunks(IDS_PER_QUERY) {
-            let ids: Vec<Vec<u8>> = chunk.iter().map(|(id, _)| id_bytes(*id)).collect();
-            let found = messages::table
-                .filter(messages::id.eq_any(ids))
-                .select((
-                    MessageRow::as_select(),
-                    messages::embedding,
-                    messages::lexical_terms,
-                ))
-                .load::<LexicalRow>(c)?;
-            for row in found {
-                rows.insert(message_id(&row.0.id)?, row);
-            }
-        }
-        for (id, ()) in ranked.best {
-            // Read in the same transaction as the matches: every winner is there.
-            let Some((row, embedding, terms)) = rows.remove(&id) else {
-                continue;
-            };
-            let embedding = embedding.map(|b| decode_embedding(&b, dim)).transpose()?;
-            out.documents.push(LexicalDocument {
-                message: row.into_message(embedding)?,
-                terms: terms.unwrap_or_default(),
-            });
-        }
+        let best: Vec<MessageId> = ranked.best.into_iter().map(|(id, ())| id).collect();
+        // Read in the same transaction as the matches: every winner is there.
+        out.documents = read_documents(c, dim, &best)?;
         Ok(out)
     })
+}
+
+/// The rows of `best` (with their embeddings and analysed text), in that order; an id whose
+/// row is gone (erased since it was ranked) is skipped.
+fn read_documents(
+    c: &mut SqliteConnection,
+    dim: usize,
+    best: &[MessageId],
+) -> Result<Vec<LexicalDocument>, SqliteStoreError> {
+    let mut rows: HashMap<MessageId, LexicalRow> = HashMap::with_capacity(best.len());
+    for chunk in best.chunks(IDS_PER_QUERY) {
+        let ids: Vec<Vec<u8>> = chunk.iter().map(|id| id_bytes(*id)).collect();
+        let found = messages::table
+            .filter(messages::id.eq_any(ids))
+            .select((
+                MessageRow::as_select(),
+                messages::embedding,
+                messages::lexical_terms,
+            ))
+            .load::<LexicalRow>(c)?;
+        for row in found {
+            rows.insert(message_id(&row.0.id)?, row);
+        }
+    }
+    let mut documents = Vec::with_capacity(best.len());
+    for id in best {
+        let Some((row, embedding, terms)) = rows.remove(id) else {
+            continue;
+        };
+        let embedding = embedding.map(|b| decode_embedding(&b, dim)).transpose()?;
+        documents.push(LexicalDocument {
+            message: row.into_message(embedding)?,
+            terms: terms.unwrap_or_default(),
+        });
+    }
+    Ok(documents)
+}
+
+impl Inner {
+    /// A lexical search through the tenant's in-memory index (see `lexical_index.rs`),
+    /// loading it first if it is not held. `None`: it has to be loaded, which needs the
+    /// writer (call again with it). A tenant too big for the budget is searched in SQLite.
+    fn lexical_indexed(
+        &self,
+        q: &LexicalQuery,
+        guard: Option<WriterGuard>,
+    ) -> Result<Option<LexicalMatches>, SqliteStoreError> {
+        let Some(cache) = &self.lexical else {
+            return lexical_blocking(&mut *self.readers.get()?, self.dim, q).map(Some);
+        };
+        let mut guard = guard;
+        if let Some(w) = guard.as_mut() {
+            self.sync_external(w)?;
+        }
+        let index = match (cache.get(&q.tenant_id), guard) {
+            (Some(index), _) => index,
+            (None, None) => return Ok(None),
+            (None, Some(mut w)) => match cache.load(&mut w.conn, &q.tenant_id)? {
+                Some(index) => index,
+                None => {
+                    drop(w);
+                    return lexical_blocking(&mut *self.readers.get()?, self.dim, q).map(Some);
+                }
+            },
+        };
+        let found = read_lock(&index).search(q);
+        let documents = read_documents(&mut *self.readers.get()?, self.dim, &found.best)?;
+        Ok(Some(LexicalMatches {
+            scope_size: found.scope_size,
+            average_length: found.average_length,
+            document_frequencies: found.document_frequencies,
+            documents,
+        }))
+    }
 }
 
 /// The scope's size and total length: from `lexical_scopes`, or, under `importance_min`,
@@ -220,6 +275,29 @@ impl LexicalSearch for SqliteStore {
         &self,
         query: &LexicalQuery,
     ) -> Result<LexicalMatches, RepositoryError> {
+        if self.inner.lexical.is_some() && query.filters.is_empty() {
+            // Look for other processes' writes when the writer is free; never wait for it
+            // here, unless the tenant's index has to be loaded.
+            let guard = self.inner.writer.clone().try_lock_owned().ok();
+            let (inner, q) = (self.inner.clone(), query.clone());
+            let first = tokio::task::spawn_blocking(move || inner.lexical_indexed(&q, guard))
+                .await
+                .map_err(task_error)??;
+            if let Some(found) = first {
+                return Ok(found);
+            }
+            // If the writer stays busy, search in SQLite this time instead of failing.
+            if let Ok(guard) = self.inner.lock_writer().await {
+                let (inner, q) = (self.inner.clone(), query.clone());
+                let loaded =
+                    tokio::task::spawn_blocking(move || inner.lexical_indexed(&q, Some(guard)))
+                        .await
+                        .map_err(task_error)??;
+                if let Some(found) = loaded {
+                    return Ok(found);
+                }
+            }
+        }
         let q = query.clone();
         self.read(move |c, inner| lexical_blocking(c, inner.dim, &q))
             .await
@@ -258,22 +336,32 @@ impl LexicalSearch for SqliteStore {
                 (id_bytes(*id), a.terms().to_owned(), length)
             })
             .collect();
-        self.write(move |w, _| {
-            w.conn.immediate_transaction(|c| {
-                // A fresh `lexical_doc` each: the triggers then (re)index the row and update
-                // the scope statistics.
-                let mut updated = 0u64;
-                for (doc, (id, terms, length)) in (next_lexical_doc(c)?..).zip(&batch) {
-                    updated += diesel::update(messages::table.find(id))
-                        .set((
-                            messages::lexical_terms.eq(Some(terms)),
-                            messages::lexical_length.eq(Some(length)),
-                            messages::lexical_doc.eq(Some(doc)),
-                        ))
-                        .execute(c)? as u64;
-                }
-                Ok::<_, SqliteStoreError>(updated)
-            })
+        self.write(move |w, inner| {
+            w.conn
+                .immediate_transaction(|c| {
+                    // A fresh `lexical_doc` each: the triggers then (re)index the row and update
+                    // the scope statistics.
+                    let mut updated = 0u64;
+                    for (doc, (id, terms, length)) in (next_lexical_doc(c)?..).zip(&batch) {
+                        updated += diesel::update(messages::table.find(id))
+                            .set((
+                                messages::lexical_terms.eq(Some(terms)),
+                                messages::lexical_length.eq(Some(length)),
+                                messages::lexical_doc.eq(Some(doc)),
+                            ))
+                            .execute(c)? as u64;
+                    }
+                    Ok::<_, SqliteStoreError>(updated)
+                })
+                .inspect(|&updated| {
+                    // Rare (a backfill at startup): reload the lexical indexes rather than find
+                    // each row's tenant.
+                    if updated > 0
+                        && let Some(cache) = &inner.lexical
+                    {
+                        cache.clear();
+                    }
+                })
         })
         .await
         .map_err(Into::into)

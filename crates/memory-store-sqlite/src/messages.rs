@@ -19,7 +19,7 @@ use crate::open::{Inner, SqliteStore, Writer, id_bytes, limit_i64};
 use crate::retention::copy_to_archive;
 use crate::rows::{MessageRow, NewMessageRow, decode_embedding, to_micros};
 use crate::schema::messages;
-use crate::vector_cache::write_lock;
+use crate::tenant_cache::write_lock;
 
 #[derive(QueryableByName)]
 pub(crate) struct TenantRow {
@@ -75,6 +75,9 @@ impl Inner {
                     );
                 }
             }
+        }
+        for r in batch {
+            self.index_terms(&r.message, &r.terms);
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ use memory_core::ports::{MessageRecord, MessageStore};
 use tokio::sync::OwnedMutexGuard;
 
 use crate::error::SqliteStoreError;
+use crate::lexical_cache::LexicalCache;
 use crate::schema::{archived_messages, messages, store_meta};
 use crate::url::database_path;
 use crate::vector::count_searchable;
@@ -47,13 +48,16 @@ pub struct SqliteStoreOptions {
     /// Memory budget of the in-memory vector index, in bytes; `0` disables it (every search
     /// then scans the table). A tenant whose vectors do not fit is scanned from disk.
     pub vector_cache_bytes: usize,
+    /// Memory budget of the in-memory lexical index (each searched tenant's postings), in
+    /// bytes; `0` disables it (every lexical search then reads all its matches from FTS5).
+    pub lexical_cache_bytes: usize,
     /// Threads one search may use to scan a large tenant (`0`: one per core).
     pub search_threads: usize,
 }
 
 impl SqliteStoreOptions {
-    /// The defaults: 4 readers, 5 s timeouts, a 1 GiB vector index, searches on every core,
-    /// no model check.
+    /// The defaults: 4 readers, 5 s timeouts, a 1 GiB vector index, a 256 MiB lexical index,
+    /// searches on every core, no model check.
     pub fn new(dimension: usize) -> Self {
         Self {
             dimension,
@@ -62,6 +66,7 @@ impl SqliteStoreOptions {
             acquire_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
             vector_cache_bytes: 1 << 30,
+            lexical_cache_bytes: 256 << 20,
             search_threads: 0,
         }
     }
@@ -81,6 +86,12 @@ impl SqliteStoreOptions {
     /// Sets the vector index budget (`0` disables the index).
     pub fn vector_cache_bytes(mut self, bytes: usize) -> Self {
         self.vector_cache_bytes = bytes;
+        self
+    }
+
+    /// Sets the lexical index budget (`0` disables the index).
+    pub fn lexical_cache_bytes(mut self, bytes: usize) -> Self {
+        self.lexical_cache_bytes = bytes;
         self
     }
 }
@@ -113,6 +124,7 @@ pub(crate) struct Inner {
     pub(crate) writer: Arc<tokio::sync::Mutex<Writer>>,
     pub(crate) readers: Pool<ConnectionManager<SqliteConnection>>,
     pub(crate) cache: Option<VectorCache>,
+    pub(crate) lexical: Option<LexicalCache>,
 }
 
 /// The one connection that writes, and the `PRAGMA data_version` it last saw: the value
@@ -244,6 +256,8 @@ impl SqliteStore {
                 readers,
                 cache: (options.vector_cache_bytes > 0)
                     .then(|| VectorCache::new(options.vector_cache_bytes)),
+                lexical: (options.lexical_cache_bytes > 0)
+                    .then(|| LexicalCache::new(options.lexical_cache_bytes)),
             }),
         })
     }
@@ -287,6 +301,11 @@ impl SqliteStore {
     /// Bytes held by the in-memory vector index now (0 when disabled).
     pub fn vector_cache_bytes(&self) -> usize {
         self.inner.cache.as_ref().map_or(0, VectorCache::bytes)
+    }
+
+    /// Bytes held by the in-memory lexical index now (0 when disabled).
+    pub fn lexical_cache_bytes(&self) -> usize {
+        self.inner.lexical.as_ref().map_or(0, LexicalCache::bytes)
     }
 
     /// Runs `f` with the writer connection, after checking for writes of other processes.
@@ -408,7 +427,7 @@ impl Inner {
             .map_err(|_| SqliteStoreError::WriterTimeout(self.acquire_timeout))
     }
 
-    /// Drops the vector index when another process wrote to the database since we last
+    /// Drops the in-memory indexes when another process wrote to the database since we last
     /// looked (our own writes go through `w` and do not change its `data_version`).
     ///
     pub(crate) fn sync_external(&self, w: &mut Writer) -> Result<(), SqliteStoreError> {
@@ -417,6 +436,9 @@ impl Inner {
             if let Some(cache) = &self.cache {
                 tracing::info!("the database was changed by another process: reloading vectors");
                 cache.clear();
+            }
+            if let Some(lexical) = &self.lexical {
+                lexical.clear();
             }
             w.data_version = v;
         }

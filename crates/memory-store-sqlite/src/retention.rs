@@ -14,7 +14,6 @@ use crate::error::SqliteStoreError;
 use crate::open::{Inner, SqliteStore, Writer};
 use crate::rows::to_micros;
 use crate::schema::{archived_messages, messages, retention_policies};
-use crate::vector_cache::forget;
 
 impl Inner {
     pub(crate) fn archive_blocking(
@@ -27,7 +26,7 @@ impl Inner {
         let before = to_micros(rule.created_before);
         let below = rule.importance_below.value();
         let now = to_micros(now);
-        let cached = self.cache.as_ref().and_then(|c| c.peek(tenant));
+        let cached = self.indexed(tenant);
         let matching = || -> MessageFilter {
             Box::new(
                 messages::tenant_id
@@ -41,7 +40,7 @@ impl Inner {
             )
         };
         let (n, ids) = w.conn.immediate_transaction(|c| {
-            let ids: Vec<Vec<u8>> = if cached.is_some() {
+            let ids: Vec<Vec<u8>> = if cached {
                 messages::table
                     .filter(matching())
                     .select(messages::id)
@@ -59,7 +58,7 @@ impl Inner {
                 .execute(c)?;
             Ok::<_, SqliteStoreError>((n, ids))
         })?;
-        forget(cached, &ids)?;
+        self.forget(tenant, &ids)?;
         Ok(n as u64)
     }
 }

@@ -20,7 +20,7 @@ use crate::filter::{bind_all, filters_sql};
 use crate::open::{IDS_PER_QUERY, Inner, SqliteStore, WriterGuard, id_bytes, task_error};
 use crate::rows::{MessageRow, decode_vector_into, message_id};
 use crate::schema::messages;
-use crate::vector_cache::read_lock;
+use crate::tenant_cache::read_lock;
 use crate::vector_index::{Filter, Scored, TopK, dot, estimate_bytes, normalise};
 
 impl Inner {

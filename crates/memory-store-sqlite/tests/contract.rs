@@ -1,5 +1,6 @@
 //! memory-core's store contract suite, one test per check, against fresh database files:
-//! with the in-memory vector index (the default), scanning from disk, and on a
+//! with the in-memory vector and lexical indexes (the default), from disk (no index: a
+//! vector scan, FTS5 for lexical search), and on a
 //! current-thread runtime (nothing may block the runtime).
 
 use memory_store_sqlite::{SqliteStore, SqliteStoreOptions};
@@ -28,7 +29,7 @@ mod disk_scan {
     use super::*;
     memory_core::contract_tests! {
         test = #[tokio::test(flavor = "multi_thread", worker_threads = 2)],
-        store = fresh(SqliteStoreOptions::new(DIM).vector_cache_bytes(0)),
+        store = fresh(SqliteStoreOptions::new(DIM).vector_cache_bytes(0).lexical_cache_bytes(0)),
         dimension = DIM,
         checks = [messages, vector, lexical, retention, erasure, timeline, listing, editing, filters],
     }
