@@ -134,6 +134,16 @@ impl PackedBert {
     /// The hidden states of every token of every sequence, packed: `[sum of lengths, hidden]`.
     /// Each sequence is the token ids of one text (special tokens included, no padding).
     pub fn forward(&self, sequences: &[&[u32]]) -> candle_core::Result<Tensor> {
+        self.forward_yielding(sequences, &mut || {})
+    }
+
+    /// [`PackedBert::forward`], calling `between` after each layer but the last: a point
+    /// where the caller may run other, more urgent passes before this one goes on.
+    pub fn forward_yielding(
+        &self,
+        sequences: &[&[u32]],
+        between: &mut (dyn FnMut() + Send),
+    ) -> candle_core::Result<Tensor> {
         let lengths: Vec<usize> = sequences.iter().map(|s| s.len()).collect();
         let x = self.embed(sequences)?;
         let mut x = Tensor::from_vec(
@@ -141,7 +151,10 @@ impl PackedBert {
             (lengths.iter().sum::<usize>(), self.hidden),
             &self.device,
         )?;
-        for layer in &self.layers {
+        for (i, layer) in self.layers.iter().enumerate() {
+            if i > 0 {
+                between();
+            }
             let qkv = x.matmul(&layer.qkv_weight)?;
             let context = qkv.apply_op1_no_bwd(&Attention {
                 bias: &layer.qkv_bias,

@@ -42,6 +42,7 @@ pub struct EmbedderStats {
     batches: AtomicU64,
     texts: AtomicU64,
     abandoned: AtomicU64,
+    cut_in: AtomicU64,
     /// Moving average of the worker's time per text, in nanoseconds (0: not measured yet).
     nanos_per_text: AtomicU64,
     /// The same per byte of text.
@@ -61,6 +62,10 @@ impl EmbedderStats {
     /// before the worker reached them.
     pub fn abandoned(&self) -> u64 {
         self.abandoned.load(Ordering::Relaxed)
+    }
+    /// Query passes run between the layers of an ingest or backlog pass, which then went on.
+    pub fn cut_in(&self) -> u64 {
+        self.cut_in.load(Ordering::Relaxed)
     }
     /// The worker's recent time per text (a moving average; zero before the first batch).
     pub fn time_per_text(&self) -> Duration {
@@ -363,15 +368,16 @@ struct Worker {
 impl Worker {
     fn run(self) {
         // Ends when the embedder is dropped and the lanes are drained.
-        while let Some(group) = self.collect() {
-            self.process(group);
+        while let Some((group, query)) = self.collect() {
+            self.process(group, query);
         }
         tracing::debug!("embedding worker stopped");
     }
 
     /// The first job in priority order plus whatever else fits in one forward pass,
-    /// waiting at most `max_wait` for more; `None` once closed and drained.
-    fn collect(&self) -> Option<Vec<Job>> {
+    /// waiting at most `max_wait` for more, and whether it is a query pass; `None` once
+    /// closed and drained.
+    fn collect(&self) -> Option<(Vec<Job>, bool)> {
         let budget = self.config.pass_budget();
         let mut state = self.queue.lanes.lock().expect("queue lock");
         let (first, mut used, query) = loop {
@@ -404,10 +410,26 @@ impl Worker {
                 .expect("queue lock")
                 .0;
         }
-        Some(group)
+        Some((group, query))
     }
 
-    fn process(&self, mut group: Vec<Job>) {
+    /// The queries waiting now, as many as fit one pass (never waiting for more).
+    fn waiting_queries(&self) -> Vec<Job> {
+        let budget = self.config.pass_budget();
+        let mut state = self.queue.lanes.lock().expect("queue lock");
+        let mut used = Cost::default();
+        let mut group = Vec::new();
+        while let Some((job, cost, _)) = state.lanes.pop_within(budget.minus(used), true) {
+            used = used.plus(cost);
+            group.push(job);
+        }
+        group
+    }
+
+    /// Runs one group's forward passes and answers its jobs. Between the layers of an ingest
+    /// or backlog pass, queries that arrived meanwhile cut in: they run their own pass at
+    /// once, so a query waits for one layer of the pass in progress, not the whole of it.
+    fn process(&self, mut group: Vec<Job>, query: bool) {
         // Under overload a caller may give up (its time budget ran out) while its job waits in
         // the queue: computing its vectors would only delay everyone behind it.
         group.retain(|job| {
@@ -427,18 +449,33 @@ impl Worker {
             .flat_map(|j| j.texts.iter().map(String::as_str))
             .collect();
         let (encoder, max_batch) = (&self.encoder, self.config.max_batch_size);
-        let encode = || encoder.encode(&texts, max_batch);
+        // Time spent on the queries that cut in, which is not this group's.
+        let mut cut_in = Duration::ZERO;
+        let mut between = || {
+            if query {
+                return;
+            }
+            let queries = self.waiting_queries();
+            if !queries.is_empty() {
+                let started = Instant::now();
+                self.stats.cut_in.fetch_add(1, Ordering::Relaxed);
+                self.process(queries, true);
+                cut_in += started.elapsed();
+            }
+        };
+        let mut encode = || encoder.encode_yielding(&texts, max_batch, &mut between);
         let started = Instant::now();
         let result = match &self.pool {
             Some(pool) => pool.install(encode),
             None => encode(),
         };
+        let elapsed = started.elapsed().saturating_sub(cut_in);
         let count = texts.len();
         let cost = Cost {
             texts: count,
             bytes: texts.iter().map(|t| t.len()).sum(),
         };
-        self.stats.record_speed(started.elapsed(), cost);
+        self.stats.record_speed(elapsed, cost);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         self.stats.texts.fetch_add(count as u64, Ordering::Relaxed);
         // Free the queue slots before answering, so a caller that sends its next window

@@ -169,19 +169,31 @@ impl SentenceEncoder {
     pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let ids = self.tokenize(texts)?;
         let sequences: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
-        self.forward(&sequences)
+        self.forward(&sequences, &mut || {})
     }
 
     /// Embeds any number of texts: sorts them by length, runs forward passes of at most
     /// `max_batch` texts of similar length, and returns the vectors in the order of `texts`.
     pub fn encode(&self, texts: &[&str], max_batch: usize) -> Result<Vec<Vec<f32>>> {
+        self.encode_yielding(texts, max_batch, &mut || {})
+    }
+
+    /// [`SentenceEncoder::encode`], calling `between` between the layers of each forward
+    /// pass (the packed backend) or between passes (the reference backend): where the
+    /// caller may run a more urgent pass first. The vectors are the same.
+    pub fn encode_yielding(
+        &self,
+        texts: &[&str],
+        max_batch: usize,
+        between: &mut (dyn FnMut() + Send),
+    ) -> Result<Vec<Vec<f32>>> {
         let ids = self.tokenize(texts)?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| ids[i].len());
         let mut out = vec![Vec::new(); texts.len()];
         for chunk in order.chunks(max_batch.max(1)) {
             let sequences: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
-            for (&i, v) in chunk.iter().zip(self.forward(&sequences)?) {
+            for (&i, v) in chunk.iter().zip(self.forward(&sequences, between)?) {
                 out[i] = v;
             }
         }
@@ -189,13 +201,20 @@ impl SentenceEncoder {
     }
 
     /// One forward pass over token id sequences, then mean pooling and L2 normalisation.
-    fn forward(&self, sequences: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+    fn forward(
+        &self,
+        sequences: &[&[u32]],
+        between: &mut (dyn FnMut() + Send),
+    ) -> Result<Vec<Vec<f32>>> {
         if sequences.is_empty() {
             return Ok(Vec::new());
         }
         let mut rows = match &self.model {
             Model::Packed(bert) => {
-                let hidden = bert.forward(sequences)?.flatten_all()?.to_vec1::<f32>()?;
+                let hidden = bert
+                    .forward_yielding(sequences, between)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
                 let mut rows = Vec::with_capacity(sequences.len());
                 let mut tokens = hidden.chunks_exact(self.dimension);
                 for seq in sequences {
@@ -209,7 +228,10 @@ impl SentenceEncoder {
                 }
                 rows
             }
-            Model::CandleBertModel(bert) => self.forward_padded(bert, sequences)?,
+            Model::CandleBertModel(bert) => {
+                between();
+                self.forward_padded(bert, sequences)?
+            }
         };
         rows.iter_mut().for_each(|r| normalize(r));
         Ok(rows)

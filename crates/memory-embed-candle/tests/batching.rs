@@ -270,6 +270,60 @@ async fn a_query_overtakes_a_queued_ingest_backlog() {
     );
 }
 
+/// A query does not even wait for the whole pass in progress: it cuts in between two of
+/// the pass's layers, and the pass then goes on to give the same vectors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_cuts_into_the_pass_in_progress() {
+    let embedder = Arc::new(embedder(EmbedderConfig {
+        // One pass of 32 long texts: hundreds of milliseconds on this machine.
+        max_batch_size: 32,
+        max_pass_bytes: 1 << 20,
+        max_ingest_wait: Duration::ZERO,
+        ..config()
+    }));
+    let import = long_texts(160, "import");
+    let flood = {
+        let (embedder, import) = (Arc::clone(&embedder), import.clone());
+        let acme = EmbedPurpose::Ingest(TenantId::parse("acme").expect("valid"));
+        tokio::spawn(async move { embedder.embed_for(&import, &acme).await })
+    };
+    until_busy(&embedder).await;
+    let question = "where did I go on holiday?".to_owned();
+    let mut answers = Vec::new();
+    // A query sent just as one pass ends starts the next pass itself: try a few times.
+    for _ in 0..5 {
+        answers.push(
+            embedder
+                .embed_for(std::slice::from_ref(&question), &EmbedPurpose::Query)
+                .await
+                .expect("query embedded"),
+        );
+        if embedder.stats().cut_in() >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert!(
+        embedder.stats().cut_in() >= 1,
+        "no query cut into a running pass"
+    );
+    assert!(!flood.is_finished(), "the import was still being embedded");
+    let imported = flood.await.expect("task").expect("import embedded");
+    assert_eq!(imported.len(), 160);
+    // The interrupted passes and the queries' own give the vectors they give alone.
+    let alone = encoder()
+        .encode(
+            &[question.as_str(), import[0].as_str(), import[159].as_str()],
+            32,
+        )
+        .expect("alone");
+    for answer in &answers {
+        assert!(max_abs_diff(answer[0].as_slice(), &alone[0]) < 1e-5);
+    }
+    assert!(max_abs_diff(imported[0].as_slice(), &alone[1]) < 1e-5);
+    assert!(max_abs_diff(imported[159].as_slice(), &alone[2]) < 1e-5);
+}
+
 /// Inside the ingest lane tenants take turns: a tenant writing one message behind another
 /// tenant's import waits for one of the import's passes, not for all of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
