@@ -24,7 +24,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use crate::config::EmbedderConfig;
 use crate::encoder::SentenceEncoder;
 use crate::error::{EmbedError, Result};
-use crate::lanes::{Cost, Lanes};
+use crate::lanes::{Cost, Lanes, pass_budget_now};
 
 /// A batch's error is shared by every job in it.
 type Reply = std::result::Result<Vec<Vec<f32>>, Arc<EmbedError>>;
@@ -128,6 +128,8 @@ struct Queue {
 #[derive(Debug, Default)]
 struct QueueState {
     lanes: Lanes<Job>,
+    /// When a query was last queued: while searches arrive, passes are shorter.
+    last_query: Option<Instant>,
     /// The embedder was dropped: the worker stops once the lanes are empty.
     closed: bool,
 }
@@ -267,7 +269,12 @@ impl CandleEmbedder {
             let mut answers = Vec::new();
             {
                 let mut state = self.queue.lanes.lock().expect("queue lock");
-                for texts in passes(window, self.pass_budget) {
+                let now = Instant::now();
+                if *purpose == EmbedPurpose::Query {
+                    state.last_query = Some(now);
+                }
+                let budget = pass_budget_now(self.pass_budget, state.last_query, now);
+                for texts in passes(window, budget) {
                     let cost = Cost::of(texts);
                     let part = permit
                         .split(cost.texts)
@@ -378,7 +385,6 @@ impl Worker {
     /// waiting at most `max_wait` for more, and whether it is a query pass; `None` once
     /// closed and drained.
     fn collect(&self) -> Option<(Vec<Job>, bool)> {
-        let budget = self.config.pass_budget();
         let mut state = self.queue.lanes.lock().expect("queue lock");
         let (first, mut used, query) = loop {
             if let Some(job) = state.lanes.pop_within(Cost::UNLIMITED, false) {
@@ -390,6 +396,7 @@ impl Worker {
             state = self.queue.ready.wait(state).expect("queue lock");
         };
         let mut group = vec![first];
+        let budget = pass_budget_now(self.config.pass_budget(), state.last_query, Instant::now());
         let deadline = Instant::now() + self.config.max_wait;
         // A pass that starts with a query takes only queries: short, so it is quick.
         while used.fits(budget) && used != budget {

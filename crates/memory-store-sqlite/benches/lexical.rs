@@ -2,12 +2,13 @@
 //!
 //! ```text
 //! cargo bench -p memory-store-sqlite --bench lexical
-//! BENCH_SIZE=100000 BENCH_QUERIES=300 cargo bench -p memory-store-sqlite --bench lexical
+//! BENCH_SIZE=100000 BENCH_QUERIES=300 BENCH_LIMIT=1000 cargo bench -p memory-store-sqlite --bench lexical
 //! ```
 //!
 //! Loads `BENCH_SIZE` messages (default 100k) into one tenant, in conversations of 700, each
 //! 8-30 words drawn from a Zipf-distributed vocabulary of 5,000 words (so some words are in
-//! most messages, most in few). Then measures `lexical_candidates` with `limit = 200` and
+//! most messages, most in few). Then measures `lexical_candidates` with `limit = 200`
+//! (`BENCH_LIMIT`) and
 //! 3-word queries: within one conversation, over the whole tenant, and over the tenant with
 //! `importance_min`. Each query runs on the same file twice, alternating which goes first:
 //! through the in-memory lexical index (the default) and through FTS5 alone
@@ -33,7 +34,6 @@ use memory_core::text::{Analyzer, Bm25};
 use memory_store_sqlite::{SqliteStore, SqliteStoreOptions};
 
 const DIM: usize = 384;
-const LIMIT: usize = 200;
 const CONVERSATION: usize = 700;
 const VOCABULARY: usize = 5_000;
 
@@ -149,6 +149,10 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(100_000);
+    let limit: usize = std::env::var("BENCH_LIMIT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
     let rounds: usize = std::env::var("BENCH_QUERIES")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -197,7 +201,7 @@ fn main() {
                     importance_min: None,
                     terms: analyzer.query_terms(&text.join(" ")),
                     bm25: Bm25::default(),
-                    limit: LIMIT,
+                    limit,
                     filters: Default::default(),
                 }
             })
