@@ -24,9 +24,9 @@ pub struct EmbedderConfig {
     pub cache_dir: Option<PathBuf>,
     /// Most texts in one forward pass (`MEMORY_EMBEDDING_MAX_BATCH_SIZE`).
     pub max_batch_size: usize,
-    /// Most bytes of text in one forward pass (a longer text is a pass of its own): a query
-    /// waits for at most the pass in progress, so this bounds its wait when long texts are
-    /// being embedded (`MEMORY_EMBEDDING_MAX_PASS_BYTES`).
+    /// Most bytes of text in one forward pass (a longer text is a pass of its own); half of it
+    /// while searches arrive (a query in the last second: see
+    /// [`crate::lanes::pass_budget_now`]) (`MEMORY_EMBEDDING_MAX_PASS_BYTES`).
     pub max_pass_bytes: usize,
     /// Most texts waiting for the worker; beyond it `embed` fails with `Overloaded` at once
     /// (`MEMORY_EMBEDDING_QUEUE_CAPACITY`).

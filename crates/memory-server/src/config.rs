@@ -215,8 +215,9 @@ pub struct Settings {
     /// Most texts in one forward pass of the model.
     #[arg(long, env = "MEMORY_EMBEDDING_MAX_BATCH_SIZE", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub embedding_max_batch_size: u32,
-    /// Most bytes of text in one forward pass (a longer text is a pass of its own): bounds how
-    /// long a search's query waits behind the pass in progress.
+    /// Most bytes of text in one forward pass (a longer text is a pass of its own); half of it
+    /// while searches arrive (a query in the last second), so searches share the CPU with
+    /// shorter passes.
     #[arg(long, env = "MEMORY_EMBEDDING_MAX_PASS_BYTES", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=16_777_216))]
     pub embedding_max_pass_bytes: u32,
     /// Most texts waiting for the model; beyond it embedding is refused at once (overloaded).
