@@ -400,11 +400,10 @@ mod tests {
         (fast, slow)
     }
 
-    #[test]
-    fn ranks_exactly_as_the_core_does_in_every_scope() {
-        let rows = rows();
+    /// Every row in an index, removed ones included (the tests remove them after).
+    fn indexed(rows: &[Row]) -> LexicalIndex {
         let mut index = LexicalIndex::default();
-        for r in &rows {
+        for r in rows {
             index.upsert(&IndexedDoc {
                 id: r.id,
                 conversation: r.conversation,
@@ -413,6 +412,13 @@ mod tests {
                 stat_length: r.terms.split(' ').count() as u64,
             });
         }
+        index
+    }
+
+    #[test]
+    fn ranks_exactly_as_the_core_does_in_every_scope() {
+        let rows = rows();
+        let mut index = indexed(&rows);
         for r in rows.iter().filter(|r| !r.live) {
             index.remove(&r.id);
         }
@@ -436,16 +442,7 @@ mod tests {
     #[test]
     fn compaction_keeps_the_answers() {
         let rows = rows();
-        let mut index = LexicalIndex::default();
-        for r in &rows {
-            index.upsert(&IndexedDoc {
-                id: r.id,
-                conversation: r.conversation,
-                importance: r.importance,
-                terms: Some(&r.terms),
-                stat_length: r.terms.split(' ').count() as u64,
-            });
-        }
+        let mut index = indexed(&rows);
         // Remove two thirds: past the threshold, so the postings are rewritten.
         let mut rows = rows;
         for (i, r) in rows.iter_mut().enumerate() {
