@@ -10,8 +10,12 @@
 //! - `messages.rs`: `MessageStore` (insert, get, embeddings, the backlog, tenants, health).
 //! - `vector.rs`: `VectorSearch`, over `vector_index.rs` (dot product, top-k, the per-tenant
 //!   index) and `vector_cache.rs` (the indexes held in memory, within a budget).
-//! - `lexical.rs`: `LexicalSearch` on FTS5, ranked by the core's BM25, and the analysed-text
-//!   backfill.
+//! - `lexical.rs`: `LexicalSearch`, ranked by the core's BM25: over `lexical_index.rs` (the
+//!   per-tenant postings held in memory) and `lexical_cache.rs` (loading them, and the hooks
+//!   writes call to keep both in-memory indexes equal to the table), or on FTS5 (with filters,
+//!   or past the budget); and the analysed-text backfill.
+//! - `tenant_cache.rs`: which tenants' indexes are held, least recently used evicted past a
+//!   byte budget.
 //! - `retention.rs`: `RetentionStore`; `erasure.rs`: `Erasure`; `timeline.rs`: `Timeline`.
 //! - `listing.rs`: `Listing` (keyset pages); `editing.rs`: `Editing` (update, delete,
 //!   history); `idempotency.rs`: the idempotency records written inside a write's

@@ -1,6 +1,6 @@
 //! The in-memory lexical index answers exactly as FTS5 plus the core's ranking do, through
-//! every kind of write: inserts, edits, deletes, archiving, erasure, and another
-//! connection's writes (which it must notice).
+//! every kind of write: inserts, edits, deletes, archiving, erasure of a conversation and of
+//! the tenant, and another connection's writes (which it must notice).
 
 use chrono::Duration;
 use memory_core::domain::{Filters, Importance, Message};
@@ -147,4 +147,16 @@ async fn the_index_ranks_as_fts5_does_through_every_write() {
         .collect();
     reference.insert_many(&outside).await.expect("insert");
     assert_same(&indexed, &reference, "another connection's inserts").await;
+
+    // Erasing the tenant drops its postings: nothing is left to match.
+    indexed
+        .delete_tenant(&tenant("t"))
+        .await
+        .expect("erase tenant");
+    assert_same(&indexed, &reference, "tenant erased").await;
+    let gone = indexed
+        .lexical_candidates(&queries()[0])
+        .await
+        .expect("lexical");
+    assert_eq!((gone.scope_size, gone.documents.len()), (0, 0));
 }
