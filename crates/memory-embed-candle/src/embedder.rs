@@ -1,15 +1,17 @@
 //! [`CandleEmbedder`]: the async [`Embedder`] over a [`SentenceEncoder`] running on a worker
 //! thread of its own, with dynamic micro-batching and priority lanes.
 //!
-//! Every `embed_for` call becomes jobs of at most `max_batch_size` texts (one forward pass
-//! each) in the [`Lanes`] of its [`EmbedPurpose`]: queries, ingest (per tenant, served in
-//! turn), backlog. The queue is bounded in texts (a semaphore of `queue_capacity` permits,
+//! Every `embed_for` call becomes jobs of at most one forward pass each (`max_batch_size`
+//! texts, the byte budget: halved while queries arrive, see [`crate::lanes::pass_budget_now`])
+//! in the [`Lanes`] of its [`EmbedPurpose`]: queries, ingest (per tenant, served in turn),
+//! backlog. The queue is bounded in texts (a semaphore of `queue_capacity` permits,
 //! taken with `try_acquire`: a full queue is an immediate [`EmbedderError::Overloaded`]), and
 //! a call that would wait longer than its lane's bound behind the work ahead of it is refused
 //! at once too. The worker takes the first job in priority order, adds whatever else fits in
-//! one pass (waiting at most `max_wait` for more), and runs them together. So a query waits
-//! for at most the pass in progress and its own, whatever ingest has queued. Each caller gets
-//! its own vectors back through a oneshot channel.
+//! one pass (waiting at most `max_wait` for more), and runs them together. Between the layers
+//! of an ingest or backlog pass it runs the queries that have arrived meanwhile, then goes on.
+//! So a query waits for at most one layer of the pass in progress and its own pass, whatever
+//! ingest has queued. Each caller gets its own vectors back through a oneshot channel.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};

@@ -8,7 +8,7 @@
 //! - [`model_files`]: where the model comes from (explicit directory, HF cache, hub).
 //! - [`embedder`]: [`CandleEmbedder`], the async `Embedder` with its worker and micro-batching.
 //! - [`lanes`]: its queue, in priority order (queries, then ingest per tenant in turn, then
-//!   the catch-up backlog).
+//!   the catch-up backlog), and the pass budget of the moment.
 //! - [`encoder`]: [`SentenceEncoder`], the synchronous tokenizer → BERT → pooling pipeline.
 //! - [`bert`]: our BERT forward pass on packed sequences, with [`kernels`] for the fused ops.
 //! - [`error`]: [`EmbedError`], this crate's errors.
