@@ -206,13 +206,8 @@ async fn exercise_every_endpoint(app: &TestApp) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_statement_on_tenant_data_names_the_tenant() {
     let app = spawn_app_with(StoreKind::Postgres, |_| {}).await;
-    let database = app
-        .settings
-        .database_url
-        .rsplit('/')
-        .next()
-        .expect("database name")
-        .to_owned();
+    let database =
+        memory_store_postgres::testkit::database_name(&app.settings.database_url).to_owned();
     let admin_url = std::env::var("MEMORY_TEST_DATABASE_URL").expect("MEMORY_TEST_DATABASE_URL");
     let (admin, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
         .await

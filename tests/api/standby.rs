@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use memory_store_postgres::testkit::{database_name, with_database};
+
 use crate::helpers::{StoreKind, TestApp, spawn_app_with};
 
-/// `url` with its database (the last path segment) replaced by the one of `database_url`.
+/// `url` with its database replaced by the one of `database_url`.
 fn same_database(url: &str, database_url: &str) -> String {
-    let database = database_url.rsplit('/').next().expect("a database");
-    let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
-    format!("{base}/{database}")
+    with_database(url, database_name(database_url))
 }
 
 fn standby_url() -> String {
@@ -54,13 +54,7 @@ async fn searches_run_on_the_standby_and_find_what_the_primary_wrote() {
         s.database_read_url = Some(same_database(&standby, &s.database_url));
     })
     .await;
-    let database = app
-        .settings
-        .database_url
-        .rsplit('/')
-        .next()
-        .expect("db")
-        .to_owned();
+    let database = database_name(&app.settings.database_url).to_owned();
     let stored = app
         .store("acme", "c1", "My sister lives in Porto and teaches piano")
         .await;

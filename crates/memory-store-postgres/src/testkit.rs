@@ -48,6 +48,12 @@ pub fn server_url() -> &'static str {
     })
 }
 
+/// The database name in `url` (its last path segment, without query parameters).
+pub fn database_name(url: &str) -> &str {
+    let base = url.split_once('?').map_or(url, |(b, _)| b);
+    base.rsplit('/').next().unwrap_or(base)
+}
+
 /// `url` with its database name replaced by `database` (query parameters kept).
 pub fn with_database(url: &str, database: &str) -> String {
     let (base, params) = match url.split_once('?') {
