@@ -196,6 +196,11 @@ fn read_documents(
 }
 
 impl Inner {
+    /// A lexical search on FTS5 alone (every match read, then ranked by the core).
+    fn lexical_fts5(&self, q: &LexicalQuery) -> Result<LexicalMatches, SqliteStoreError> {
+        lexical_blocking(&mut *self.readers.get()?, self.dim, q)
+    }
+
     /// A lexical search through the tenant's in-memory index (see `lexical_index.rs`),
     /// loading it first if it is not held. `None`: it has to be loaded, which needs the
     /// writer (call again with it). A tenant too big for the budget is searched in SQLite.
@@ -205,7 +210,7 @@ impl Inner {
         guard: Option<WriterGuard>,
     ) -> Result<Option<LexicalMatches>, SqliteStoreError> {
         let Some(cache) = &self.lexical else {
-            return lexical_blocking(&mut *self.readers.get()?, self.dim, q).map(Some);
+            return self.lexical_fts5(q).map(Some);
         };
         let mut guard = guard;
         if let Some(w) = guard.as_mut() {
@@ -218,7 +223,7 @@ impl Inner {
                 Some(index) => index,
                 None => {
                     drop(w);
-                    return lexical_blocking(&mut *self.readers.get()?, self.dim, q).map(Some);
+                    return self.lexical_fts5(q).map(Some);
                 }
             },
         };
