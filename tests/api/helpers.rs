@@ -50,15 +50,22 @@ pub struct TestApp {
     pub settings: Settings,
     pub kind: StoreKind,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _dir: Option<TempDir>,
+    _dir: Option<TempStore>,
 }
 
-/// A directory removed on drop.
-pub struct TempDir(pub std::path::PathBuf);
+/// A test's store, removed on drop: the SQLite store's directory, or the Postgres database
+/// (dropped, so a developer's Postgres does not collect one database per test run).
+pub enum TempStore {
+    Dir(std::path::PathBuf),
+    /// Held for its `Drop`, which drops the database.
+    Database(#[allow(dead_code)] memory_store_postgres::testkit::TestDatabase),
+}
 
-impl Drop for TempDir {
+impl Drop for TempStore {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if let TempStore::Dir(dir) = self {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -75,26 +82,6 @@ pub fn test_settings() -> Settings {
     s
 }
 
-async fn fresh_postgres_url() -> String {
-    let base = std::env::var("MEMORY_TEST_DATABASE_URL")
-        .expect("MEMORY_TEST_DATABASE_URL must point at a Postgres with pgvector (./just test sets it from scripts/pg.sh)");
-    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .expect("connect to the test Postgres");
-    tokio::spawn(conn);
-    let name = format!("api_{}", uuid::Uuid::new_v4().simple());
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create database");
-    // postgres://user@host:port[/db][?params] -> the same server, the new database.
-    let after_scheme = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[after_scheme..]
-        .find(['/', '?'])
-        .map_or(base.len(), |i| after_scheme + i);
-    format!("{}/{name}", &base[..host_end])
-}
-
 /// Starts the app on a fresh store of `kind`, after `configure` adjusts the settings.
 pub async fn spawn_app_with(kind: StoreKind, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings();
@@ -103,12 +90,15 @@ pub async fn spawn_app_with(kind: StoreKind, configure: impl FnOnce(&mut Setting
             let dir =
                 std::env::temp_dir().join(format!("memory-api-{}", uuid::Uuid::new_v4().simple()));
             settings.database_url = format!("sqlite://{}/memory.db", dir.display());
-            Some(TempDir(dir))
+            Some(TempStore::Dir(dir))
         }
         StoreKind::Postgres => {
-            settings.database_url = fresh_postgres_url().await;
+            let db = memory_store_postgres::testkit::TestDatabase::create()
+                .await
+                .expect("MEMORY_TEST_DATABASE_URL must point at a Postgres with pgvector (./just test sets it from scripts/pg.sh)");
+            settings.database_url = db.url.clone();
             settings.auto_migrate = true;
-            None
+            Some(TempStore::Database(db))
         }
     };
     configure(&mut settings);
@@ -210,8 +200,8 @@ impl TestApp {
         }
     }
 
-    /// Takes the temporary directory so a restarted app keeps using it.
-    pub fn take_dir(&mut self) -> Option<TempDir> {
+    /// Takes the temporary store (directory or database) so a restarted app keeps using it.
+    pub fn take_dir(&mut self) -> Option<TempStore> {
         self._dir.take()
     }
 }

@@ -105,7 +105,7 @@ pub async fn store(
             anyhow::bail!("MEMORY_DATABASE_READ_URL needs a Postgres MEMORY_DATABASE_URL")
         }
         DatabaseUrl::Sqlite(url) => {
-            let options = SqliteStoreOptions::new(dimension).model_id(model_id);
+            let options = sqlite_options(settings, dimension, model_id);
             let store = tokio::task::spawn_blocking(move || SqliteStore::open_with(&url, options))
                 .await
                 .context("the store opener panicked")?
@@ -114,6 +114,16 @@ pub async fn store(
         }
         DatabaseUrl::Postgres(url) => postgres_store(settings, &url, dimension).await,
     }
+}
+
+/// The embedded store's options: the model's dimension and id, and the memory budgets of its
+/// in-memory indexes (`MEMORY_SQLITE_VECTOR_CACHE_MB`, `MEMORY_SQLITE_LEXICAL_CACHE_MB`).
+pub(crate) fn sqlite_options(settings: &Settings, dimension: usize, model_id: &str) -> SqliteStoreOptions {
+    const MIB: usize = 1 << 20;
+    SqliteStoreOptions::new(dimension)
+        .model_id(model_id)
+        .vector_cache_bytes(settings.sqlite_vector_cache_mb as usize * MIB)
+        .lexical_cache_bytes(settings.sqlite_lexical_cache_mb as usize * MIB)
 }
 
 async fn postgres_store(

@@ -161,6 +161,14 @@ pub struct Settings {
     /// Postgres connection pool size.
     #[arg(long, env = "MEMORY_DB_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_pool_size: u32,
+    /// Embedded store: memory for the in-memory vector index (every searched tenant's
+    /// vectors, about 160 MB per 100k messages), in MiB; 0 scans the table on every search.
+    #[arg(long, env = "MEMORY_SQLITE_VECTOR_CACHE_MB", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(0..=1_048_576))]
+    pub sqlite_vector_cache_mb: u32,
+    /// Embedded store: memory for the in-memory lexical index (every searched tenant's
+    /// postings, about 25 MB per 100k messages), in MiB; 0 reads every match from FTS5.
+    #[arg(long, env = "MEMORY_SQLITE_LEXICAL_CACHE_MB", default_value_t = 256, value_parser = clap::value_parser!(u32).range(0..=1_048_576))]
+    pub sqlite_lexical_cache_mb: u32,
     /// API keys, comma separated; `key:tenant1|tenant2` binds a key to tenants. Empty: no auth.
     #[arg(
         long,
@@ -415,6 +423,20 @@ mod tests {
         assert_eq!(c.max_queue_wait, std::time::Duration::from_millis(750));
         assert_eq!(c.max_ingest_wait, std::time::Duration::from_millis(120));
         assert!(!c.allow_download);
+    }
+
+    #[test]
+    fn sqlite_cache_budgets_reach_the_store() {
+        let mut settings = Settings::from_env().expect("defaults parse");
+        let defaults = crate::adapters::sqlite_options(&settings, 384, "m");
+        assert_eq!(defaults.vector_cache_bytes, 1 << 30);
+        assert_eq!(defaults.lexical_cache_bytes, 256 << 20);
+        settings.sqlite_vector_cache_mb = 0;
+        settings.sqlite_lexical_cache_mb = 64;
+        let options = crate::adapters::sqlite_options(&settings, 384, "m");
+        assert_eq!(options.vector_cache_bytes, 0, "0 turns the index off");
+        assert_eq!(options.lexical_cache_bytes, 64 << 20);
+        assert_eq!(options.model_id.as_deref(), Some("m"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! ```text
 //! cargo bench -p memory-store-sqlite --bench lexical
 //! BENCH_SIZE=100000 BENCH_QUERIES=300 BENCH_LIMIT=1000 cargo bench -p memory-store-sqlite --bench lexical
+//! BENCH_DIR=/tmp/store300k BENCH_SIZE=300000 BENCH_QUERIES=20 cargo bench ...   # keeps the store
 //! ```
 //!
 //! Loads `BENCH_SIZE` messages (default 100k) into one tenant, in conversations of 700, each
@@ -162,8 +163,19 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
+        // BENCH_DIR keeps the store (as `memory.db`, the server's file name) for the memory
+        // measurement in docs/benchmarks.md; otherwise it lives in a temporary directory.
+        let kept = std::env::var("BENCH_DIR").ok().filter(|d| !d.is_empty());
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("lexical.db");
+        let path = match &kept {
+            Some(d) => {
+                std::fs::create_dir_all(d).expect("BENCH_DIR");
+                let path = std::path::Path::new(d).join("memory.db");
+                assert!(!path.exists(), "BENCH_DIR must not hold a memory.db yet");
+                path
+            }
+            None => dir.path().join("lexical.db"),
+        };
         let store = SqliteStore::open(path.to_str().expect("utf-8"), DIM).expect("open");
         // The same file without the in-memory lexical index: FTS5 lists every match.
         let fts = SqliteStore::open_with(
