@@ -41,17 +41,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def rss_mib(pid: int):
-    """(VmRSS, VmHWM) of `pid` in MiB, or None once it is gone."""
+def status_mib(pid: int):
+    """VmRSS, VmHWM, RssAnon (the process's own memory) and RssFile (pages of mapped files,
+    such as the SQLite file under mmap: the kernel's page cache, reclaimable) in MiB."""
     try:
         fields = {}
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
+            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
                 fields[key] = int(value.split()[0]) / 1024
-        return fields["VmRSS"], fields["VmHWM"]
-    except (OSError, KeyError):
+        return fields
+    except OSError:
         return None
+
+
+def rss_mib(pid: int):
+    """(VmRSS, VmHWM) of `pid` in MiB, or None once it is gone."""
+    fields = status_mib(pid)
+    return (fields["VmRSS"], fields["VmHWM"]) if fields else None
 
 
 class Sampler(threading.Thread):
@@ -70,9 +77,13 @@ class Sampler(threading.Thread):
             time.sleep(0.05)
 
     def take(self) -> dict:
-        rss, hwm = rss_mib(self.pid) or (0.0, 0.0)
+        fields = status_mib(self.pid) or {}
+        rss = fields.get("VmRSS", 0.0)
         peak, self.peak = max(self.peak, rss), rss
-        return {"rss_mib": round(rss), "phase_peak_mib": round(peak), "hwm_mib": round(hwm)}
+        return {"rss_mib": round(rss), "phase_peak_mib": round(peak),
+                "hwm_mib": round(fields.get("VmHWM", 0.0)),
+                "anon_mib": round(fields.get("RssAnon", 0.0)),
+                "file_mib": round(fields.get("RssFile", 0.0))}
 
 
 def percentile(times, p):
@@ -92,14 +103,22 @@ async def seed_load(client: httpx.AsyncClient, base: str) -> list:
     return sorted({r.status_code for r in await asyncio.gather(*posts)})
 
 
+MODE = "hybrid"
+# Answers other than 200 by status: 503/504 are load shedding (the store's connections all
+# busy past their timeout), counted; anything else stops the run.
+REFUSED = {}
+
+
 async def search(client, base, tenant, query, conversation=None):
-    params = {"tenant_id": tenant, "query": query, "top_k": "10"}
+    params = {"tenant_id": tenant, "query": query, "top_k": "10", "mode": MODE}
     if conversation:
         params["conversation_id"] = conversation
     started = time.perf_counter()
     r = await client.get(f"{base}/v1/memory/search", params=params)
     elapsed = time.perf_counter() - started
-    if r.status_code != 200:
+    if r.status_code in (503, 504):
+        REFUSED[r.status_code] = REFUSED.get(r.status_code, 0) + 1
+    elif r.status_code != 200:
         raise SystemExit(f"search answered {r.status_code}: {r.text[:300]}")
     return elapsed
 
@@ -121,6 +140,7 @@ async def main(args) -> dict:
     server = subprocess.Popen([args.server], env=env)
     base = f"http://127.0.0.1:{port}"
     report = {"database": args.database_url.split("@")[-1], "tenant": args.tenant,
+              "mode": MODE, "words": args.words or "the tenant's own",
               "settings": {k: v for k, v in os.environ.items() if k.startswith("MEMORY_")},
               "phases": {}}
     try:
@@ -147,10 +167,11 @@ async def main(args) -> dict:
             # Words the big tenant uses, from its own messages, for queries of 3 words.
             page = (await client.get(f"{base}/v1/messages",
                                      params={"tenant_id": args.tenant, "limit": "200"})).json()
-            items = page["items"]
+            items = page["messages"]
             if not items:
                 raise SystemExit(f"tenant {args.tenant!r} holds no messages")
-            words = sorted({w for m in items for w in m["content"].split()})
+            words = (args.words.split(",") if args.words
+                     else sorted({w for m in items for w in m["content"].split()}))
             conversations = sorted({m["conversation_id"] for m in items})
             rng = random.Random(7)
 
@@ -182,6 +203,7 @@ async def main(args) -> dict:
                 "clients": 8, "secs": args.secs, "searches": len(times),
                 "p50_ms": percentile(times, 0.5), "p99_ms": percentile(times, 0.99),
                 **sampler.take()}
+            report["searches_refused"] = REFUSED
             report["elapsed_s"] = round(time.perf_counter() - started, 1)
             sampler.stop = True
     finally:
@@ -201,8 +223,11 @@ if __name__ == "__main__":
         "MEMORY_SERVER_BIN", str(ROOT / "target/release/memory-server")))
     p.add_argument("--searches", type=int, default=50)
     p.add_argument("--secs", type=float, default=20)
+    p.add_argument("--words", help="comma-separated query words (default: the tenant's own)")
+    p.add_argument("--mode", default="hybrid", choices=["hybrid", "vector", "lexical"])
     p.add_argument("--out")
     a = p.parse_args()
+    MODE = a.mode
     result = asyncio.run(main(a))
     text = json.dumps(result, indent=2)
     print(text)

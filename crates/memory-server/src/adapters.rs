@@ -118,7 +118,11 @@ pub async fn store(
 
 /// The embedded store's options: the model's dimension and id, and the memory budgets of its
 /// in-memory indexes (`MEMORY_SQLITE_VECTOR_CACHE_MB`, `MEMORY_SQLITE_LEXICAL_CACHE_MB`).
-pub(crate) fn sqlite_options(settings: &Settings, dimension: usize, model_id: &str) -> SqliteStoreOptions {
+pub(crate) fn sqlite_options(
+    settings: &Settings,
+    dimension: usize,
+    model_id: &str,
+) -> SqliteStoreOptions {
     const MIB: usize = 1 << 20;
     SqliteStoreOptions::new(dimension)
         .model_id(model_id)

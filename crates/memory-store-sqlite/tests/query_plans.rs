@@ -156,6 +156,24 @@ fn every_query_uses_an_index() {
             "messages_tenant_list (tenant_id=? AND (created_at,id)<(?,?))",
         ),
         (
+            "a conversation's time line (hybrid search's neighbours)",
+            "SELECT id FROM messages WHERE tenant_id = ? AND conversation_id = ? \
+             AND archived = ? ORDER BY created_at ASC, id ASC LIMIT ?",
+            "messages_conversation_time (tenant_id=? AND conversation_id=?)",
+        ),
+        (
+            "list a conversation, next page",
+            "SELECT * FROM messages WHERE tenant_id = ? AND conversation_id = ? \
+             AND (created_at, id) > (?, ?) ORDER BY created_at ASC, id ASC LIMIT ?",
+            "messages_conversation_time (tenant_id=? AND conversation_id=? AND (created_at,id)>(?,?))",
+        ),
+        (
+            "list a conversation newest first, archived only",
+            "SELECT * FROM messages WHERE tenant_id = ? AND conversation_id = ? \
+             AND archived = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+            "messages_conversation_time (tenant_id=? AND conversation_id=?)",
+        ),
+        (
             "a message's history",
             "SELECT * FROM message_history WHERE message_id = ? ORDER BY at, id",
             "message_history_message",
