@@ -9,9 +9,9 @@
 //! Loads `BENCH_SIZE` messages (default 100k) into one tenant, in conversations of 700, each
 //! 8-30 words drawn from a Zipf-distributed vocabulary of 5,000 words (so some words are in
 //! most messages, most in few). Then measures `lexical_candidates` with `limit = 200`
-//! (`BENCH_LIMIT`) and
-//! 3-word queries: within one conversation, over the whole tenant, and over the tenant with
-//! `importance_min`. Each query runs on the same file twice, alternating which goes first:
+//! (`BENCH_LIMIT`) and 3-word queries: within one conversation, over the whole tenant, over
+//! the tenant with `importance_min`, and over the newest 30% of the tenant (a time range).
+//! Each query runs on the same file twice, alternating which goes first:
 //! through the in-memory lexical index (the default) and through FTS5 alone
 //! (`lexical_cache_bytes(0)`); the bench checks that both return the same ranking. Last,
 //! whole-tenant hybrid searches through `MemoryService` (a constant embedder for the query, so
@@ -262,6 +262,17 @@ fn main() {
             })
             .collect();
         measure(&stores, "conversation, importance_min 0.5", &conv_important).await;
+        // The newest 30% of the tenant (a search's time range: `created_after`).
+        let recent = Utc::now() - ChronoDuration::seconds((size as i64) * 3 / 10);
+        let newest: Vec<LexicalQuery> = tenant
+            .iter()
+            .map(|q| {
+                let mut q = q.clone();
+                q.filters.created_after = Some(recent);
+                q
+            })
+            .collect();
+        measure(&stores, "tenant, created_after (newest 30%)", &newest).await;
 
         // Whole-tenant hybrid search through the service (vector candidates, lexical
         // matches, fusion, ranking), with a constant embedder so the query's embedding costs

@@ -1,6 +1,7 @@
 //! [`LexicalSearch`]: the tenant's in-memory postings (`lexical_index.rs`) rank the scope's
-//! matches by the core's BM25; without them (budget, filters) FTS5 finds every match and
-//! the core ranks them. And the analysed-text backfill the service drives.
+//! matches by the core's BM25, within a search's time range too; without them (budget, metadata
+//! filters) FTS5 finds every match and the core ranks them. And the analysed-text backfill the
+//! service drives.
 
 use std::collections::HashMap;
 
@@ -280,7 +281,7 @@ impl LexicalSearch for SqliteStore {
         &self,
         query: &LexicalQuery,
     ) -> Result<LexicalMatches, RepositoryError> {
-        if self.inner.lexical.is_some() && query.filters.is_empty() {
+        if self.inner.lexical.is_some() && query.filters.metadata.is_none() {
             // Look for other processes' writes when the writer is free; never wait for it
             // here, unless the tenant's index has to be loaded.
             let guard = self.inner.writer.clone().try_lock_owned().ok();

@@ -13,7 +13,7 @@ use memory_core::text::AnalyzedText;
 use crate::error::SqliteStoreError;
 use crate::lexical_index::{IndexedDoc, LexicalIndex, estimate_bytes};
 use crate::open::Inner;
-use crate::rows::message_id;
+use crate::rows::{message_id, to_micros};
 use crate::tenant_cache::{TenantCache, write_lock};
 
 /// The lexical indexes held in memory.
@@ -27,6 +27,8 @@ struct IndexRow {
     conversation_id: String,
     #[diesel(sql_type = Double)]
     importance_score: f64,
+    #[diesel(sql_type = BigInt)]
+    created_at: i64,
     #[diesel(sql_type = Nullable<Text>)]
     lexical_terms: Option<String>,
     #[diesel(sql_type = Nullable<BigInt>)]
@@ -69,7 +71,7 @@ impl LexicalCache {
         let started = Instant::now();
         let mut index = LexicalIndex::default();
         let rows = diesel::sql_query(
-            "SELECT id, conversation_id, importance_score, lexical_terms, lexical_length \
+            "SELECT id, conversation_id, importance_score, created_at, lexical_terms, lexical_length \
              FROM messages INDEXED BY messages_tenant_created \
              WHERE tenant_id = ? AND archived = 0 ORDER BY created_at",
         )
@@ -81,6 +83,7 @@ impl LexicalCache {
                 id: message_id(&row.id)?,
                 conversation: &row.conversation_id,
                 importance: row.importance_score,
+                created_at: row.created_at,
                 terms: row.lexical_terms.as_deref(),
                 stat_length: row
                     .lexical_length
@@ -148,6 +151,7 @@ impl Inner {
                 id: m.id,
                 conversation: m.conversation_id.as_str(),
                 importance: m.importance_score.value(),
+                created_at: to_micros(m.created_at),
                 terms: Some(terms.terms()),
                 stat_length: terms.length() as u64,
             });

@@ -15,6 +15,7 @@ use memory_core::domain::MessageId;
 use memory_core::ports::LexicalQuery;
 use memory_core::text::LexicalScorer;
 
+use crate::rows::to_micros;
 use crate::tenant_cache::Held;
 
 /// A message as the index takes it.
@@ -22,6 +23,8 @@ pub(crate) struct IndexedDoc<'a> {
     pub(crate) id: MessageId,
     pub(crate) conversation: &'a str,
     pub(crate) importance: f64,
+    /// `created_at` in microseconds since the epoch (what a search's time range compares).
+    pub(crate) created_at: i64,
     /// The analysed terms, space-separated; `None` for a message not analysed yet (it
     /// counts in the scope, with length 0, and matches nothing).
     pub(crate) terms: Option<&'a str>,
@@ -52,6 +55,7 @@ struct Doc {
     id: MessageId,
     conversation: u32,
     importance: f64,
+    created_at: i64,
     /// Number of terms in its analysed text (what BM25 normalises by).
     length: u32,
     stat_length: u64,
@@ -159,6 +163,7 @@ impl LexicalIndex {
             id: d.id,
             conversation,
             importance: d.importance,
+            created_at: d.created_at,
             length,
             stat_length: d.stat_length,
             live: true,
@@ -214,9 +219,13 @@ impl LexicalIndex {
         self.dead = 0;
     }
 
-    /// The best `q.limit` matches of `q` in its scope (conversation, `importance_min`; the
-    /// caller handles `filters`), ranked by the core's BM25; see the module.
+    /// The best `q.limit` matches of `q` in its scope (conversation, `importance_min`),
+    /// ranked by the core's BM25; see the module. A time range in `q.filters` narrows the
+    /// matches (and so the document frequencies), not the scope's statistics, as the
+    /// `LexicalSearch` contract says; metadata conditions are the caller's (it must not
+    /// call this with them).
     pub(crate) fn search(&self, q: &LexicalQuery) -> IndexMatches {
+        debug_assert!(q.filters.metadata.is_none(), "metadata filters go to FTS5");
         let conversation = match &q.conversation_id {
             Some(c) => match self.conversation_ids.get(c.as_str()) {
                 Some(&i) => Some(i),
@@ -244,6 +253,13 @@ impl LexicalIndex {
         if stats.documents == 0 {
             return self.nothing(q);
         }
+        let after = q.filters.created_after.map(to_micros);
+        let before = q.filters.created_before.map(to_micros);
+        let passes = |d: &Doc| {
+            admits(d)
+                && after.is_none_or(|a| d.created_at >= a)
+                && before.is_none_or(|b| d.created_at < b)
+        };
         let average_length = stats.terms as f64 / stats.documents as f64;
         let lists: Vec<&[Posting]> = q
             .terms
@@ -258,7 +274,7 @@ impl LexicalIndex {
             .iter()
             .map(|list| {
                 list.iter()
-                    .filter(|p| admits(&self.docs[p.slot as usize]))
+                    .filter(|p| passes(&self.docs[p.slot as usize]))
                     .count() as u64
             })
             .collect();
@@ -275,7 +291,7 @@ impl LexicalIndex {
         for (i, list) in lists.iter().enumerate() {
             for p in *list {
                 let doc = &self.docs[p.slot as usize];
-                if !admits(doc) {
+                if !passes(doc) {
                     continue;
                 }
                 let score = &mut scores[p.slot as usize];
@@ -337,6 +353,7 @@ mod tests {
         id: MessageId,
         conversation: &'static str,
         importance: f64,
+        created_at: i64,
         terms: String,
         live: bool,
     }
@@ -362,6 +379,7 @@ mod tests {
                     id: MessageId::new(),
                     conversation: if next(4) == 0 { "small" } else { "big" },
                     importance: next(100) as f64 / 100.0,
+                    created_at: i as i64,
                     terms,
                     live: i % 5 != 3,
                 }
@@ -385,8 +403,11 @@ mod tests {
         let documents = scope.len() as u64;
         let terms: usize = scope.iter().map(|r| r.terms.split(' ').count()).sum();
         let average = terms as f64 / documents as f64;
+        let after = q.filters.created_after.map(to_micros).unwrap_or(i64::MIN);
+        let before = q.filters.created_before.map(to_micros).unwrap_or(i64::MAX);
         let matches = scope
             .iter()
+            .filter(|r| r.created_at >= after && r.created_at < before)
             .filter(|r| r.terms.split(' ').any(|t| q.terms.iter().any(|q| q == t)))
             .map(|r| (r.id, r.terms.clone(), ()))
             .collect();
@@ -408,6 +429,7 @@ mod tests {
                 id: r.id,
                 conversation: r.conversation,
                 importance: r.importance,
+                created_at: r.created_at,
                 terms: Some(&r.terms),
                 stat_length: r.terms.split(' ').count() as u64,
             });
@@ -433,6 +455,23 @@ mod tests {
             let (fast, slow) = both(&index, &rows, &q);
             assert_eq!(fast.best.len(), q.limit);
             assert_eq!(fast, slow, "query {:?}", q.terms);
+        }
+        // A time range narrows the matches and their document frequencies, not the scope.
+        let at = |micros: i64| chrono::DateTime::from_timestamp_micros(micros).expect("valid");
+        for (after, before) in [
+            (Some(1000), Some(2500)),
+            (None, Some(40)),
+            (Some(2990), None),
+        ] {
+            for mut q in [
+                query(&["cat", "owl"], None, None),
+                query(&["dog", "cow"], Some("big"), Some(0.3)),
+            ] {
+                q.filters.created_after = after.map(at);
+                q.filters.created_before = before.map(at);
+                let (fast, slow) = both(&index, &rows, &q);
+                assert_eq!(fast, slow, "query {:?} in {after:?}..{before:?}", q.terms);
+            }
         }
         let none = index.search(&query(&["cat"], Some("absent"), None));
         assert_eq!(none.scope_size, 0);
