@@ -38,7 +38,9 @@ const EXCEPTIONS: [(&str, &str); 7] = [
         "the catch-up worker's write, by id, of a message it claimed",
     ),
     (
-        "FROM messages WHERE NOT archived AND embedding_status <> $1",
+        // No `$1` in the pattern: pg_stat_statements keeps the literal ('completed') when a
+        // reset lands between the statement's parse and its end (seen once in CI).
+        "FROM messages WHERE NOT archived AND embedding_status <> ",
         "the embeddings_pending gauge, over every tenant",
     ),
     (
