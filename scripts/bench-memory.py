@@ -137,7 +137,8 @@ async def main(args) -> dict:
         "MEMORY_EMBEDDING_ALLOW_DOWNLOAD": "false",
         "MEMORY_AUTO_MIGRATE": "true",
     })
-    server = subprocess.Popen([args.server], env=env)
+    # The server's logs go to stderr: stdout carries only the report.
+    server = subprocess.Popen([args.server], env=env, stdout=sys.stderr)
     base = f"http://127.0.0.1:{port}"
     report = {"database": args.database_url.split("@")[-1], "tenant": args.tenant,
               "mode": MODE, "words": args.words or "the tenant's own",

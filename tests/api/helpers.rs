@@ -50,7 +50,7 @@ pub struct TestApp {
     pub settings: Settings,
     pub kind: StoreKind,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _dir: Option<TempStore>,
+    _store: Option<TempStore>,
 }
 
 /// A test's store, removed on drop: the SQLite store's directory, or the Postgres database
@@ -85,7 +85,7 @@ pub fn test_settings() -> Settings {
 /// Starts the app on a fresh store of `kind`, after `configure` adjusts the settings.
 pub async fn spawn_app_with(kind: StoreKind, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings();
-    let dir = match kind {
+    let store = match kind {
         StoreKind::Sqlite => {
             let dir =
                 std::env::temp_dir().join(format!("memory-api-{}", uuid::Uuid::new_v4().simple()));
@@ -104,7 +104,7 @@ pub async fn spawn_app_with(kind: StoreKind, configure: impl FnOnce(&mut Setting
     configure(&mut settings);
     let mut app = start(settings.clone()).await;
     app.kind = kind;
-    app._dir = dir;
+    app._store = store;
     app
 }
 
@@ -126,7 +126,7 @@ pub async fn start(settings: Settings) -> TestApp {
         settings,
         kind: StoreKind::Sqlite,
         server: Some(server),
-        _dir: None,
+        _store: None,
     }
 }
 
@@ -201,8 +201,8 @@ impl TestApp {
     }
 
     /// Takes the temporary store (directory or database) so a restarted app keeps using it.
-    pub fn take_dir(&mut self) -> Option<TempStore> {
-        self._dir.take()
+    pub fn take_store(&mut self) -> Option<TempStore> {
+        self._store.take()
     }
 }
 

@@ -40,7 +40,7 @@ async fn memories_survive_a_restart(kind: StoreKind) {
         )
         .await;
     let settings = app.settings.clone();
-    let dir = app.take_dir();
+    let kept = app.take_store();
     app.stop();
     drop(app);
     let app = start(settings).await;
@@ -67,7 +67,7 @@ async fn memories_survive_a_restart(kind: StoreKind) {
         found,
         ["Remember: the spare key is under the blue flowerpot"]
     );
-    drop(dir);
+    drop(kept);
 }
 
 async fn seed_python_load_test_runs_without_an_error(kind: StoreKind) {

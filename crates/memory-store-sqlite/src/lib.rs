@@ -12,8 +12,8 @@
 //!   index) and `vector_cache.rs` (the indexes held in memory, within a budget).
 //! - `lexical.rs`: `LexicalSearch`, ranked by the core's BM25: over `lexical_index.rs` (the
 //!   per-tenant postings held in memory) and `lexical_cache.rs` (loading them, and the hooks
-//!   writes call to keep both in-memory indexes equal to the table), or on FTS5 (with filters,
-//!   or past the budget); and the analysed-text backfill.
+//!   writes call to keep both in-memory indexes equal to the table), or on FTS5 (with metadata
+//!   filters, or past the budget); and the analysed-text backfill.
 //! - `tenant_cache.rs`: which tenants' indexes are held, least recently used evicted past a
 //!   byte budget.
 //! - `retention.rs`: `RetentionStore`; `erasure.rs`: `Erasure`; `timeline.rs`: `Timeline`.
