@@ -6,7 +6,8 @@ Not run in CI. Needs a venv with torch and sentence-transformers, e.g.
     python3 -m venv /tmp/st-venv
     /tmp/st-venv/bin/pip install torch sentence-transformers
     scripts/fetch-model.sh
-    /tmp/st-venv/bin/python scripts/bench-pytorch.py            # PyTorch, then the Rust bench
+    /tmp/st-venv/bin/python scripts/bench-pytorch.py            # PyTorch fp32 vs ours f32
+    /tmp/st-venv/bin/python scripts/bench-pytorch.py --torch fp32,bf16 --candle f32,bf16
     /tmp/st-venv/bin/python scripts/bench-pytorch.py --no-rust  # PyTorch only
 
 Both sides embed the same texts (the `content` field of
@@ -56,12 +57,14 @@ def corpus(path: Path, limit: int) -> list[str]:
     return texts
 
 
-def bench_pytorch(texts: list[str], batches: list[int], threads: int) -> dict[int, float]:
+def bench_pytorch(texts: list[str], batches: list[int], threads: int, dtype: str = "fp32") -> dict[int, float]:
     import torch
     from sentence_transformers import SentenceTransformer
 
     torch.set_num_threads(threads)
     model = SentenceTransformer(str(model_dir()), device="cpu")
+    if dtype == "bf16":
+        model = model.to(torch.bfloat16)  # PyTorch's own bf16 path (oneDNN on AVX-512 BF16)
     model.encode(texts[:64], batch_size=32)  # warm-up
     results = {}
     for batch in batches:
@@ -74,14 +77,17 @@ def bench_pytorch(texts: list[str], batches: list[int], threads: int) -> dict[in
     return results
 
 
-def bench_rust(n_texts: int, batches: list[int], threads: int) -> dict[int, float]:
+def bench_rust(n_texts: int, batches: list[int], threads: int, precision: str) -> dict[int, float]:
+    backend = {"f32": "packed", "bf16": "bf16"}[precision]
     env = dict(os.environ, BENCH_TEXTS=str(n_texts), BENCH_BATCHES=",".join(map(str, batches)),
-               BENCH_LATENCY_SAMPLES="20", RAYON_NUM_THREADS=str(threads))
+               BENCH_LATENCY_SAMPLES="20", RAYON_NUM_THREADS=str(threads), BENCH_BACKEND=backend)
     out = subprocess.run(["cargo", "bench", "-q", "-p", "memory-embed-candle", "--bench", "embed"],
                          cwd=REPO, env=env, check=True, capture_output=True, text=True).stdout
     results = {}
-    for m in re.finditer(r"^\| Packed \| (\d+) \| ([\d.]+) \|", out, re.M):
+    for m in re.finditer(r"^\| Packed\(\w+\) \| (\d+) \| ([\d.]+) \|", out, re.M):
         results[int(m.group(1))] = float(m.group(2))
+    if not results:
+        sys.exit(f"no figures in the Rust bench's output:\n{out}")
     return results
 
 
@@ -95,33 +101,41 @@ def main() -> None:
     p.add_argument("--texts", type=int, default=1000)
     p.add_argument("--batches", default="1,8,32,64")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--torch", default="fp32", help="PyTorch precisions to run: fp32, bf16 or fp32,bf16")
+    p.add_argument("--candle", default="f32", help="our precisions to run: f32, bf16 or f32,bf16")
     p.add_argument("--no-rust", action="store_true", help="measure PyTorch only")
     args = p.parse_args()
 
     batches = [int(b) for b in args.batches.split(",")]
     texts = corpus(args.messages, args.texts)
-    torch_best: dict[int, float] = {}
-    rust_best: dict[int, float] = {}
+    # Every side is one column; rounds alternate the sides so all see the same machine.
+    sides = [("pytorch", d) for d in args.torch.split(",")]
+    if not args.no_rust:
+        sides += [("candle", d) for d in args.candle.split(",")]
+    best: dict[tuple[str, str], dict[int, float]] = {side: {} for side in sides}
     for r in range(args.rounds):
-        measured = bench_pytorch(texts, batches, args.threads)
-        print(f"round {r + 1}: pytorch {fmt(measured)}", file=sys.stderr, flush=True)
-        for b, v in measured.items():
-            torch_best[b] = max(v, torch_best.get(b, 0.0))
-        if not args.no_rust:
-            measured = bench_rust(len(texts), batches, args.threads)
-            print(f"round {r + 1}: candle  {fmt(measured)}", file=sys.stderr, flush=True)
+        for side in sides:
+            kind, dtype = side
+            if kind == "pytorch":
+                measured = bench_pytorch(texts, batches, args.threads, dtype)
+            else:
+                measured = bench_rust(len(texts), batches, args.threads, dtype)
+            print(f"round {r + 1}: {kind} {dtype} {fmt(measured)}", file=sys.stderr, flush=True)
             for b, v in measured.items():
-                rust_best[b] = max(v, rust_best.get(b, 0.0))
+                best[side][b] = max(v, best[side].get(b, 0.0))
 
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{len(texts)} texts, {args.threads} threads, best of {args.rounds} rounds")
-    print("| batch | PyTorch sentences/s | candle (packed) sentences/s | ratio |")
-    print("|---:|---:|---:|---:|")
+    print(f"{len(texts)} texts, {args.threads} threads, best of {args.rounds} alternating rounds (sentences/s)")
+    base = ("pytorch", "fp32")
+    header = [f"{k} {d}" for k, d in sides]
+    ratios = [s for s in sides if s != base and base in best]
+    print("| batch | " + " | ".join(header) + "".join(f" | {k} {d} / PyTorch fp32" for k, d in ratios) + " |")
+    print("|---:|" + "---:|" * (len(header) + len(ratios)))
     for b in batches:
-        t = torch_best.get(b, float("nan"))
-        c = rust_best.get(b, float("nan"))
-        print(f"| {b} | {t:.1f} | {c:.1f} | {c / t:.2f}x |")
+        row = [f"{best[s].get(b, float('nan')):.1f}" for s in sides]
+        row += [f"{best[s].get(b, float('nan')) / best[base].get(b, float('nan')):.2f}x" for s in ratios]
+        print(f"| {b} | " + " | ".join(row) + " |")
     print(f"PyTorch process peak RSS: {rss_mib:.0f} MiB")
 
 

@@ -4,6 +4,8 @@
 //! cargo bench -p memory-embed-candle --bench embed
 //! BENCH_BACKEND=reference cargo bench -p memory-embed-candle --bench embed   # stock BertModel
 //! BENCH_BACKEND=both cargo bench -p memory-embed-candle --bench embed        # side by side
+//! BENCH_BACKEND=bf16 cargo bench -p memory-embed-candle --bench embed        # bf16 linears
+//! BENCH_BACKEND=precisions cargo bench -p memory-embed-candle --bench embed  # f32 and bf16
 //! ```
 //! Corpus: the `content` field of `../shared/bench-data/locomo-dev/messages.jsonl` beside the
 //! repository (override with `BENCH_MESSAGES`), read in place (the data is CC BY-NC: never
@@ -16,7 +18,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use memory_core::ports::Embedder;
-use memory_embed_candle::{Backend, CandleEmbedder, EmbedderConfig, SentenceEncoder, model_files};
+use memory_embed_candle::{
+    Backend, CandleEmbedder, EmbedderConfig, Precision, SentenceEncoder, model_files,
+};
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
     std::env::var(key)
@@ -63,8 +67,13 @@ fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let backends = match std::env::var("BENCH_BACKEND").as_deref() {
         Ok("reference") => vec![Backend::CandleBertModel],
-        Ok("both") => vec![Backend::CandleBertModel, Backend::Packed],
-        _ => vec![Backend::Packed],
+        Ok("both") => vec![Backend::CandleBertModel, Backend::Packed(Precision::F32)],
+        Ok("bf16") => vec![Backend::Packed(Precision::Bf16)],
+        Ok("precisions") => vec![
+            Backend::Packed(Precision::F32),
+            Backend::Packed(Precision::Bf16),
+        ],
+        _ => vec![Backend::Packed(Precision::F32)],
     };
     let n_texts: usize = env_or("BENCH_TEXTS", 1000);
     let batches: Vec<usize> = std::env::var("BENCH_BATCHES")
@@ -90,6 +99,15 @@ fn main() {
         })
         .collect();
     let encoder = encoders.last().expect("one backend at least");
+    for (backend, e) in backends.iter().zip(&encoders) {
+        if let Backend::Packed(asked) = backend {
+            assert_eq!(
+                e.precision(),
+                *asked,
+                "this CPU cannot run {asked}: the figures would be f32's"
+            );
+        }
+    }
 
     let texts = corpus(n_texts);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();

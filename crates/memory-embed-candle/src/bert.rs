@@ -11,7 +11,8 @@
 //!
 //! The matmuls are candle's (the `gemm` crate, with its AVX-512 kernels enabled by the
 //! `x86-v4` feature), on weights stored transposed (`[in, out]` row-major), which spares
-//! gemm repacking the weights on every call (+65% at batch 1). Everything between them is a
+//! gemm repacking the weights on every call (+65% at batch 1); or, with
+//! [`Precision::Bf16`], ours on AVX-512 BF16 ([`crate::bf16`]). Everything between them is a
 //! [`CustomOp1`]/[`CustomOp2`] over candle's CPU storage, so tensors are never copied in
 //! and out.
 
@@ -21,20 +22,51 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Shape
 use candle_transformers::models::bert::Config as BertConfig;
 use rayon::prelude::*;
 
+use crate::bf16::Bf16Matrix;
+use crate::config::Precision;
 use crate::kernels::{AttentionScratch, LayerNorm, ops};
 
 /// Rows handed to one rayon task by the row-wise kernels.
 const ROWS_PER_TASK: usize = 16;
 
+/// The weight of a linear layer, `[in, out]`, in the precision its matmul runs in.
+enum Linear {
+    /// f32, multiplied by candle (the `gemm` crate): exact.
+    F32(Tensor),
+    /// bf16 pairs, multiplied on AVX-512 BF16 ([`crate::bf16`]).
+    Bf16(Bf16Matrix),
+}
+
+impl Linear {
+    /// From a `[in, out]` f32 weight.
+    fn new(weight: Tensor, precision: Precision) -> candle_core::Result<Self> {
+        Ok(match precision {
+            Precision::F32 => Self::F32(weight),
+            Precision::Bf16 => {
+                let (k, n) = weight.dims2()?;
+                Self::Bf16(Bf16Matrix::pack(&weight.flatten_all()?.to_vec1()?, k, n))
+            }
+        })
+    }
+
+    /// `x · W` for packed rows `x` (`[tokens, in]`).
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Self::F32(weight) => x.matmul(weight),
+            Self::Bf16(weight) => x.apply_op1_no_bwd(&Bf16MatMul(weight)),
+        }
+    }
+}
+
 struct Layer {
-    qkv_weight: Tensor,
+    qkv_weight: Linear,
     qkv_bias: Vec<f32>,
-    out_weight: Tensor,
+    out_weight: Linear,
     out_bias: Vec<f32>,
     attention_norm: LayerNorm,
-    up_weight: Tensor,
+    up_weight: Linear,
     up_bias: Vec<f32>,
-    down_weight: Tensor,
+    down_weight: Linear,
     down_bias: Vec<f32>,
     output_norm: LayerNorm,
 }
@@ -50,15 +82,30 @@ pub struct PackedBert {
     heads: usize,
     vocab: usize,
     max_positions: usize,
+    precision: Precision,
     device: Device,
 }
 
 impl PackedBert {
-    /// Builds the model from safetensors weights (with or without a `bert.` prefix).
+    /// Builds the model from safetensors weights (with or without a `bert.` prefix), its
+    /// linear layers in `precision`.
+    ///
+    /// [`Precision::Bf16`] on a CPU without AVX-512 BF16 ([`crate::bf16::is_supported`])
+    /// falls back to f32, with a warning; [`PackedBert::precision`] tells which one runs.
     pub fn load(
         weights: &HashMap<String, Tensor>,
         config: &BertConfig,
+        precision: Precision,
     ) -> candle_core::Result<Self> {
+        let precision = match precision {
+            Precision::Bf16 if !crate::bf16::is_supported() => {
+                tracing::warn!(
+                    "bf16 embeddings need AVX-512 BF16, which this CPU lacks: running f32"
+                );
+                Precision::F32
+            }
+            other => other,
+        };
         let prefix = if weights.contains_key("embeddings.word_embeddings.weight") {
             ""
         } else {
@@ -102,7 +149,7 @@ impl PackedBert {
             qkv_bias.extend(vec(&format!("{attn}.key.bias"))?);
             qkv_bias.extend(vec(&format!("{attn}.value.bias"))?);
             // Stored transposed, `[in, out]` row-major: x · W is then a plain matmul.
-            let t = |w: Tensor| w.t()?.contiguous();
+            let t = |w: Tensor| Linear::new(w.t()?.contiguous()?, precision);
             layers.push(Layer {
                 qkv_weight: t(qkv_weight)?,
                 qkv_bias,
@@ -127,8 +174,14 @@ impl PackedBert {
             heads,
             vocab: config.vocab_size,
             max_positions: config.max_position_embeddings,
+            precision,
             device: Device::Cpu,
         })
+    }
+
+    /// The precision the linear layers run in.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The hidden states of every token of every sequence, packed: `[sum of lengths, hidden]`.
@@ -155,13 +208,13 @@ impl PackedBert {
             if i > 0 {
                 between();
             }
-            let qkv = x.matmul(&layer.qkv_weight)?;
+            let qkv = layer.qkv_weight.forward(&x)?;
             let context = qkv.apply_op1_no_bwd(&Attention {
                 bias: &layer.qkv_bias,
                 heads: self.heads,
                 lengths: &lengths,
             })?;
-            let attended = context.matmul(&layer.out_weight)?;
+            let attended = layer.out_weight.forward(&context)?;
             x = attended.apply_op2_no_bwd(
                 &x,
                 &BiasResidualNorm {
@@ -169,11 +222,11 @@ impl PackedBert {
                     norm: &layer.attention_norm,
                 },
             )?;
-            let up = x.matmul(&layer.up_weight)?;
+            let up = layer.up_weight.forward(&x)?;
             let up = up.apply_op1_no_bwd(&BiasGelu {
                 bias: &layer.up_bias,
             })?;
-            let down = up.matmul(&layer.down_weight)?;
+            let down = layer.down_weight.forward(&up)?;
             x = down.apply_op2_no_bwd(
                 &x,
                 &BiasResidualNorm {
@@ -233,6 +286,33 @@ fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Resu
 
 fn rows_of(layout: &Layout) -> candle_core::Result<(usize, usize)> {
     layout.shape().dims2()
+}
+
+/// `x · W` in bf16 ([`crate::bf16`]), `x` being `[tokens, in]`.
+struct Bf16MatMul<'a>(&'a Bf16Matrix);
+
+impl CustomOp1 for Bf16MatMul<'_> {
+    fn name(&self) -> &'static str {
+        "bf16-matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let input = contiguous(storage, layout)?;
+        let (tokens, width) = rows_of(layout)?;
+        if width != self.0.rows() {
+            bail!(
+                "bf16 matmul of width {width} by a {} x {} weight",
+                self.0.rows(),
+                self.0.cols()
+            );
+        }
+        let out = self.0.matmul(input, tokens);
+        Ok((CpuStorage::F32(out), Shape::from((tokens, self.0.cols()))))
+    }
 }
 
 /// `gelu(x + bias)`, row-wise.

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 use crate::bert::PackedBert;
-use crate::config::EmbedderConfig;
+use crate::config::{EmbedderConfig, Precision};
 use crate::error::{EmbedError, Result};
 use crate::model_files::{self, ModelFiles};
 
@@ -19,14 +19,20 @@ use crate::model_files::{self, ModelFiles};
 const DEFAULT_MAX_SEQ_LEN: usize = 256;
 
 /// Which BERT forward pass runs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// Our own forward pass on packed sequences ([`crate::bert`]): no padding, fused ops.
-    #[default]
-    Packed,
+    /// Our own forward pass on packed sequences ([`crate::bert`]): no padding, fused ops,
+    /// linear layers in the given precision.
+    Packed(Precision),
     /// `candle_transformers`' `BertModel` on padded batches: the straightforward
     /// implementation, kept as a reference for tests and benchmarks.
     CandleBertModel,
+}
+
+impl Default for Backend {
+    fn default() -> Self {
+        Self::Packed(Precision::default())
+    }
 }
 
 enum Model {
@@ -71,7 +77,18 @@ impl SentenceEncoder {
         config.validate()?;
         let files = model_files::resolve(config)?;
         tracing::info!(model = %config.model_name, source = %files.source, "loading embedding model");
-        Self::from_files(&config.model_name, &files)
+        let encoder = Self::from_files_with(
+            &config.model_name,
+            &files,
+            Backend::Packed(config.precision),
+        )?;
+        tracing::info!(
+            model = %config.model_name,
+            precision = %encoder.precision(),
+            dimension = encoder.dimension(),
+            "embedding model loaded"
+        );
+        Ok(encoder)
     }
 
     /// Loads the model from files already found, with the default [`Backend`].
@@ -114,9 +131,9 @@ impl SentenceEncoder {
             reason: format!("not a BERT model this crate can run: {e}"),
         };
         let model = match backend {
-            Backend::Packed => {
-                Model::Packed(PackedBert::load(&weights, &bert_config).map_err(not_bert)?)
-            }
+            Backend::Packed(precision) => Model::Packed(
+                PackedBert::load(&weights, &bert_config, precision).map_err(not_bert)?,
+            ),
             Backend::CandleBertModel => {
                 let vb = VarBuilder::from_tensors(weights, DType::F32, &device);
                 Model::CandleBertModel(BertModel::load(vb, &bert_config).map_err(not_bert)?)
@@ -130,6 +147,15 @@ impl SentenceEncoder {
             dimension,
             max_seq_len,
         })
+    }
+
+    /// The precision the model's linear layers run in: the one asked for, or f32 where the
+    /// CPU cannot run bf16 (and for the reference backend).
+    pub fn precision(&self) -> Precision {
+        match &self.model {
+            Model::Packed(bert) => bert.precision(),
+            Model::CandleBertModel(_) => Precision::F32,
+        }
     }
 
     /// The model's identifier.

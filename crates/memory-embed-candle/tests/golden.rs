@@ -3,7 +3,11 @@
 
 mod common;
 
-use common::{Golden, assert_matches_golden, encoder, golden, max_abs_diff, reference_encoder};
+use common::{
+    Golden, assert_matches_golden, cosine, encoder, encoder_with, golden, max_abs_diff,
+    reference_encoder,
+};
+use memory_embed_candle::Precision;
 
 fn texts(golden: &[Golden]) -> Vec<&str> {
     golden.iter().map(|g| g.text.as_str()).collect()
@@ -18,6 +22,52 @@ fn golden_vectors_match_sentence_transformers() {
     let (cos, diff) = assert_matches_golden(&golden, &got);
     eprintln!(
         "{} texts: worst cosine {cos:.9}, worst max abs diff {diff:e}",
+        golden.len()
+    );
+}
+
+#[test]
+fn bf16_vectors_stay_within_cosine_0_999_of_sentence_transformers() {
+    let encoder = encoder_with(Precision::Bf16);
+    if encoder.precision() != Precision::Bf16 {
+        eprintln!("skipped: this CPU has no AVX-512 BF16, so bf16 runs f32");
+        return;
+    }
+    let golden = golden();
+    let got = encoder.encode(&texts(&golden), 8).unwrap();
+    assert_eq!(got.len(), golden.len());
+    let (mut worst_cos, mut worst_diff) = (1.0f64, 0.0f32);
+    for (g, v) in golden.iter().zip(&got) {
+        let cos = cosine(&g.embedding, v);
+        assert!(
+            cos >= 0.999,
+            "text {:?}: cosine {cos} to the f32 vector",
+            g.text.chars().take(60).collect::<String>()
+        );
+        let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5, "norm {norm}");
+        worst_cos = worst_cos.min(cos);
+        worst_diff = worst_diff.max(max_abs_diff(&g.embedding, v));
+    }
+    // Reduced precision really ran: bf16 rounding moves the vectors, a little.
+    assert!(
+        worst_diff > 1e-5,
+        "bf16 vectors equal the f32 ones: is bf16 running?"
+    );
+    // Each text's nearest golden vector is still its own.
+    for (i, v) in got.iter().enumerate() {
+        let nearest = (0..golden.len())
+            .max_by(|&a, &b| {
+                cosine(&golden[a].embedding, v).total_cmp(&cosine(&golden[b].embedding, v))
+            })
+            .unwrap();
+        assert!(
+            golden[nearest].embedding == golden[i].embedding,
+            "text {i}'s nearest reference is text {nearest}"
+        );
+    }
+    eprintln!(
+        "bf16, {} texts: worst cosine {worst_cos:.6}, worst max abs diff {worst_diff:e}",
         golden.len()
     );
 }

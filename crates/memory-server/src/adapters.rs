@@ -35,6 +35,7 @@ pub fn embedder_config(settings: &Settings) -> EmbedderConfig {
         max_wait: Duration::from_millis(settings.embedding_max_wait_ms),
         threads: settings.embedding_threads,
         allow_download: settings.embedding_allow_download,
+        precision: settings.embedding_precision,
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use memory_embed_candle::{Backend, EmbedderConfig, SentenceEncoder, model_files};
+use memory_embed_candle::{Backend, EmbedderConfig, Precision, SentenceEncoder, model_files};
 
 /// The test configuration: the model in `MEMORY_EMBEDDING_MODEL_PATH` or the Hugging Face
 /// cache the environment names, never a network download.
@@ -22,6 +22,18 @@ pub fn config() -> EmbedderConfig {
 /// The model, or a panic that says how to provision it.
 pub fn encoder() -> SentenceEncoder {
     SentenceEncoder::load(&config()).unwrap_or_else(|e| {
+        panic!("the model tests need the model files; run `scripts/fetch-model.sh` first.\n{e}")
+    })
+}
+
+/// The model with its linear layers in `precision` (bf16 falls back to f32 on a CPU without
+/// AVX-512 BF16: check [`SentenceEncoder::precision`]).
+pub fn encoder_with(precision: Precision) -> SentenceEncoder {
+    SentenceEncoder::load(&EmbedderConfig {
+        precision,
+        ..config()
+    })
+    .unwrap_or_else(|e| {
         panic!("the model tests need the model files; run `scripts/fetch-model.sh` first.\n{e}")
     })
 }
