@@ -66,6 +66,15 @@ fn bf16_vectors_stay_within_cosine_0_999_of_sentence_transformers() {
             "text {i}'s nearest reference is text {nearest}"
         );
     }
+    // A text's vector does not depend on the batch it is packed into.
+    for (i, text) in texts(&golden).iter().enumerate().step_by(7) {
+        let alone = encoder.encode_batch(&[text]).unwrap().remove(0);
+        let diff = max_abs_diff(&alone, &got[i]);
+        assert!(
+            diff <= 1e-6,
+            "text {i} alone differs by {diff} from its batch"
+        );
+    }
     eprintln!(
         "bf16, {} texts: worst cosine {worst_cos:.6}, worst max abs diff {worst_diff:e}",
         golden.len()

@@ -7,9 +7,11 @@ use std::path::PathBuf;
 use memory_embed_candle::{Backend, EmbedderConfig, Precision, SentenceEncoder, model_files};
 
 /// The test configuration: the model in `MEMORY_EMBEDDING_MODEL_PATH` or the Hugging Face
-/// cache the environment names, never a network download.
+/// cache the environment names, never a network download; exact f32, which the golden
+/// vectors check to 1e-5 (bf16, the default, has its own test).
 pub fn config() -> EmbedderConfig {
     EmbedderConfig {
+        precision: Precision::F32,
         model_path: std::env::var_os("MEMORY_EMBEDDING_MODEL_PATH")
             .filter(|p| !p.is_empty())
             .map(PathBuf::from),
@@ -19,7 +21,7 @@ pub fn config() -> EmbedderConfig {
     }
 }
 
-/// The model, or a panic that says how to provision it.
+/// The model in f32, or a panic that says how to provision it.
 pub fn encoder() -> SentenceEncoder {
     SentenceEncoder::load(&config()).unwrap_or_else(|e| {
         panic!("the model tests need the model files; run `scripts/fetch-model.sh` first.\n{e}")
