@@ -191,7 +191,16 @@ impl Bf16Matrix {
                 // kernel reads and writes (checked again inside with debug assertions).
                 unsafe {
                     kernel::dispatch(
-                        block, a_block, self.pairs, b, out_block, self.n, first_col, width,
+                        block,
+                        kernel::Tile {
+                            a: a_block,
+                            pairs: self.pairs,
+                            b,
+                            out: out_block,
+                            ldc: self.n,
+                            first_col,
+                            width,
+                        },
                     )
                 };
                 r += block;
@@ -272,31 +281,34 @@ mod kernel {
         unsafe { std::mem::transmute::<__m512i, __m512bh>(v) }
     }
 
+    /// One call's operands: `rows` rows of `a` (`pairs` words each) times one panel `b`
+    /// (`pairs * NR` words) into columns `first_col..first_col + width` of `out`, whose rows
+    /// are `ldc` apart.
+    pub(super) struct Tile<'a> {
+        pub a: &'a [u32],
+        pub pairs: usize,
+        pub b: &'a [u32],
+        pub out: &'a mut [f32],
+        pub ldc: usize,
+        pub first_col: usize,
+        pub width: usize,
+    }
+
     /// Calls [`block`] with the number of rows as a constant.
     ///
     /// # Safety
     /// As [`block`].
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn dispatch(
-        rows: usize,
-        a: &[u32],
-        pairs: usize,
-        b: &[u32],
-        out: &mut [f32],
-        ldc: usize,
-        first_col: usize,
-        width: usize,
-    ) {
+    pub(super) unsafe fn dispatch(rows: usize, tile: Tile<'_>) {
         unsafe {
             match rows {
-                8 => block::<8>(a, pairs, b, out, ldc, first_col, width),
-                7 => block::<7>(a, pairs, b, out, ldc, first_col, width),
-                6 => block::<6>(a, pairs, b, out, ldc, first_col, width),
-                5 => block::<5>(a, pairs, b, out, ldc, first_col, width),
-                4 => block::<4>(a, pairs, b, out, ldc, first_col, width),
-                3 => block::<3>(a, pairs, b, out, ldc, first_col, width),
-                2 => block::<2>(a, pairs, b, out, ldc, first_col, width),
-                1 => block::<1>(a, pairs, b, out, ldc, first_col, width),
+                8 => block::<8>(tile),
+                7 => block::<7>(tile),
+                6 => block::<6>(tile),
+                5 => block::<5>(tile),
+                4 => block::<4>(tile),
+                3 => block::<3>(tile),
+                2 => block::<2>(tile),
+                1 => block::<1>(tile),
                 _ => unreachable!("a block has 1 to {MR} rows"),
             }
         }
@@ -305,19 +317,18 @@ mod kernel {
     /// `out[r][first_col..first_col + width] = Σ_p a[r][p] · b[p][..width]` for `R` rows.
     ///
     /// # Safety
-    /// The CPU must have AVX-512F and AVX-512 BF16. `a.len() >= R * pairs`,
-    /// `b.len() >= pairs * NR`, `width <= NR`, and `out` reaches column `first_col + width`
-    /// of row `R - 1` with rows `ldc` apart.
+    /// The CPU must have AVX-512F and AVX-512 BF16 (the bounds are asserted).
     #[target_feature(enable = "avx512f,avx512bf16")]
-    unsafe fn block<const R: usize>(
-        a: &[u32],
-        pairs: usize,
-        b: &[u32],
-        out: &mut [f32],
-        ldc: usize,
-        first_col: usize,
-        width: usize,
-    ) {
+    unsafe fn block<const R: usize>(tile: Tile<'_>) {
+        let Tile {
+            a,
+            pairs,
+            b,
+            out,
+            ldc,
+            first_col,
+            width,
+        } = tile;
         assert!(a.len() >= R * pairs && b.len() >= pairs * NR && width <= NR);
         assert!(out.len() >= (R - 1) * ldc + first_col + width);
         let mut acc = [[_mm512_setzero_ps(); 3]; R];
