@@ -319,6 +319,11 @@ pub struct Settings {
     /// assistant replies better, see docs/scoring.md).
     #[arg(long, env = "MEMORY_HYBRID_BM25_B", default_value_t = memory_core::scoring::HybridConfig::default().bm25().b())]
     pub hybrid_bm25_b: f64,
+    /// Hybrid search: most lexical matches (the best by BM25) fused with the vector
+    /// candidates, 1-100000. Each is read whole, so fewer make big-tenant searches faster and
+    /// may rank differently (docs/scoring.md).
+    #[arg(long, env = "MEMORY_HYBRID_LEXICAL_LIMIT", default_value_t = memory_core::scoring::HybridConfig::default().lexical_limit() as u32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub hybrid_lexical_limit: u32,
     /// Name of this deployment, shown by the health check.
     #[arg(long, env = "MEMORY_ENVIRONMENT", default_value = "local")]
     pub environment: String,
@@ -401,7 +406,9 @@ mod tests {
         let mut settings = Settings::from_env().expect("defaults parse");
         settings.hybrid_bm25_b = 0.3;
         settings.hybrid_lexical_weight = 0.6;
+        settings.hybrid_lexical_limit = 300;
         let config = crate::startup::service_config(&settings).expect("valid");
+        assert_eq!(config.hybrid.lexical_limit(), 300);
         assert_eq!(config.hybrid.bm25().b(), 0.3);
         assert_eq!(config.hybrid.bm25().k1(), 1.2, "k1 keeps its default");
         assert_eq!(config.hybrid.lexical_weight(), 0.6);

@@ -37,6 +37,8 @@ pub fn service_config(settings: &Settings) -> anyhow::Result<ServiceConfig> {
     let hybrid = defaults
         .with_lexical_weight(settings.hybrid_lexical_weight)
         .map_err(hybrid_error)?
+        .with_lexical_limit(settings.hybrid_lexical_limit as usize)
+        .map_err(hybrid_error)?
         .with_bm25(bm25);
     let ranking_error = |e| anyhow::anyhow!("invalid MEMORY_RANKING_* setting: {e}");
     let ranking = RankingConfig::default()
