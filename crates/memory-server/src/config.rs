@@ -406,9 +406,9 @@ mod tests {
         let mut settings = Settings::from_env().expect("defaults parse");
         settings.hybrid_bm25_b = 0.3;
         settings.hybrid_lexical_weight = 0.6;
-        settings.hybrid_lexical_limit = 300;
+        settings.hybrid_lexical_limit = 1000;
         let config = crate::startup::service_config(&settings).expect("valid");
-        assert_eq!(config.hybrid.lexical_limit(), 300);
+        assert_eq!(config.hybrid.lexical_limit(), 1000);
         assert_eq!(config.hybrid.bm25().b(), 0.3);
         assert_eq!(config.hybrid.bm25().k1(), 1.2, "k1 keeps its default");
         assert_eq!(config.hybrid.lexical_weight(), 0.6);
