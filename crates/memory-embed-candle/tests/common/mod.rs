@@ -23,9 +23,7 @@ pub fn config() -> EmbedderConfig {
 
 /// The model in f32, or a panic that says how to provision it.
 pub fn encoder() -> SentenceEncoder {
-    SentenceEncoder::load(&config()).unwrap_or_else(|e| {
-        panic!("the model tests need the model files; run `scripts/fetch-model.sh` first.\n{e}")
-    })
+    encoder_with(Precision::F32)
 }
 
 /// The model with its linear layers in `precision` (bf16 falls back to f32 on a CPU without
