@@ -7,10 +7,15 @@ use diesel::sql_types::{BigInt, Text};
 use diesel::{
     ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, SelectableHelper as _,
 };
-use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
+use diesel_async::pooled_connection::deadpool::Object;
+use diesel_async::{
+    AnsiTransactionManager, AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _,
+    TransactionManager as _,
+};
+use futures::{StreamExt as _, TryFutureExt as _};
 use memory_core::domain::{ConversationId, IdempotencyRecord, Message, MessageId, TenantId};
 use memory_core::error::RepositoryError;
-use memory_core::ports::{EmbeddingUpdate, MessageRecord, MessageStore};
+use memory_core::ports::{EmbeddingUpdate, MessageRecord, MessageStore, RecordParts};
 use pgvector::Vector;
 
 use crate::error::PgStoreError;
@@ -50,6 +55,59 @@ const TENANTS_SQL: &str = "WITH RECURSIVE t(tenant_id) AS ( \
        FROM t WHERE t.tenant_id IS NOT NULL) \
      SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL";
 
+/// A duplicate id as the core names it.
+fn conflict(e: PgStoreError) -> RepositoryError {
+    match e {
+        PgStoreError::Conflict { message, .. } => {
+            RepositoryError::Conflict(format!("a message id exists: {message}"))
+        }
+        other => other.into(),
+    }
+}
+
+/// Inserts records (inside the caller's transaction), with the archive copies of those
+/// inserted already archived (an import).
+async fn write_records(
+    conn: &mut AsyncPgConnection,
+    records: &[MessageRecord],
+) -> Result<(), PgStoreError> {
+    let rows: Vec<NewMessageRow<'_>> = records.iter().map(NewMessageRow::from_record).collect();
+    // Postgres takes at most 65,535 parameters per statement.
+    for chunk in rows.chunks(2000) {
+        diesel::insert_into(messages::table)
+            .values(chunk)
+            .execute(conn)
+            .await?;
+    }
+    let archived: Vec<uuid::Uuid> = records
+        .iter()
+        .filter(|r| r.message.archived)
+        .map(|r| r.message.id.as_uuid())
+        .collect();
+    if !archived.is_empty() {
+        diesel::sql_query(format!(
+            "INSERT INTO archived_messages ({COPY_COLUMNS}, archived_at) \
+             SELECT {COPY_COLUMNS}, archived_at FROM messages WHERE id = ANY($1)"
+        ))
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(&archived)
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+impl PostgresStore {
+    /// Every embedding has the store's dimension.
+    fn check_dimensions(&self, records: &[MessageRecord]) -> Result<(), RepositoryError> {
+        for r in records {
+            if let Some(e) = &r.message.embedding {
+                e.check_dimension(self.config().dimension)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl MessageStore for PostgresStore {
     async fn insert(&self, record: &MessageRecord) -> Result<(), RepositoryError> {
@@ -61,26 +119,17 @@ impl MessageStore for PostgresStore {
         records: &[MessageRecord],
         key: Option<IdempotencyRecord>,
     ) -> Result<(), RepositoryError> {
-        for r in records {
-            if let Some(e) = &r.message.embedding {
-                e.check_dimension(self.config().dimension)?;
-            }
-        }
+        self.check_dimensions(records)?;
         if records.is_empty() && key.is_none() {
             return Ok(());
         }
-        let rows: Vec<NewMessageRow<'_>> = records.iter().map(NewMessageRow::from_record).collect();
-        let archived: Vec<uuid::Uuid> = records
-            .iter()
-            .filter(|r| r.message.archived)
-            .map(|r| r.message.id.as_uuid())
-            .collect();
-        let single = rows.len() == 1 && archived.is_empty() && key.is_none();
+        let single = records.len() == 1 && !records[0].message.archived && key.is_none();
         self.with_conn("insert", async |conn| {
             if single {
                 // One statement is its own transaction: no BEGIN/COMMIT round trips.
+                let rows = [NewMessageRow::from_record(&records[0])];
                 diesel::insert_into(messages::table)
-                    .values(&rows)
+                    .values(&rows[..])
                     .execute(conn)
                     .await?;
                 return Ok(());
@@ -89,34 +138,56 @@ impl MessageStore for PostgresStore {
                 if let Some(key) = &key {
                     put_key(conn, key).await?;
                 }
-                // Postgres takes at most 65,535 parameters per statement.
-                for chunk in rows.chunks(2000) {
-                    diesel::insert_into(messages::table)
-                        .values(chunk)
-                        .execute(conn)
-                        .await?;
-                }
-                if !archived.is_empty() {
-                    // Inserted already archived (an import): the archive copies come with them.
-                    diesel::sql_query(format!(
-                        "INSERT INTO archived_messages ({COPY_COLUMNS}, archived_at) \
-                         SELECT {COPY_COLUMNS}, archived_at FROM messages WHERE id = ANY($1)"
-                    ))
-                    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(&archived)
-                    .execute(conn)
-                    .await?;
-                }
-                Ok(())
+                write_records(conn, records).await
             })
             .await
         })
         .await
-        .map_err(|e| match e {
-            PgStoreError::Conflict { message, .. } => {
-                RepositoryError::Conflict(format!("a message id exists: {message}"))
+        .map_err(conflict)
+    }
+
+    /// One transaction, opened when the first part arrives and committed after the last:
+    /// each part is written as it comes, so its index work (HNSW, GIN) runs while the service
+    /// embeds the next part. Each step is bounded by the operation timeout, not the whole,
+    /// which waits on the model; the connection is held until the commit, and discarded
+    /// (rolling the transaction back) when anything fails.
+    async fn insert_parts(
+        &self,
+        mut parts: RecordParts,
+        key: Option<IdempotencyRecord>,
+    ) -> Result<(), RepositoryError> {
+        // No connection is held while the first part is embedded.
+        let mut next = parts.next().await;
+        let mut conn = self.checkout("insert_parts").await?;
+        let result: Result<(), RepositoryError> = async {
+            self.step(
+                "begin",
+                AnsiTransactionManager::begin_transaction(&mut *conn).map_err(PgStoreError::from),
+            )
+            .await?;
+            if let Some(key) = &key {
+                self.step("insert_parts", put_key(&mut conn, key)).await?;
             }
-            other => other.into(),
-        })
+            while let Some(records) = next {
+                self.check_dimensions(&records)?;
+                self.step("insert_parts", write_records(&mut conn, &records))
+                    .await
+                    .map_err(conflict)?;
+                next = parts.next().await;
+            }
+            self.step(
+                "commit",
+                AnsiTransactionManager::commit_transaction(&mut *conn).map_err(PgStoreError::from),
+            )
+            .await?;
+            Ok(())
+        }
+        .await;
+        if result.is_err() {
+            // Inside the transaction, or in an unknown state after a timeout: never reused.
+            drop(Object::take(conn));
+        }
+        result
     }
 
     async fn find_idempotency(

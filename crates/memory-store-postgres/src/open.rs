@@ -170,6 +170,44 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// A pooled connection for an operation of several steps that waits on its caller between
+    /// them ([`MessageStore::insert_parts`](memory_core::ports::MessageStore::insert_parts)):
+    /// waiting for it is bounded by the pool's timeouts, each step by [`Self::step`]. A
+    /// caller that fails part-way discards it ([`Object::take`]): it may be inside a
+    /// transaction or a query.
+    pub(crate) async fn checkout(
+        &self,
+        what: &'static str,
+    ) -> Result<Object<AsyncPgConnection>, PgStoreError> {
+        let config = &self.inner.config;
+        self.inner.pool.get().await.map_err(|e| {
+            from_pool(
+                e,
+                format!(
+                    "{what}; pool of {}, wait {:?}, connect {:?}",
+                    config.pool_size, config.acquire_timeout, config.connect_timeout
+                ),
+            )
+        })
+    }
+
+    /// One step of a [`Self::checkout`] operation, bounded by the operation timeout.
+    pub(crate) async fn step<T>(
+        &self,
+        what: &'static str,
+        step: impl Future<Output = Result<T, PgStoreError>>,
+    ) -> Result<T, PgStoreError> {
+        let limit = self.inner.config.operation_timeout;
+        tokio::time::timeout(limit, step)
+            .await
+            .unwrap_or_else(|elapsed| {
+                Err(PgStoreError::unavailable_from(
+                    format!("{what} took longer than {limit:?}"),
+                    elapsed,
+                ))
+            })
+    }
+
     /// Runs `f` on a pooled connection: waiting for it is bounded by the pool's timeouts, and
     /// `f` by the operation timeout. A connection that timed out or failed as unavailable is
     /// discarded, not reused.
@@ -179,15 +217,7 @@ impl PostgresStore {
         F: for<'r> ConnOp<'r, T> + Send,
     {
         let config = &self.inner.config;
-        let mut conn = self.inner.pool.get().await.map_err(|e| {
-            from_pool(
-                e,
-                format!(
-                    "{what}; pool of {}, wait {:?}, connect {:?}",
-                    config.pool_size, config.acquire_timeout, config.connect_timeout
-                ),
-            )
-        })?;
+        let mut conn = self.checkout(what).await?;
         match tokio::time::timeout(config.operation_timeout, f(&mut conn)).await {
             Ok(Err(e)) if e.is_unavailable() => {
                 // The connection failed under the call (closed, reset, terminated): the

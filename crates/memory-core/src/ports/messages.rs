@@ -2,6 +2,8 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures::StreamExt as _;
+use futures::stream::BoxStream;
 
 use crate::domain::{ConversationId, Embedding, IdempotencyRecord, Message, MessageId, TenantId};
 use crate::error::RepositoryError;
@@ -26,6 +28,10 @@ impl MessageRecord {
     }
 }
 
+/// The records of one batch arriving in parts, for [`MessageStore::insert_parts`]: the service
+/// sends each part as soon as its embeddings are ready.
+pub type RecordParts = BoxStream<'static, Vec<MessageRecord>>;
+
 /// The outcome of embedding a stored message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EmbeddingUpdate {
@@ -47,6 +53,9 @@ pub enum EmbeddingUpdate {
 /// - `insert_batch` stores every record and `key` (if any) in one transaction: all or
 ///   nothing. A `key` whose tenant and key exist is [`RepositoryError::DuplicateKey`] (and
 ///   nothing is written).
+/// - `insert_parts` is `insert_batch` of every record of every part: one transaction, all or
+///   nothing, the same errors. It reads `parts` to its end before it commits; when it fails
+///   it may stop reading (the service then stops producing parts).
 /// - `find_idempotency` returns the record of a tenant's key; `purge_idempotency` deletes
 ///   the records created before a cut-off.
 /// - `set_embedding` applies only while the message's `updated_at` is still `read_at`.
@@ -66,6 +75,18 @@ pub trait MessageStore: Send + Sync + 'static {
         records: &[MessageRecord],
         key: Option<IdempotencyRecord>,
     ) -> Result<(), RepositoryError>;
+    /// [`Self::insert_batch`] of records that arrive in parts (a batch's embedded chunks), so
+    /// that a store can write each part while the service embeds the next; still one
+    /// transaction, committed after the last part. The default collects the parts, then calls
+    /// `insert_batch`: right for a store whose writes are cheap next to embedding.
+    async fn insert_parts(
+        &self,
+        parts: RecordParts,
+        key: Option<IdempotencyRecord>,
+    ) -> Result<(), RepositoryError> {
+        let records: Vec<MessageRecord> = parts.concat().await;
+        self.insert_batch(&records, key).await
+    }
     /// The idempotency record of a tenant's key, if any.
     async fn find_idempotency(
         &self,

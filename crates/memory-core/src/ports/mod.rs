@@ -3,7 +3,7 @@
 //!
 //! | port | what | needed for |
 //! | --- | --- | --- |
-//! | [`MessageStore`] | insert (one or a batch), get, embeddings, pending, tenants, idempotency records, health | everything |
+//! | [`MessageStore`] | insert (one, a batch, or a batch in parts), get, embeddings, pending, tenants, idempotency records, health | everything |
 //! | [`Listing`] | a tenant's messages in time order, keyset-paged | list, export |
 //! | [`Editing`] | update or delete one message, its history | update, delete, history |
 //! | [`VectorSearch`] | nearest neighbours | vector and hybrid search |
@@ -45,7 +45,7 @@ pub use lexical::{
     LexicalDocument, LexicalMatches, LexicalQuery, LexicalSearch, RankedMatches, rank_matches,
 };
 pub use listing::{ConversationQuery, ListQuery, Listing};
-pub use messages::{EmbeddingUpdate, MessageRecord, MessageStore};
+pub use messages::{EmbeddingUpdate, MessageRecord, MessageStore, RecordParts};
 pub use retention::RetentionStore;
 pub use timeline::Timeline;
 pub use vector::{Candidate, CandidateQuery, VectorSearch};

@@ -34,6 +34,14 @@ pub struct BatchOutcome {
     pub replayed: bool,
 }
 
+/// The indexes of `texts`, shortest text first (stable: equal lengths keep their order).
+fn shortest_first<'a>(texts: impl Iterator<Item = &'a str>) -> Vec<usize> {
+    let lengths: Vec<usize> = texts.map(str::len).collect();
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by_key(|&i| lengths[i]);
+    order
+}
+
 /// A message ready to embed: validated, scored and dated.
 struct Prepared {
     new: NewMessage,
@@ -76,7 +84,7 @@ impl MemoryService {
         let embedding = self
             .embed_one(prepared.new.content.as_str(), &purpose)
             .await;
-        let record = self.record(prepared, now, embedding);
+        let record = self.record(MessageId::new(), prepared, now, embedding);
         let result = match key {
             None => {
                 self.call("insert", self.stores.messages().insert(&record))
@@ -136,51 +144,42 @@ impl MemoryService {
             });
         }
         let now = truncate_to_micros(self.clock.now());
-        let mut slots: Vec<std::result::Result<Option<Prepared>, ValidationErrors>> = items
+        // Ids are drawn now, in request order, so that the outcome (and the idempotency record
+        // that carries it) is known before anything is embedded.
+        let mut prepared: Vec<(MessageId, Prepared)> = Vec::with_capacity(items.len());
+        let outcome: Outcome = items
             .into_iter()
             .map(|item| {
                 let new = item?;
                 if new.tenant_id != *tenant {
                     return Err(FieldError::new("tenant_id", "must be the batch's tenant").into());
                 }
-                self.prepare(new, now).map(Some).map_err(|e| match e {
+                let p = self.prepare(new, now).map_err(|e| match e {
                     CoreError::Validation(v) => v,
                     other => ValidationErrors(vec![FieldError::new("message", other.to_string())]),
-                })
+                })?;
+                let id = MessageId::new();
+                prepared.push((id, p));
+                Ok(id)
             })
             .collect();
-        let texts: Vec<String> = slots
-            .iter()
-            .filter_map(|s| s.as_ref().ok().and_then(Option::as_ref))
-            .map(|p| p.new.content.as_str().to_owned())
-            .collect();
-        let mut embeddings = self.embed_chunked(&texts, tenant).await.into_iter();
-        let mut records = Vec::with_capacity(texts.len());
-        let mut outcome: Outcome = Vec::with_capacity(slots.len());
-        for slot in &mut slots {
-            match slot {
-                Ok(prepared) => {
-                    let prepared = prepared.take().expect("each slot is taken once");
-                    let embedding = embeddings.next().unwrap_or_else(|| {
-                        Err(EmbedderError::unavailable("no embedding for this item").into())
-                    });
-                    let record = self.record(prepared, now, embedding);
-                    outcome.push(Ok(record.message.id));
-                    records.push(record);
-                }
-                Err(e) => outcome.push(Err(e.clone())),
-            }
-        }
-        if !records.is_empty() || key.is_some() {
+        let mut stored: Vec<Message> = Vec::new();
+        if !prepared.is_empty() || key.is_some() {
             let key_record = key.map(|k| self.key_record(tenant, k, now, &outcome));
-            let result = self
-                .call(
-                    "insert_batch",
-                    self.stores.messages().insert_batch(&records, key_record),
-                )
-                .await;
+            // The store writes each embedded chunk while the next one is embedded (one
+            // transaction): its work overlaps the model's instead of following it.
+            let (parts, received) = futures::channel::mpsc::channel(0);
+            let (messages, result) = futures::join!(
+                self.embed_parts(prepared, now, tenant, parts),
+                self.call(
+                    "insert_parts",
+                    self.stores
+                        .messages()
+                        .insert_parts(Box::pin(received), key_record),
+                ),
+            );
             match (result, key) {
-                (Ok(()), _) => {}
+                (Ok(()), _) => stored = messages,
                 (Err(RepositoryError::DuplicateKey(_)), Some(key)) => {
                     return Ok(BatchOutcome {
                         items: self.replay_raced(tenant, key).await?,
@@ -190,15 +189,56 @@ impl MemoryService {
                 (Err(e), _) => return Err(e.into()),
             }
         }
-        let mut stored = records.into_iter().map(|r| r.message);
+        let mut stored = stored.into_iter();
         let items = outcome
             .into_iter()
-            .map(|item| item.map(|_| stored.next().expect("one record per stored item")))
+            .map(|item| item.map(|_| stored.next().expect("one message per stored item")))
             .collect();
         Ok(BatchOutcome {
             items,
             replayed: false,
         })
+    }
+
+    /// Embeds prepared messages a chunk at a time (as [`Self::embed_chunked`] does) and sends
+    /// each chunk's records to the store as soon as they are ready; stops early when the store
+    /// stops reading. Returns the messages in the order given.
+    async fn embed_parts(
+        &self,
+        prepared: Vec<(MessageId, Prepared)>,
+        now: DateTime<Utc>,
+        tenant: &TenantId,
+        mut parts: futures::channel::mpsc::Sender<Vec<MessageRecord>>,
+    ) -> Vec<Message> {
+        use futures::SinkExt as _;
+        let purpose = EmbedPurpose::Ingest(tenant.clone());
+        let order = shortest_first(prepared.iter().map(|(_, p)| p.new.content.as_str()));
+        let mut slots: Vec<Option<(MessageId, Prepared)>> =
+            prepared.into_iter().map(Some).collect();
+        let mut out: Vec<Option<Message>> = slots.iter().map(|_| None).collect();
+        let mut refused = false;
+        for chunk in order.chunks(EMBED_CHUNK) {
+            let texts: Vec<String> = chunk
+                .iter()
+                .filter_map(|&i| slots[i].as_ref())
+                .map(|(_, p)| p.new.content.as_str().to_owned())
+                .collect();
+            let embeddings = self.embed_chunk(&texts, &purpose, &mut refused).await;
+            let records: Vec<MessageRecord> = chunk
+                .iter()
+                .zip(embeddings)
+                .filter_map(|(&i, embedding)| {
+                    let (id, p) = slots[i].take()?;
+                    let record = self.record(id, p, now, embedding);
+                    out[i] = Some(record.message.clone());
+                    Some(record)
+                })
+                .collect();
+            if parts.send(records).await.is_err() {
+                break; // The store failed: nothing of this batch is stored.
+            }
+        }
+        out.into_iter().flatten().collect()
     }
 
     /// Checks the date and scores the message.
@@ -216,6 +256,7 @@ impl MemoryService {
     /// The record of a prepared message with its embedding outcome.
     fn record(
         &self,
+        id: MessageId,
         prepared: Prepared,
         now: DateTime<Utc>,
         embedding: Result<Embedding>,
@@ -226,7 +267,7 @@ impl MemoryService {
             .score(created_at, now, new.role, new.importance_override);
         let (embedding, embedding_status) = embedding_state(embedding);
         MessageRecord::new(Message {
-            id: MessageId::new(),
+            id,
             tenant_id: new.tenant_id,
             conversation_id: new.conversation_id,
             role: new.role,
@@ -253,36 +294,40 @@ impl MemoryService {
         tenant: &TenantId,
     ) -> Vec<Result<Embedding>> {
         let purpose = EmbedPurpose::Ingest(tenant.clone());
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| texts[i].len());
+        let order = shortest_first(texts.iter().map(String::as_str));
         let mut out: Vec<Option<Result<Embedding>>> = texts.iter().map(|_| None).collect();
-        let mut stopped = false;
+        let mut refused = false;
         for chunk in order.chunks(EMBED_CHUNK) {
-            let answer = if stopped {
-                Err(EmbedderError::unavailable("an earlier chunk was refused").into())
-            } else {
-                let chunk_texts: Vec<String> = chunk.iter().map(|&i| texts[i].clone()).collect();
-                self.embed_many(&chunk_texts, &purpose).await
-            };
-            match answer {
-                Ok(vectors) => {
-                    for (&i, v) in chunk.iter().zip(vectors) {
-                        out[i] = Some(Ok(v));
-                    }
-                }
-                Err(_) => {
-                    // A failure of the whole chunk says nothing about each text: pending,
-                    // so the worker retries them one by one.
-                    stopped = true;
-                }
+            let chunk_texts: Vec<String> = chunk.iter().map(|&i| texts[i].clone()).collect();
+            let answers = self.embed_chunk(&chunk_texts, &purpose, &mut refused).await;
+            for (&i, answer) in chunk.iter().zip(answers) {
+                out[i] = Some(answer);
             }
         }
         out.into_iter()
-            .map(|v| {
-                v.unwrap_or_else(|| {
-                    Err(EmbedderError::unavailable("left for the catch-up worker").into())
-                })
-            })
+            .map(|v| v.expect("every text is in one chunk"))
+            .collect()
+    }
+
+    /// One chunk's embeddings, one answer per text. Once the embedder has refused or failed a
+    /// chunk (`refused`), this and every later chunk are left for the catch-up worker
+    /// (pending) instead of waiting: a failure of the whole chunk says nothing about each text,
+    /// so the worker retries them one by one.
+    async fn embed_chunk(
+        &self,
+        texts: &[String],
+        purpose: &EmbedPurpose,
+        refused: &mut bool,
+    ) -> Vec<Result<Embedding>> {
+        if !*refused {
+            match self.embed_many(texts, purpose).await {
+                Ok(vectors) => return vectors.into_iter().map(Ok).collect(),
+                Err(_) => *refused = true,
+            }
+        }
+        texts
+            .iter()
+            .map(|_| Err(EmbedderError::unavailable("left for the catch-up worker").into()))
             .collect()
     }
 

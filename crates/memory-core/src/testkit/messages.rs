@@ -386,3 +386,118 @@ pub async fn insert_batch_is_atomic<S: MessageStore>(store: &S, dim: usize) {
             .is_some()
     );
 }
+
+/// A batch in parts is one transaction: nothing is visible before the last part has arrived
+/// and the store committed; a duplicate id or a wrong dimension in any part, or a taken key,
+/// writes nothing of any part.
+pub async fn insert_parts_is_one_transaction<S: MessageStore>(store: &S, dim: usize) {
+    use futures::{SinkExt as _, StreamExt as _, stream};
+
+    use crate::domain::IdempotencyRecord;
+    use crate::ports::RecordParts;
+    let key = |k: &str| IdempotencyRecord {
+        tenant_id: tenant("acme"),
+        key: k.to_owned(),
+        fingerprint: format!("fp-{k}"),
+        created_at: t0(),
+        outcome: "[]".into(),
+    };
+    let records = |n: usize, d: usize| -> Vec<MessageRecord> {
+        (0..n)
+            .map(|i| {
+                MessageRecord::new(
+                    Fixture::new("acme", &format!("p{}", i % 3), d)
+                        .embedded(basis(d, i))
+                        .build(),
+                )
+            })
+            .collect()
+    };
+    let parts = |p: Vec<Vec<MessageRecord>>| -> RecordParts { stream::iter(p).boxed() };
+    let stored = async |rs: &[MessageRecord]| {
+        let mut n = 0;
+        for r in rs {
+            if store.get(r.message.id).await.expect("get").is_some() {
+                n += 1;
+            }
+        }
+        n
+    };
+
+    // Parts arriving one at a time: the first is not visible while the second is awaited.
+    let (first, second) = (records(3, dim), records(2, dim));
+    let (mut tx, rx) = futures::channel::mpsc::channel(0);
+    let (written, ()) = futures::join!(store.insert_parts(rx.boxed(), Some(key("p1"))), async {
+        tx.send(first.clone())
+            .await
+            .expect("the store reads part 1");
+        tx.send(Vec::new()).await.expect("an empty part is fine");
+        assert_eq!(
+            stored(&first).await,
+            0,
+            "nothing is visible before the commit"
+        );
+        tx.send(second.clone())
+            .await
+            .expect("the store reads part 2");
+        drop(tx);
+    });
+    written.expect("parts stored");
+    assert_eq!(
+        stored(&first).await + stored(&second).await,
+        5,
+        "every part"
+    );
+    assert!(
+        store
+            .find_idempotency(&tenant("acme"), "p1")
+            .await
+            .expect("find")
+            .is_some(),
+        "the key is stored with the parts"
+    );
+
+    // A duplicate id in the last part: nothing of the first.
+    let fresh = records(2, dim);
+    let result = store
+        .insert_parts(parts(vec![fresh.clone(), vec![first[0].clone()]]), None)
+        .await;
+    assert!(
+        matches!(result, Err(RepositoryError::Conflict(_))),
+        "{result:?}"
+    );
+    assert_eq!(stored(&fresh).await, 0, "all or nothing across parts");
+
+    // A wrong dimension in the second part: nothing of the first.
+    let result = store
+        .insert_parts(parts(vec![fresh.clone(), records(1, dim + 1)]), None)
+        .await;
+    assert!(
+        matches!(result, Err(RepositoryError::DimensionMismatch { .. })),
+        "{result:?}"
+    );
+    assert_eq!(stored(&fresh).await, 0, "all or nothing across parts");
+
+    // A taken key: nothing.
+    let result = store
+        .insert_parts(parts(vec![fresh.clone()]), Some(key("p1")))
+        .await;
+    assert!(
+        matches!(result, Err(RepositoryError::DuplicateKey(_))),
+        "{result:?}"
+    );
+    assert_eq!(stored(&fresh).await, 0, "nothing under a taken key");
+
+    // No parts at all, with a key: the key alone (a batch whose every item was refused).
+    store
+        .insert_parts(parts(Vec::new()), Some(key("p2")))
+        .await
+        .expect("a key alone");
+    assert!(
+        store
+            .find_idempotency(&tenant("acme"), "p2")
+            .await
+            .expect("find")
+            .is_some()
+    );
+}

@@ -148,7 +148,8 @@ macro_rules! __contract_group {
                 count_pending,
                 concurrent_writers,
                 wrong_dimension_is_refused,
-                insert_batch_is_atomic
+                insert_batch_is_atomic,
+                insert_parts_is_one_transaction
             ]
         );
     };
