@@ -178,6 +178,8 @@ async fn send_batch(
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
+    // As the binary does, so that the server in this process is the one users run.
+    memory_server::allocator::tune();
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let mut data = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -780,6 +780,8 @@ fn print_main_table(results: &[Value]) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // As the binary does, so that the server in this process is the one users run.
+    memory_server::allocator::tune();
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let mut secs = 30u64;
     let mut embed_rate = 250.0f64;

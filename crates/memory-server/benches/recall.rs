@@ -116,6 +116,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // As the binary does, so that the server in this process is the one users run.
+    memory_server::allocator::tune();
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let mut data = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -119,6 +119,8 @@ fn arg(args: &[String], name: &str) -> Option<String> {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // As the binary does, so that the server in this process is the one users run.
+    memory_server::allocator::tune();
     let args: Vec<String> = std::env::args().collect();
     let counts: Vec<usize> = arg(&args, "--replicas")
         .unwrap_or_else(|| "1,2,3".into())

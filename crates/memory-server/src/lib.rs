@@ -3,6 +3,7 @@
 //! The binary's library half: reads configuration and wires memory-core to its adapters.
 //!
 //! - [`config`] — `MEMORY_*` settings, validated at startup.
+//! - [`allocator`] — glibc malloc tuning for the model's buffers (called first in `main`).
 //! - [`adapters`] — builds the embedder and the store the settings name.
 //! - [`embed_lines`] — `memory-server embed`: texts in, JSON lines of embeddings out.
 //! - [`startup`] — [`startup::Application`], the running server plus its workers.
@@ -11,6 +12,7 @@
 //! - [`telemetry`] — logging.
 
 pub mod adapters;
+pub mod allocator;
 pub mod config;
 pub mod embed_lines;
 pub mod startup;

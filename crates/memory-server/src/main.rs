@@ -57,6 +57,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before any other thread starts: the model's buffers stay in the process (allocator.rs).
+    let tuning = memory_server::allocator::tune();
     // A missing .env is normal; a malformed one is reported.
     if let Err(e) = dotenvy::dotenv()
         && !e.not_found()
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     telemetry::init(cli.settings.log_format, &cli.settings.log_level);
+    tracing::debug!(?tuning, "malloc thresholds");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Batch import through the real `memory-server` binary, with its process's CPU and memory.
+
+The in-process benchmarks (`just bench-batch`) run the server inside the benchmark's own
+process; this one starts the binary users run, once per side and round, sides alternating,
+and posts the dev split's messages (../shared/bench-data/locomo-dev/messages.jsonl, read in
+place: the data is CC BY-NC) to `POST /v1/messages/batch`, 1,000 per request, one request at
+a time, into a fresh tenant. Reported per side: messages per second (median of the rounds),
+the server's CPU (% of one core), the Postgres processes' CPU (when the store is Postgres),
+the server's peak RSS.
+
+A side is a name and environment settings, e.g. the allocator comparison of
+docs/benchmarks.md ("Allocator"): `glibc.malloc.perturb=0` is glibc's own default, and any
+`glibc.malloc.` tunable makes the server leave malloc as glibc configures it.
+
+    cargo build --release -p memory-server
+    scripts/bench-binary-ingest.py --rounds 3 \\
+        --side 'glibc-defaults:GLIBC_TUNABLES=glibc.malloc.perturb=0' --side tuned:
+    scripts/bench-binary-ingest.py --store sqlite --side ...
+
+Not run in CI.
+"""
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO.parent / "shared" / "bench-data" / "locomo-dev" / "messages.jsonl"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pids) -> float:
+    """utime + stime of these processes, in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def postgres_pids():
+    out = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def peak_rss_mib(pid) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def post(url, body, timeout=600):
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+def wait_ready(base, proc, secs=120):
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"the server exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(base + "/v1/admin/health", timeout=2).read()
+            return
+        except Exception:
+            time.sleep(0.5)
+    sys.exit("the server did not become ready")
+
+
+def run_side(binary, database_url, env, messages, tag):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    full_env = dict(os.environ)
+    full_env.pop("GLIBC_TUNABLES", None)
+    full_env.update(
+        MEMORY_DATABASE_URL=database_url,
+        MEMORY_PORT=str(port),
+        MEMORY_LOG_LEVEL="warn",
+        MEMORY_AUTO_MIGRATE="true",
+        MEMORY_GLOBAL_RATE_LIMIT="1000000/second",
+        MEMORY_RETENTION_SCHEDULE_SECONDS="0",
+    )
+    full_env.update(env)
+    proc = subprocess.Popen([binary, "serve"], env=full_env, stdout=subprocess.DEVNULL)
+    try:
+        wait_ready(base, proc)
+        tenant = f"bench-{tag}-{time.time_ns()}"
+        pg = postgres_pids() if database_url.startswith("postgres") else []
+        server0, pg0, t0 = cpu_seconds([proc.pid]), cpu_seconds(pg), time.time()
+        pending = 0
+        for i in range(0, len(messages), 1000):
+            items = []
+            for m in messages[i : i + 1000]:
+                b = {k: v for k, v in m.items() if k != "message_id"}
+                b["tenant_id"] = tenant
+                items.append(b)
+            answer = post(base + "/v1/messages/batch", {"tenant_id": tenant, "messages": items})
+            pending += sum(
+                1 for item in answer["results"] if item.get("embedding_status") != "completed"
+            )
+        wall = time.time() - t0
+        return {
+            "per_s": len(messages) / wall,
+            "server_cpu_pct": 100 * (cpu_seconds([proc.pid]) - server0) / wall,
+            "postgres_cpu_pct": 100 * (cpu_seconds(pg) - pg0) / wall,
+            "peak_rss_mib": peak_rss_mib(proc.pid),
+            "pending": pending,
+        }
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--binary", default=str(REPO / "target" / "release" / "memory-server"))
+    ap.add_argument("--store", choices=["postgres", "sqlite"], default="postgres")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument(
+        "--side",
+        action="append",
+        required=True,
+        help="NAME:VAR=VALUE,VAR=VALUE (environment for that side; may be empty)",
+    )
+    args = ap.parse_args()
+    sides = []
+    for spec in args.side:
+        name, _, settings = spec.partition(":")
+        env = dict(kv.split("=", 1) for kv in settings.split(",") if kv)
+        sides.append((name, env))
+    messages = [json.loads(line) for line in DATA.open() if line.strip()]
+    scratch = tempfile.mkdtemp(prefix="bench-binary-ingest-")
+    if args.store == "postgres":
+        url = subprocess.run(
+            [str(REPO / "scripts" / "pg.sh"), "url"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    results = {name: [] for name, _ in sides}
+    for r in range(args.rounds):
+        for name, env in sides:
+            db = url if args.store == "postgres" else f"sqlite://{scratch}/{name}-{r}.db"
+            res = run_side(args.binary, db, env, messages, name)
+            results[name].append(res)
+            print(
+                f"round {r} {name}: {res['per_s']:.0f} msg/s, server CPU "
+                f"{res['server_cpu_pct']:.0f}%, postgres CPU {res['postgres_cpu_pct']:.0f}%, "
+                f"peak RSS {res['peak_rss_mib']:.0f} MiB, {res['pending']} pending",
+                flush=True,
+            )
+    print("\n| side | msg/s (median) | per round | server CPU | postgres CPU | peak RSS MiB |")
+    print("|---|---|---|---|---|---|")
+    for name, _ in sides:
+        rs = results[name]
+        med = statistics.median(x["per_s"] for x in rs)
+        rounds = ", ".join(f"{x['per_s']:.0f}" for x in rs)
+        cpu = statistics.median(x["server_cpu_pct"] for x in rs)
+        pg = statistics.median(x["postgres_cpu_pct"] for x in rs)
+        rss = max(x["peak_rss_mib"] for x in rs)
+        print(f"| {name} | {med:.0f} | {rounds} | {cpu:.0f}% | {pg:.0f}% | {rss:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
