@@ -17,6 +17,7 @@ docs/benchmarks.md ("Allocator"): `glibc.malloc.perturb=0` is glibc's own defaul
     scripts/bench-binary-ingest.py --rounds 3 \\
         --side 'glibc-defaults:GLIBC_TUNABLES=glibc.malloc.perturb=0' --side tuned:
     scripts/bench-binary-ingest.py --store sqlite --side ...
+    scripts/bench-binary-ingest.py --side before@/tmp/old/memory-server: --side after:
 
 Not run in CI.
 """
@@ -142,25 +143,27 @@ def main():
         "--side",
         action="append",
         required=True,
-        help="NAME:VAR=VALUE,VAR=VALUE (environment for that side; may be empty)",
+        help="NAME[@BINARY]:VAR=VALUE,VAR=VALUE (that side's binary, default --binary, and "
+        "environment, may be empty)",
     )
     args = ap.parse_args()
     sides = []
     for spec in args.side:
-        name, _, settings = spec.partition(":")
+        head, _, settings = spec.partition(":")
+        name, _, binary = head.partition("@")
         env = dict(kv.split("=", 1) for kv in settings.split(",") if kv)
-        sides.append((name, env))
+        sides.append((name, binary or args.binary, env))
     messages = [json.loads(line) for line in DATA.open() if line.strip()]
     scratch = tempfile.mkdtemp(prefix="bench-binary-ingest-")
     if args.store == "postgres":
         url = subprocess.run(
             [str(REPO / "scripts" / "pg.sh"), "url"], capture_output=True, text=True, check=True
         ).stdout.strip()
-    results = {name: [] for name, _ in sides}
+    results = {name: [] for name, _, _ in sides}
     for r in range(args.rounds):
-        for name, env in sides:
+        for name, binary, env in sides:
             db = url if args.store == "postgres" else f"sqlite://{scratch}/{name}-{r}.db"
-            res = run_side(args.binary, db, env, messages, name)
+            res = run_side(binary, db, env, messages, name)
             results[name].append(res)
             print(
                 f"round {r} {name}: {res['per_s']:.0f} msg/s, server CPU "
@@ -170,7 +173,7 @@ def main():
             )
     print("\n| side | msg/s (median) | per round | server CPU | postgres CPU | peak RSS MiB |")
     print("|---|---|---|---|---|---|")
-    for name, _ in sides:
+    for name, _, _ in sides:
         rs = results[name]
         med = statistics.median(x["per_s"] for x in rs)
         rounds = ", ".join(f"{x['per_s']:.0f}" for x in rs)
