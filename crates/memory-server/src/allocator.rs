@@ -74,12 +74,12 @@ mod tests {
         let tuning = tune();
         if cfg!(all(target_os = "linux", target_env = "gnu")) {
             // glibc answers 0 for a value it refuses: a threshold out of its range fails here.
-            let expected = if std::env::var("GLIBC_TUNABLES").is_ok_and(|v| v.contains("glibc.malloc."))
-            {
-                Tuning::FromEnvironment
-            } else {
-                Tuning::Tuned
-            };
+            let expected =
+                if std::env::var("GLIBC_TUNABLES").is_ok_and(|v| v.contains("glibc.malloc.")) {
+                    Tuning::FromEnvironment
+                } else {
+                    Tuning::Tuned
+                };
             assert_eq!(tuning, expected);
         } else {
             assert_eq!(tuning, Tuning::Defaults);

@@ -786,3 +786,66 @@ async fn terminated_connection_is_unavailable_then_replaced() {
     assert_eq!(got.map(|g| g.id), Some(m.id));
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+/// A batch in parts waits on the model between its statements: the operation timeout bounds
+/// each statement, not the batch; and a batch abandoned part-way (the request dropped while
+/// its transaction is open) writes nothing and leaves the pool's one connection usable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_in_parts_outlives_the_operation_timeout_and_abandoning_it_writes_nothing() {
+    use futures::{SinkExt as _, StreamExt as _};
+    use memory_core::ports::MessageRecord;
+    let db = TestDatabase::migrated().await.expect("database");
+    let store = db
+        .store(PostgresConfig {
+            pool_size: 1,
+            acquire_timeout: Duration::from_secs(2),
+            operation_timeout: Duration::from_millis(500),
+            ..PostgresConfig::default()
+        })
+        .await
+        .expect("connect");
+    let record = |i: usize| {
+        MessageRecord::new(
+            Fixture::new("acme", "c1", DIM)
+                .embedded(basis(DIM, i))
+                .build(),
+        )
+    };
+
+    // Three parts, 400 ms apart: 1.2 s in all, more than twice the operation timeout.
+    let slow: Vec<MessageRecord> = (0..3).map(record).collect();
+    let parts = futures::stream::iter(slow.clone())
+        .then(|r| async move {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            vec![r]
+        })
+        .boxed();
+    store
+        .insert_parts(parts, None)
+        .await
+        .expect("each statement is within the timeout");
+    for r in &slow {
+        assert!(store.get(r.message.id).await.expect("get").is_some());
+    }
+
+    // Abandoned after its first part was written inside the transaction.
+    let first = record(10);
+    let (mut tx, rx) = futures::channel::mpsc::channel(0);
+    let batch = {
+        let store = store.clone();
+        tokio::spawn(async move { store.insert_parts(rx.boxed(), None).await })
+    };
+    tx.send(vec![first.clone()]).await.expect("part 1 read");
+    tx.send(vec![record(11)])
+        .await
+        .expect("part 1 taken by the store");
+    batch.abort();
+    assert!(batch.await.expect_err("aborted").is_cancelled());
+    drop(tx);
+    let got = tokio::time::timeout(Duration::from_secs(10), store.get(first.message.id))
+        .await
+        .expect("the pool's only connection came back, or was replaced, without a hang")
+        .expect("get");
+    assert!(got.is_none(), "nothing of an abandoned batch is stored");
+    store.health().await.expect("healthy");
+}
