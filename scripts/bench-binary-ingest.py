@@ -5,7 +5,7 @@ The in-process benchmarks (`just bench-batch`) run the server inside the benchma
 process; this one starts the binary users run, once per side and round, sides alternating,
 and posts the dev split's messages (../shared/bench-data/locomo-dev/messages.jsonl, read in
 place: the data is CC BY-NC) to `POST /v1/messages/batch`, 1,000 per request, one request at
-a time, into a fresh tenant. Reported per side: messages per second (median of the rounds),
+a time (or, with `--clients N`, to `POST /v1/messages` from N clients), into a fresh tenant. Reported per side: messages per second (median of the rounds),
 the server's CPU (% of one core), the Postgres processes' CPU (when the store is Postgres),
 the server's peak RSS.
 
@@ -18,8 +18,11 @@ docs/benchmarks.md ("Allocator"): `glibc.malloc.perturb=0` is glibc's own defaul
         --side 'glibc-defaults:GLIBC_TUNABLES=glibc.malloc.perturb=0' --side tuned:
     scripts/bench-binary-ingest.py --store sqlite --side ...
     scripts/bench-binary-ingest.py --side before@/tmp/old/memory-server: --side after:
+    scripts/bench-binary-ingest.py --clients 32 --side ...   # single messages, 32 clients
 
-Not run in CI.
+The clients are Python threads on the same machine: their CPU is taken from the server's, the
+same for every side, so compare sides of one run, not these figures with the Rust clients of
+`just bench-batch`. Not run in CI.
 """
 
 import argparse
@@ -30,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -90,7 +94,50 @@ def wait_ready(base, proc, secs=120):
     sys.exit("the server did not become ready")
 
 
-def run_side(binary, database_url, env, messages, tag):
+def ingest_batches(base, tenant, messages):
+    """POST /v1/messages/batch, 1,000 per request, one at a time; returns how many pending."""
+    pending = 0
+    for i in range(0, len(messages), 1000):
+        items = []
+        for m in messages[i : i + 1000]:
+            b = {k: v for k, v in m.items() if k != "message_id"}
+            b["tenant_id"] = tenant
+            items.append(b)
+        answer = post(base + "/v1/messages/batch", {"tenant_id": tenant, "messages": items})
+        pending += sum(
+            1 for item in answer["results"] if item.get("embedding_status") != "completed"
+        )
+    return pending
+
+
+def ingest_singles(base, tenant, messages, clients):
+    """POST /v1/messages from `clients` threads, each sending its next message when its last
+    is answered; returns how many pending."""
+    lock = threading.Lock()
+    state = {"next": 0, "pending": 0}
+
+    def client():
+        while True:
+            with lock:
+                i = state["next"]
+                state["next"] += 1
+            if i >= len(messages):
+                return
+            b = {k: v for k, v in messages[i].items() if k != "message_id"}
+            b["tenant_id"] = tenant
+            if post(base + "/v1/messages", b).get("embedding_status") != "completed":
+                with lock:
+                    state["pending"] += 1
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return state["pending"]
+
+
+def run_side(binary, database_url, env, messages, tag, clients):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     full_env = dict(os.environ)
@@ -110,17 +157,10 @@ def run_side(binary, database_url, env, messages, tag):
         tenant = f"bench-{tag}-{time.time_ns()}"
         pg = postgres_pids() if database_url.startswith("postgres") else []
         server0, pg0, t0 = cpu_seconds([proc.pid]), cpu_seconds(pg), time.time()
-        pending = 0
-        for i in range(0, len(messages), 1000):
-            items = []
-            for m in messages[i : i + 1000]:
-                b = {k: v for k, v in m.items() if k != "message_id"}
-                b["tenant_id"] = tenant
-                items.append(b)
-            answer = post(base + "/v1/messages/batch", {"tenant_id": tenant, "messages": items})
-            pending += sum(
-                1 for item in answer["results"] if item.get("embedding_status") != "completed"
-            )
+        if clients:
+            pending = ingest_singles(base, tenant, messages, clients)
+        else:
+            pending = ingest_batches(base, tenant, messages)
         wall = time.time() - t0
         return {
             "per_s": len(messages) / wall,
@@ -139,6 +179,12 @@ def main():
     ap.add_argument("--binary", default=str(REPO / "target" / "release" / "memory-server"))
     ap.add_argument("--store", choices=["postgres", "sqlite"], default="postgres")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument(
+        "--clients",
+        type=int,
+        default=0,
+        help="single-message ingest from this many clients instead of batches",
+    )
     ap.add_argument(
         "--side",
         action="append",
@@ -163,7 +209,7 @@ def main():
     for r in range(args.rounds):
         for name, binary, env in sides:
             db = url if args.store == "postgres" else f"sqlite://{scratch}/{name}-{r}.db"
-            res = run_side(binary, db, env, messages, name)
+            res = run_side(binary, db, env, messages, name, args.clients)
             results[name].append(res)
             print(
                 f"round {r} {name}: {res['per_s']:.0f} msg/s, server CPU "
