@@ -113,7 +113,9 @@ impl MemoryService {
 
     /// Stores up to [`MAX_BATCH_MESSAGES`] messages of one tenant: every valid item is
     /// embedded (in chunks of a few forward passes; what the embedder cannot take now is
-    /// stored `pending`) and all of them are stored in one transaction. Items arrive already
+    /// stored `pending`) and all of them are stored in one transaction, each chunk handed to
+    /// the store as soon as it is embedded ([`crate::ports::MessageStore::insert_parts`]).
+    /// Items arrive already
     /// parsed: an `Err` item (or one this service refuses, e.g. dated in the future) is
     /// reported in its place and never keeps the others out. With a key, the batch is
     /// idempotent as [`MemoryService::ingest_keyed`] is.
