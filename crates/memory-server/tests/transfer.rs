@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 mod support;
 
-use support::{free_port, start};
+use support::{free_port, start_anywhere};
 
 /// A directory removed on drop.
 struct TempDir(PathBuf);
@@ -62,7 +62,7 @@ fn import(db: &str, file: &Path) -> Value {
 /// Fills a fresh SQLite store through the API: a back-dated batch (some of it archived by
 /// retention), an update with metadata, a pending-free state.
 async fn seed(db: &str) {
-    let server = start(db, free_port(), &[]).await;
+    let server = start_anywhere(db, free_port(), &[]).await;
     let client = reqwest::Client::new();
     let messages: Vec<Value> = (0..40)
         .map(|i| json!({"conversation_id": format!("c{}", i % 4), "role": if i % 2 == 0 { "user" } else { "assistant" },

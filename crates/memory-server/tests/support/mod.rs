@@ -31,6 +31,41 @@ pub fn free_port() -> u16 {
 /// keys, no rate limit to speak of, no retention schedule, warnings only), then `env`
 /// (which may override any of them), and waits up to 60 s for its health check.
 pub async fn start(db: &str, port: u16, env: &[(&str, &str)]) -> Server {
+    match try_start(db, port, env).await {
+        Ok(server) => server,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// `n` distinct ports nobody listens on right now (held together while they are chosen, so
+/// no two are the same).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("bound").port())
+        .collect()
+}
+
+/// [`start`] on `port`, or on another free port when the binary exits before it is healthy:
+/// a free port can be taken by another test's process between [`free_ports`] and the bind.
+pub async fn start_anywhere(db: &str, port: u16, env: &[(&str, &str)]) -> Server {
+    let mut last = String::new();
+    let mut port = port;
+    for _ in 0..5 {
+        match try_start(db, port, env).await {
+            Ok(server) => return server,
+            Err(e) => last = e,
+        }
+        port = free_port();
+    }
+    panic!("no port worked: {last}");
+}
+
+/// [`start`], or why the binary exited before its health check passed. A server that exited
+/// is never mistaken for another process that answers on the same port.
+pub async fn try_start(db: &str, port: u16, env: &[(&str, &str)]) -> Result<Server, String> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_memory-server"));
     cmd.env("MEMORY_DATABASE_URL", db)
         .env("MEMORY_PORT", port.to_string())
@@ -44,7 +79,7 @@ pub async fn start(db: &str, port: u16, env: &[(&str, &str)]) -> Server {
         cmd.env(k, v);
     }
     let child = cmd.spawn().expect("start memory-server");
-    let server = Server {
+    let mut server = Server {
         child,
         port,
         base: format!("http://127.0.0.1:{port}"),
@@ -52,13 +87,24 @@ pub async fn start(db: &str, port: u16, env: &[(&str, &str)]) -> Server {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            return Err(format!(
+                "memory-server on port {port} exited with {status} before it was healthy"
+            ));
+        }
         if let Ok(r) = client
             .get(format!("{}/v1/admin/health", server.base))
             .send()
             .await
             && r.status().is_success()
         {
-            return server;
+            // Answered by our process, not by one that took the port first: it is still up.
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(format!(
+                    "memory-server on port {port} exited with {status}; another process answers there"
+                ));
+            }
+            return Ok(server);
         }
         assert!(
             Instant::now() < deadline,
