@@ -191,7 +191,8 @@ impl PostgresStore {
         })
     }
 
-    /// One step of a [`Self::checkout`] operation, bounded by the operation timeout.
+    /// One step of a [`Self::checkout`] operation (or the whole of a [`Self::with_conn`] one),
+    /// bounded by the operation timeout: past it, [`PgStoreError::Unavailable`].
     pub(crate) async fn step<T>(
         &self,
         what: &'static str,
@@ -216,24 +217,14 @@ impl PostgresStore {
         T: Send,
         F: for<'r> ConnOp<'r, T> + Send,
     {
-        let config = &self.inner.config;
         let mut conn = self.checkout(what).await?;
-        match tokio::time::timeout(config.operation_timeout, f(&mut conn)).await {
-            Ok(Err(e)) if e.is_unavailable() => {
-                // The connection failed under the call (closed, reset, terminated): the
-                // driver may not have noticed yet, so do not let the pool hand it out again.
-                drop(Object::take(conn));
-                Err(e)
-            }
-            Ok(r) => r,
-            Err(elapsed) => {
-                // The query may still be running: never hand this connection out again.
-                drop(Object::take(conn));
-                Err(PgStoreError::unavailable_from(
-                    format!("{what} took longer than {:?}", config.operation_timeout),
-                    elapsed,
-                ))
-            }
+        let result = self.step(what, f(&mut conn)).await;
+        if result.as_ref().is_err_and(PgStoreError::is_unavailable) {
+            // The connection failed under the call (closed, reset, terminated: the driver may
+            // not have noticed yet), or the call timed out and its query may still be
+            // running: never hand this connection out again.
+            drop(Object::take(conn));
         }
+        result
     }
 }
