@@ -34,14 +34,6 @@ pub struct BatchOutcome {
     pub replayed: bool,
 }
 
-/// The indexes of `texts`, shortest text first (stable: equal lengths keep their order).
-fn shortest_first<'a>(texts: impl Iterator<Item = &'a str>) -> Vec<usize> {
-    let lengths: Vec<usize> = texts.map(str::len).collect();
-    let mut order: Vec<usize> = (0..lengths.len()).collect();
-    order.sort_by_key(|&i| lengths[i]);
-    order
-}
-
 /// A message ready to embed: validated, scored and dated.
 struct Prepared {
     new: NewMessage,
@@ -115,8 +107,7 @@ impl MemoryService {
     /// embedded (in chunks of a few forward passes; what the embedder cannot take now is
     /// stored `pending`) and all of them are stored in one transaction, each chunk handed to
     /// the store as soon as it is embedded ([`crate::ports::MessageStore::insert_parts`]).
-    /// Items arrive already
-    /// parsed: an `Err` item (or one this service refuses, e.g. dated in the future) is
+    /// Items arrive already parsed: an `Err` item (or one this service refuses, e.g. dated in the future) is
     /// reported in its place and never keeps the others out. With a key, the batch is
     /// idempotent as [`MemoryService::ingest_keyed`] is.
     pub async fn ingest_batch(
@@ -202,8 +193,8 @@ impl MemoryService {
         })
     }
 
-    /// Embeds prepared messages a chunk at a time (as [`Self::embed_chunked`] does) and sends
-    /// each chunk's records to the store as soon as they are ready; stops early when the store
+    /// Embeds prepared messages a chunk at a time ([`Self::embedded_chunks`]) and sends each
+    /// chunk's records to the store as soon as they are ready; stops early when the store
     /// stops reading. Returns the messages in the order given.
     async fn embed_parts(
         &self,
@@ -212,28 +203,24 @@ impl MemoryService {
         tenant: &TenantId,
         mut parts: futures::channel::mpsc::Sender<Vec<MessageRecord>>,
     ) -> Vec<Message> {
-        use futures::SinkExt as _;
-        let purpose = EmbedPurpose::Ingest(tenant.clone());
-        let order = shortest_first(prepared.iter().map(|(_, p)| p.new.content.as_str()));
+        use futures::{SinkExt as _, StreamExt as _};
+        let texts = prepared
+            .iter()
+            .map(|(_, p)| p.new.content.as_str().to_owned())
+            .collect();
         let mut slots: Vec<Option<(MessageId, Prepared)>> =
             prepared.into_iter().map(Some).collect();
         let mut out: Vec<Option<Message>> = slots.iter().map(|_| None).collect();
-        let mut refused = false;
-        for chunk in order.chunks(EMBED_CHUNK) {
-            let texts: Vec<String> = chunk
-                .iter()
-                .filter_map(|&i| slots[i].as_ref())
-                .map(|(_, p)| p.new.content.as_str().to_owned())
-                .collect();
-            let embeddings = self.embed_chunk(&texts, &purpose, &mut refused).await;
+        let mut chunks = std::pin::pin!(self.embedded_chunks(texts, tenant));
+        while let Some((chunk, embeddings)) = chunks.next().await {
             let records: Vec<MessageRecord> = chunk
                 .iter()
                 .zip(embeddings)
-                .filter_map(|(&i, embedding)| {
-                    let (id, p) = slots[i].take()?;
+                .map(|(&i, embedding)| {
+                    let (id, p) = slots[i].take().expect("each message is in one chunk");
                     let record = self.record(id, p, now, embedding);
                     out[i] = Some(record.message.clone());
-                    Some(record)
+                    record
                 })
                 .collect();
             if parts.send(records).await.is_err() {
@@ -285,24 +272,17 @@ impl MemoryService {
         })
     }
 
-    /// Embeds texts a chunk at a time, shortest first, and answers in the texts' order;
-    /// once the embedder refuses or fails, the rest are left for the catch-up worker
-    /// (pending) instead of waiting. Sorting the whole batch by length before chunking puts
-    /// texts of similar length in each forward pass, so little of the model's work goes to
-    /// padding (the embedder sorts only within what one call hands it).
+    /// Embeds texts a chunk at a time and answers in the texts' order ([`Self::embedded_chunks`]).
     pub(super) async fn embed_chunked(
         &self,
         texts: &[String],
         tenant: &TenantId,
     ) -> Vec<Result<Embedding>> {
-        let purpose = EmbedPurpose::Ingest(tenant.clone());
-        let order = shortest_first(texts.iter().map(String::as_str));
+        use futures::StreamExt as _;
         let mut out: Vec<Option<Result<Embedding>>> = texts.iter().map(|_| None).collect();
-        let mut refused = false;
-        for chunk in order.chunks(EMBED_CHUNK) {
-            let chunk_texts: Vec<String> = chunk.iter().map(|&i| texts[i].clone()).collect();
-            let answers = self.embed_chunk(&chunk_texts, &purpose, &mut refused).await;
-            for (&i, answer) in chunk.iter().zip(answers) {
+        let mut chunks = std::pin::pin!(self.embedded_chunks(texts.to_vec(), tenant));
+        while let Some((chunk, answers)) = chunks.next().await {
+            for (i, answer) in chunk.into_iter().zip(answers) {
                 out[i] = Some(answer);
             }
         }
@@ -311,26 +291,45 @@ impl MemoryService {
             .collect()
     }
 
-    /// One chunk's embeddings, one answer per text. Once the embedder has refused or failed a
-    /// chunk (`refused`), this and every later chunk are left for the catch-up worker
-    /// (pending) instead of waiting: a failure of the whole chunk says nothing about each text,
-    /// so the worker retries them one by one.
-    async fn embed_chunk(
+    /// The texts' embeddings a chunk at a time, shortest texts first: each item is a chunk's
+    /// indexes into `texts` and one answer per index. Sorting the whole batch by length before
+    /// chunking puts texts of similar length in each forward pass, so little of the model's
+    /// work goes to padding (the embedder sorts only within what one call hands it). Once the
+    /// embedder refuses or fails a chunk, that chunk and every later one are left for the
+    /// catch-up worker (pending) instead of waiting: a failure of the whole chunk says nothing
+    /// about each text, so the worker retries them one by one.
+    fn embedded_chunks(
         &self,
-        texts: &[String],
-        purpose: &EmbedPurpose,
-        refused: &mut bool,
-    ) -> Vec<Result<Embedding>> {
-        if !*refused {
-            match self.embed_many(texts, purpose).await {
-                Ok(vectors) => return vectors.into_iter().map(Ok).collect(),
-                Err(_) => *refused = true,
-            }
-        }
-        texts
-            .iter()
-            .map(|_| Err(EmbedderError::unavailable("left for the catch-up worker").into()))
-            .collect()
+        texts: Vec<String>,
+        tenant: &TenantId,
+    ) -> impl futures::Stream<Item = (Vec<usize>, Vec<Result<Embedding>>)> + '_ {
+        let purpose = EmbedPurpose::Ingest(tenant.clone());
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        let chunks: Vec<Vec<usize>> = order.chunks(EMBED_CHUNK).map(<[usize]>::to_vec).collect();
+        let state = (chunks.into_iter(), texts, purpose, false);
+        futures::stream::unfold(
+            state,
+            move |(mut chunks, texts, purpose, refused)| async move {
+                let chunk = chunks.next()?;
+                let chunk_texts: Vec<String> = chunk.iter().map(|&i| texts[i].clone()).collect();
+                let answers = match refused {
+                    false => self.embed_many(&chunk_texts, &purpose).await.ok(),
+                    true => None,
+                };
+                let refused = answers.is_none();
+                let answers = match answers {
+                    Some(vectors) => vectors.into_iter().map(Ok).collect(),
+                    None => chunk_texts
+                        .iter()
+                        .map(|_| {
+                            Err(EmbedderError::unavailable("left for the catch-up worker").into())
+                        })
+                        .collect(),
+                };
+                Some(((chunk, answers), (chunks, texts, purpose, refused)))
+            },
+        )
     }
 
     /// The record of a keyed write, for the store to commit with it.
