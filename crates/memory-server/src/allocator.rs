@@ -34,11 +34,15 @@ pub enum Tuning {
 /// Sets glibc's mmap and trim thresholds (see the module docs). Call it first thing in
 /// `main`, before other threads start.
 pub fn tune() -> Tuning {
-    let overridden = std::env::var("GLIBC_TUNABLES").is_ok_and(|v| v.contains("glibc.malloc."));
-    if overridden {
+    if overridden() {
         return Tuning::FromEnvironment;
     }
     set_thresholds()
+}
+
+/// Whether `GLIBC_TUNABLES` sets malloc parameters.
+fn overridden() -> bool {
+    std::env::var("GLIBC_TUNABLES").is_ok_and(|v| v.contains("glibc.malloc."))
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -74,12 +78,11 @@ mod tests {
         let tuning = tune();
         if cfg!(all(target_os = "linux", target_env = "gnu")) {
             // glibc answers 0 for a value it refuses: a threshold out of its range fails here.
-            let expected =
-                if std::env::var("GLIBC_TUNABLES").is_ok_and(|v| v.contains("glibc.malloc.")) {
-                    Tuning::FromEnvironment
-                } else {
-                    Tuning::Tuned
-                };
+            let expected = if overridden() {
+                Tuning::FromEnvironment
+            } else {
+                Tuning::Tuned
+            };
             assert_eq!(tuning, expected);
         } else {
             assert_eq!(tuning, Tuning::Defaults);

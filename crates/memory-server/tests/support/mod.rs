@@ -63,8 +63,9 @@ pub async fn start_anywhere(db: &str, port: u16, env: &[(&str, &str)]) -> Server
     panic!("no port worked: {last}");
 }
 
-/// [`start`], or why the binary exited before its health check passed. A server that exited
-/// is never mistaken for another process that answers on the same port.
+/// [`start`], or why the binary exited before its health check passed (e.g. its port was
+/// taken), checked before and after each health check, so that a server that has already
+/// exited is not taken for whichever process answers on its port.
 pub async fn try_start(db: &str, port: u16, env: &[(&str, &str)]) -> Result<Server, String> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_memory-server"));
     cmd.env("MEMORY_DATABASE_URL", db)
