@@ -494,3 +494,91 @@ fn an_import_keeps_what_it_is_given_and_replays() {
         assert_eq!(copied, exported, "every field, the embeddings included");
     });
 }
+
+/// A clock that moves only when the model works: each embedder call takes two seconds.
+struct StepClock(std::sync::atomic::AtomicI64);
+
+impl memory_core::ports::Clock for StepClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let secs = self.0.load(std::sync::atomic::Ordering::SeqCst);
+        chrono::DateTime::from_timestamp(1_800_000_000 + secs, 0).expect("valid time")
+    }
+}
+
+struct SlowToy(Arc<StepClock>);
+
+#[async_trait::async_trait]
+impl memory_core::ports::Embedder for SlowToy {
+    fn model_id(&self) -> String {
+        ToyEmbedder.model_id()
+    }
+    fn dimension(&self) -> usize {
+        ToyEmbedder::DIM
+    }
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, EmbedderError> {
+        self.0.0.fetch_add(2, std::sync::atomic::Ordering::SeqCst);
+        ToyEmbedder.embed(texts).await
+    }
+}
+
+#[test]
+fn a_batch_stops_embedding_at_its_budget_and_stores_the_rest_pending() {
+    block_on(async {
+        let clock = Arc::new(StepClock(std::sync::atomic::AtomicI64::new(0)));
+        let store = Arc::new(InMemoryStore::new(ToyEmbedder::DIM));
+        let config = ServiceConfig {
+            batch_embed_budget: Some(chrono::Duration::seconds(5)),
+            ..ServiceConfig::default()
+        };
+        let s = MemoryService::new(
+            StorePorts::full(store.clone()),
+            Arc::new(SlowToy(clock.clone())),
+            config,
+        )
+        .expect("service")
+        .with_clock(clock.clone());
+        let tenant = TenantId::parse("acme").expect("valid");
+        let items = (0..300)
+            .map(|i| Ok(new("acme", &format!("m{i}"))))
+            .collect();
+        let out = s
+            .ingest_batch(&tenant, items, &TenantAccess::All, None)
+            .await
+            .expect("batch");
+        let status = |wanted| {
+            out.items
+                .iter()
+                .filter(|i| i.as_ref().expect("stored").embedding_status == wanted)
+                .count()
+        };
+        // Chunks of 64 taking 2 s each against 5 s: the first two end at 2 s and 4 s; a third
+        // would end at 6 s, so it and the rest are left for the catch-up worker.
+        assert_eq!(status(EmbeddingStatus::Completed), 128);
+        assert_eq!(status(EmbeddingStatus::Pending), 172);
+        assert_eq!(
+            store.pending_embeddings(1000).await.expect("pending").len(),
+            172
+        );
+        // Without a budget the same slow model embeds all of it.
+        let s = MemoryService::new(
+            StorePorts::full(Arc::new(InMemoryStore::new(ToyEmbedder::DIM))),
+            Arc::new(SlowToy(clock.clone())),
+            ServiceConfig::default(),
+        )
+        .expect("service")
+        .with_clock(clock);
+        let items = (0..300)
+            .map(|i| Ok(new("acme", &format!("m{i}"))))
+            .collect();
+        let out = s
+            .ingest_batch(&tenant, items, &TenantAccess::All, None)
+            .await
+            .expect("batch");
+        assert!(
+            out.items
+                .iter()
+                .all(|i| i.as_ref().expect("stored").embedding_status
+                    == EmbeddingStatus::Completed)
+        );
+    });
+}

@@ -418,6 +418,17 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_may_embed_for_half_the_request_timeout() {
+        let mut settings = Settings::from_env().expect("defaults parse");
+        settings.request_timeout_seconds = 15;
+        let config = crate::startup::service_config(&settings).expect("valid");
+        assert_eq!(
+            config.batch_embed_budget,
+            Some(chrono::Duration::milliseconds(7_500))
+        );
+    }
+
+    #[test]
     fn embedding_settings_reach_the_embedder() {
         let mut settings = Settings::from_env().expect("defaults parse");
         let defaults = crate::adapters::embedder_config(&settings);

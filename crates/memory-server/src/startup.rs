@@ -60,8 +60,17 @@ pub fn service_config(settings: &Settings) -> anyhow::Result<ServiceConfig> {
         hybrid,
         default_mode: settings.search_default_mode.into(),
         idempotency_ttl: chrono::Duration::hours(i64::from(settings.idempotency_ttl_hours)),
+        // As each embedder call has (TimeBudget): what is left is for the store and the answer.
+        batch_embed_budget: Some(batch_embed_budget(settings.request_timeout_seconds)),
         ..ServiceConfig::default()
     })
+}
+
+/// How long a batch ingest may embed: half the request timeout.
+fn batch_embed_budget(request_timeout_seconds: u64) -> chrono::Duration {
+    chrono::Duration::milliseconds(
+        i64::try_from(request_timeout_seconds.saturating_mul(500)).unwrap_or(i64::MAX),
+    )
 }
 
 /// The HTTP layer's configuration the settings describe.

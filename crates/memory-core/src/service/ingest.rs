@@ -211,7 +211,8 @@ impl MemoryService {
         let mut slots: Vec<Option<(MessageId, Prepared)>> =
             prepared.into_iter().map(Some).collect();
         let mut out: Vec<Option<Message>> = slots.iter().map(|_| None).collect();
-        let mut chunks = std::pin::pin!(self.embedded_chunks(texts, tenant));
+        let deadline = self.batch_embed_budget.map(|budget| now + budget);
+        let mut chunks = std::pin::pin!(self.embedded_chunks(texts, tenant, deadline));
         while let Some((chunk, embeddings)) = chunks.next().await {
             let records: Vec<MessageRecord> = chunk
                 .iter()
@@ -280,7 +281,7 @@ impl MemoryService {
     ) -> Vec<Result<Embedding>> {
         use futures::StreamExt as _;
         let mut out: Vec<Option<Result<Embedding>>> = texts.iter().map(|_| None).collect();
-        let mut chunks = std::pin::pin!(self.embedded_chunks(texts.to_vec(), tenant));
+        let mut chunks = std::pin::pin!(self.embedded_chunks(texts.to_vec(), tenant, None));
         while let Some((chunk, answers)) = chunks.next().await {
             for (i, answer) in chunk.into_iter().zip(answers) {
                 out[i] = Some(answer);
@@ -297,39 +298,53 @@ impl MemoryService {
     /// work goes to padding (the embedder sorts only within what one call hands it). Once the
     /// embedder refuses or fails a chunk, that chunk and every later one are left for the
     /// catch-up worker (pending) instead of waiting: a failure of the whole chunk says nothing
-    /// about each text, so the worker retries them one by one.
+    /// about each text, so the worker retries them one by one. So are the chunks that would
+    /// end past `deadline` (by the clock, judged by the slowest chunk so far).
     fn embedded_chunks(
         &self,
         texts: Vec<String>,
         tenant: &TenantId,
+        deadline: Option<DateTime<Utc>>,
     ) -> impl futures::Stream<Item = (Vec<usize>, Vec<Result<Embedding>>)> + '_ {
         let purpose = EmbedPurpose::Ingest(tenant.clone());
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| texts[i].len());
         let chunks: Vec<Vec<usize>> = order.chunks(EMBED_CHUNK).map(<[usize]>::to_vec).collect();
-        let state = (chunks.into_iter(), texts, purpose, false);
-        futures::stream::unfold(
-            state,
-            move |(mut chunks, texts, purpose, refused)| async move {
-                let chunk = chunks.next()?;
-                let chunk_texts: Vec<String> = chunk.iter().map(|&i| texts[i].clone()).collect();
-                let answers = match refused {
-                    false => self.embed_many(&chunk_texts, &purpose).await.ok(),
-                    true => None,
-                };
-                let refused = answers.is_none();
-                let answers = match answers {
-                    Some(vectors) => vectors.into_iter().map(Ok).collect(),
-                    None => chunk_texts
-                        .iter()
-                        .map(|_| {
-                            Err(EmbedderError::unavailable("left for the catch-up worker").into())
-                        })
-                        .collect(),
-                };
-                Some(((chunk, answers), (chunks, texts, purpose, refused)))
-            },
-        )
+        let state = ChunkState {
+            chunks: chunks.into_iter(),
+            texts,
+            purpose,
+            deadline,
+            slowest: Duration::zero(),
+            stopped: false,
+        };
+        futures::stream::unfold(state, move |mut state| async move {
+            let chunk = state.chunks.next()?;
+            let chunk_texts: Vec<String> = chunk.iter().map(|&i| state.texts[i].clone()).collect();
+            // The clock is read only under a deadline.
+            let started = state.deadline.map(|deadline| (deadline, self.clock.now()));
+            if let Some((deadline, started)) = started
+                && started + state.slowest > deadline
+            {
+                state.stopped = true;
+            }
+            let answers = match state.stopped {
+                false => self.embed_many(&chunk_texts, &state.purpose).await.ok(),
+                true => None,
+            };
+            if let Some((_, started)) = started {
+                state.slowest = state.slowest.max(self.clock.now() - started);
+            }
+            state.stopped = answers.is_none();
+            let answers = match answers {
+                Some(vectors) => vectors.into_iter().map(Ok).collect(),
+                None => chunk_texts
+                    .iter()
+                    .map(|_| Err(EmbedderError::unavailable("left for the catch-up worker").into()))
+                    .collect(),
+            };
+            Some(((chunk, answers), state))
+        })
     }
 
     /// The record of a keyed write, for the store to commit with it.
@@ -415,6 +430,18 @@ impl MemoryService {
             )
             .await?)
     }
+}
+
+/// Where [`MemoryService::embedded_chunks`] stands.
+struct ChunkState {
+    chunks: std::vec::IntoIter<Vec<usize>>,
+    texts: Vec<String>,
+    purpose: EmbedPurpose,
+    deadline: Option<DateTime<Utc>>,
+    /// The longest a chunk has taken so far: the guess for the next one.
+    slowest: Duration,
+    /// Once true, every later chunk is left pending.
+    stopped: bool,
 }
 
 /// The embedding and status an embedding outcome gives a message.

@@ -49,6 +49,12 @@ pub struct ServiceConfig {
     /// How long an idempotency key is remembered (at least this long: records are purged
     /// by [`MemoryService::purge_idempotency`]). Default 24 hours.
     pub idempotency_ttl: Duration,
+    /// How long a batch ingest may spend embedding: once the next chunk would end past it
+    /// (judged by the slowest chunk so far), the rest of the batch is stored `pending` for
+    /// the catch-up worker instead of embedded, so a big batch on a slow or busy model is
+    /// answered rather than timed out. `None` (the default): no limit. The server gives it
+    /// half the request timeout.
+    pub batch_embed_budget: Option<Duration>,
 }
 
 impl Default for ServiceConfig {
@@ -60,6 +66,7 @@ impl Default for ServiceConfig {
             hybrid: HybridConfig::default(),
             default_mode: SearchMode::default(),
             idempotency_ttl: Duration::hours(24),
+            batch_embed_budget: None,
         }
     }
 }
@@ -79,6 +86,7 @@ pub struct MemoryService {
     hybrid: HybridConfig,
     default_mode: SearchMode,
     idempotency_ttl: Duration,
+    batch_embed_budget: Option<Duration>,
 }
 
 impl std::fmt::Debug for MemoryService {
@@ -121,6 +129,7 @@ impl MemoryService {
             default_retention: config.default_retention,
             hybrid: config.hybrid,
             default_mode: config.default_mode,
+            batch_embed_budget: config.batch_embed_budget,
             idempotency_ttl: config.idempotency_ttl,
         })
     }
