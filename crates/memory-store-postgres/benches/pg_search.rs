@@ -223,7 +223,8 @@ async fn main() {
             &format!(
                 "SET maintenance_work_mem = '6GB'; SET max_parallel_maintenance_workers = 2; \
                  CREATE INDEX messages_embedding_hnsw_idx ON messages \
-                 USING hnsw (embedding vector_cosine_ops) WITH ({options}) WHERE NOT archived; \
+                 USING hnsw (embedding vector_cosine_ops) WITH ({options}) \
+                 WHERE NOT archived AND in_hnsw; \
                  VACUUM ANALYZE messages"
             ),
         )

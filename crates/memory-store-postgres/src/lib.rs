@@ -28,6 +28,8 @@
 //!   `listing.rs`, `editing.rs`: one port each, with its SQL (`vector.rs` also holds the scope size cache and
 //!   [`PostgresStore::search_with_path`] / [`PostgresStore::explain_search`]);
 //! - `idempotency.rs`: the idempotency records written inside a write's transaction;
+//! - `large.rs`: which tenants' rows the HNSW index holds (large ones), and promoting a
+//!   tenant that has grown;
 //! - `scope.rs` (specific to this store): the scope predicate vector and lexical SQL share;
 //!   `filter.rs`: search filters (time range, metadata conditions) in Postgres's SQL;
 //! - `config.rs`, `error.rs`, `migrate.rs`, `rows.rs`, `schema.rs`; `testkit.rs` (feature
@@ -48,6 +50,7 @@ mod erasure;
 mod error;
 mod filter;
 mod idempotency;
+mod large;
 mod leases;
 mod lexical;
 mod listing;

@@ -96,6 +96,17 @@ async fn write_records(
     Ok(())
 }
 
+/// The distinct tenants of `records`.
+fn tenants_of(records: &[MessageRecord]) -> Vec<&str> {
+    let mut tenants: Vec<&str> = records
+        .iter()
+        .map(|r| r.message.tenant_id.as_str())
+        .collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    tenants
+}
+
 impl PostgresStore {
     /// Every embedding has the store's dimension.
     fn check_dimensions(&self, records: &[MessageRecord]) -> Result<(), RepositoryError> {
@@ -124,7 +135,9 @@ impl MessageStore for PostgresStore {
             return Ok(());
         }
         let single = records.len() == 1 && !records[0].message.archived && key.is_none();
+        let tenants = tenants_of(records);
         self.with_conn("insert", async |conn| {
+            self.mark_if_all_large(conn, &tenants).await?;
             if single {
                 // One statement is its own transaction: no BEGIN/COMMIT round trips.
                 let rows = [NewMessageRow::from_record(&records[0])];
@@ -143,7 +156,9 @@ impl MessageStore for PostgresStore {
             .await
         })
         .await
-        .map_err(conflict)
+        .map_err(conflict)?;
+        self.after_write(records.iter().map(|r| &r.message.tenant_id));
+        Ok(())
     }
 
     /// One transaction, opened when the first part arrives and committed after the last:
@@ -159,6 +174,7 @@ impl MessageStore for PostgresStore {
         // No connection is held while the first part is embedded.
         let mut next = parts.next().await;
         let mut conn = self.checkout("insert_parts").await?;
+        let mut tenants: std::collections::BTreeSet<TenantId> = std::collections::BTreeSet::new();
         let result: Result<(), RepositoryError> = async {
             self.step(
                 "begin",
@@ -170,9 +186,15 @@ impl MessageStore for PostgresStore {
             }
             while let Some(records) = next {
                 self.check_dimensions(&records)?;
+                self.step(
+                    "insert_parts",
+                    self.mark_if_all_large(&mut conn, &tenants_of(&records)),
+                )
+                .await?;
                 self.step("insert_parts", write_records(&mut conn, &records))
                     .await
                     .map_err(conflict)?;
+                tenants.extend(records.iter().map(|r| r.message.tenant_id.clone()));
                 next = parts.next().await;
             }
             self.step(
@@ -186,6 +208,9 @@ impl MessageStore for PostgresStore {
         if result.is_err() {
             // Inside the transaction, or in an unknown state after a timeout: never reused.
             drop(Object::take(conn));
+        } else {
+            drop(conn);
+            self.after_write(&tenants);
         }
         result
     }

@@ -13,6 +13,7 @@ use futures::FutureExt as _;
 
 use crate::config::PostgresConfig;
 use crate::error::{PgStoreError, from_pool};
+use crate::large::Checked;
 use crate::vector::ScopeSizes;
 
 /// An async closure over a connection whose future is `Send` (what `async_trait` needs).
@@ -40,6 +41,7 @@ struct Inner {
     pool: PgPool,
     config: PostgresConfig,
     scope_sizes: ScopeSizes,
+    checked: Checked,
 }
 
 /// memory-core's store ports on Postgres + pgvector: [`memory_core::ports::MessageStore`],
@@ -116,6 +118,7 @@ impl PostgresStore {
                 pool,
                 config,
                 scope_sizes: ScopeSizes::default(),
+                checked: Checked::default(),
             }),
         })
     }
@@ -133,6 +136,10 @@ impl PostgresStore {
     /// Which scopes are large enough for the index, as last counted.
     pub(crate) fn scope_sizes(&self) -> &ScopeSizes {
         &self.inner.scope_sizes
+    }
+
+    pub(crate) fn checked(&self) -> &Checked {
+        &self.inner.checked
     }
 
     async fn check_schema(&self) -> Result<(), PgStoreError> {

@@ -245,7 +245,9 @@ pub const SYNTHETIC_CONTENT: &str = "synthetic message";
 /// rows per multi-row INSERT (an `INSERT ... SELECT FROM unnest(arrays)`), then ANALYZEs;
 /// returns their ids in order. With
 /// `rebuild_hnsw` the HNSW index is dropped first and built again from its own definition
-/// afterwards (much faster than inserting into it row by row). For tests and benchmarks: it
+/// afterwards (much faster than inserting into it row by row). Tenants with at least the
+/// default `exact_scan_threshold` rows in `rows` are listed as large first, so their rows go
+/// into the HNSW index as the store would have put them. For tests and benchmarks: it
 /// bypasses the store.
 pub async fn bulk_insert(
     url: &str,
@@ -274,6 +276,22 @@ pub async fn bulk_insert(
             .execute(&mut conn)
             .await?;
     }
+    let mut sizes: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+    for r in rows {
+        *sizes.entry(r.tenant.as_str()).or_default() += 1;
+    }
+    let threshold = crate::PostgresConfig::default().exact_scan_threshold;
+    let large: Vec<&str> = sizes
+        .into_iter()
+        .filter(|&(_, n)| n >= threshold)
+        .map(|(t, _)| t)
+        .collect();
+    diesel::sql_query(
+        "INSERT INTO large_tenants (tenant_id) SELECT unnest($1) ON CONFLICT DO NOTHING",
+    )
+    .bind::<Array<Text>, _>(&large)
+    .execute(&mut conn)
+    .await?;
     // Analysed as the service would have, so the rows are like the ones it writes.
     let analysed = memory_core::text::Analyzer::english().analyze(SYNTHETIC_CONTENT);
     let analysed_length = i32::try_from(analysed.length()).unwrap_or(i32::MAX);

@@ -72,9 +72,17 @@ fn scope_of(q: &CandidateQuery) -> Scope<'_> {
     }
 }
 
-/// The scope of a vector search: only embedded, non-archived rows.
-fn scope_where(q: &CandidateQuery, first: usize) -> (String, usize) {
-    scope_of(q).where_clause(first, "NOT archived AND embedding_status = 'completed'")
+/// The rows a vector search sees: embedded, not archived.
+pub(crate) const SEARCHABLE: &str = "NOT archived AND embedding_status = 'completed'";
+/// The searchable rows in the HNSW index (its predicate, `messages_embedding_hnsw_idx`).
+const INDEXED: &str = "NOT archived AND embedding_status = 'completed' AND in_hnsw";
+/// The searchable rows not in it (`messages_unindexed_idx`): rows of small tenants, and of a
+/// large one not yet promoted ([`crate::large`]).
+const UNINDEXED: &str = "NOT archived AND embedding_status = 'completed' AND NOT in_hnsw";
+
+/// The scope of a vector search over the rows `fixed` admits.
+fn scope_where(q: &CandidateQuery, first: usize, fixed: &str) -> (String, usize) {
+    scope_of(q).where_clause(first, fixed)
 }
 
 fn explain_prefix(explain: bool) -> &'static str {
@@ -88,7 +96,7 @@ fn limit_of(q: &CandidateQuery) -> i64 {
 /// How many searchable rows the scope has, counting at most `cap` (an index-only scan of
 /// `messages_search_scope_idx`, so its cost is bounded by `cap`).
 fn capped_count(q: &CandidateQuery, cap: u64) -> Query<'_> {
-    let (filter, next) = scope_where(q, 1);
+    let (filter, next) = scope_where(q, 1, SEARCHABLE);
     let sql = format!(
         "SELECT count(*) AS n FROM (SELECT 1 FROM messages WHERE {filter} LIMIT ${next}) s"
     );
@@ -101,7 +109,7 @@ fn capped_count(q: &CandidateQuery, cap: u64) -> Query<'_> {
 /// so the ORDER BY cannot be served by the HNSW index (which would lose filtered rows): the
 /// planner reads the scope through the btree and keeps the top `limit` by exact distance.
 fn exact<'a>(q: &'a CandidateQuery, vector: &'a Vector, explain: bool) -> Query<'a> {
-    let (filter, next) = scope_where(q, 2);
+    let (filter, next) = scope_where(q, 2, SEARCHABLE);
     let sql = format!(
         "{}SELECT * FROM (SELECT {SEARCH_COLUMNS}, embedding <=> $1 AS distance FROM messages \
          WHERE {filter} OFFSET 0) s ORDER BY distance, id LIMIT ${next}",
@@ -113,14 +121,21 @@ fn exact<'a>(q: &'a CandidateQuery, vector: &'a Vector, explain: bool) -> Query<
     scope_of(q).bind(query).bind::<BigInt, _>(limit_of(q))
 }
 
-/// The approximate `limit` nearest neighbours through the HNSW index (run inside a
-/// transaction that set `hnsw.iterative_scan = relaxed_order`), re-sorted by exact distance.
+/// The approximate `limit` nearest neighbours of a large scope (run inside a transaction that
+/// set `hnsw.iterative_scan = relaxed_order`): the HNSW index's nearest among its rows, and
+/// the exact nearest among the scope's rows it does not hold (a tenant not yet promoted, or
+/// rows written while it was), merged by exact distance. The second half reads
+/// `messages_unindexed_idx`, which holds few of a large tenant's rows once it is promoted.
+/// Both halves use the same parameters.
 fn ann<'a>(q: &'a CandidateQuery, vector: &'a Vector, explain: bool) -> Query<'a> {
-    let (filter, next) = scope_where(q, 2);
+    let (indexed, next) = scope_where(q, 2, INDEXED);
+    let (unindexed, _) = scope_where(q, 2, UNINDEXED);
     let sql = format!(
         "{}WITH nearest AS MATERIALIZED (SELECT {SEARCH_COLUMNS}, embedding <=> $1 AS distance \
-         FROM messages WHERE {filter} ORDER BY embedding <=> $1 LIMIT ${next}) \
-         SELECT * FROM nearest ORDER BY distance, id",
+         FROM messages WHERE {indexed} ORDER BY embedding <=> $1 LIMIT ${next}), \
+         rest AS MATERIALIZED (SELECT {SEARCH_COLUMNS}, embedding <=> $1 AS distance \
+         FROM messages WHERE {unindexed} ORDER BY distance LIMIT ${next}) \
+         SELECT * FROM nearest UNION ALL SELECT * FROM rest ORDER BY distance, id LIMIT ${next}",
         explain_prefix(explain)
     );
     let query = diesel::sql_query(sql)

@@ -43,8 +43,8 @@ async fn table_exists(url: &str, table: &str) -> bool {
 }
 
 /// The migrations in migrations/postgres: the schema, lexical search, the lifecycle tables,
-/// the importance override, leases and claims, tenant keys.
-const MIGRATION_COUNT: usize = 6;
+/// the importance override, leases and claims, tenant keys, the large tenants' HNSW index.
+const MIGRATION_COUNT: usize = 7;
 
 #[tokio::test]
 async fn migrations_up_down_up() {
@@ -72,6 +72,7 @@ async fn migrations_up_down_up() {
         "retention_policies",
         "message_history",
         "idempotency_keys",
+        "large_tenants",
     ] {
         assert!(table_exists(&db.url, t).await, "{t} exists after up");
     }
@@ -90,6 +91,7 @@ async fn migrations_up_down_up() {
         "retention_policies",
         "message_history",
         "idempotency_keys",
+        "large_tenants",
     ] {
         assert!(!table_exists(&db.url, t).await, "{t} gone after down");
     }
@@ -848,4 +850,138 @@ async fn batch_in_parts_outlives_the_operation_timeout_and_abandoning_it_writes_
         .expect("get");
     assert!(got.is_none(), "nothing of an abandoned batch is stored");
     store.health().await.expect("healthy");
+}
+
+/// How many of `tenant`'s searchable rows are in the HNSW index, and how many are not.
+async fn indexed_rows(url: &str, tenant: &str) -> (i64, i64) {
+    use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+    #[derive(diesel::QueryableByName)]
+    struct Counts {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        indexed: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        unindexed: i64,
+    }
+    let mut conn = AsyncPgConnection::establish(url).await.expect("connect");
+    let c: Counts = diesel::sql_query(
+        "SELECT count(*) FILTER (WHERE in_hnsw) AS indexed, \
+         count(*) FILTER (WHERE NOT in_hnsw) AS unindexed FROM messages \
+         WHERE tenant_id = $1 AND NOT archived AND embedding_status = 'completed'",
+    )
+    .bind::<diesel::sql_types::Text, _>(tenant)
+    .get_result(&mut conn)
+    .await
+    .expect("query");
+    (c.indexed, c.unindexed)
+}
+
+/// `n` embedded messages of `tenant`, clustered like the other search tests' data.
+fn records(
+    tenant: &str,
+    n: usize,
+    data: &Clustered,
+    rng: &mut Rng,
+) -> Vec<memory_core::ports::MessageRecord> {
+    (0..n)
+        .map(|i| {
+            memory_core::ports::MessageRecord::new(
+                Fixture::new(tenant, &format!("conv-{}", i % 7), DIM)
+                    .embedded(embedding(data.sample(rng)))
+                    .build(),
+            )
+        })
+        .collect()
+}
+
+/// Only large tenants' rows are in the HNSW index. A tenant that grows past the threshold
+/// is searched completely before, while and after its rows are promoted; once listed, its
+/// new rows are indexed at insert; a small tenant's never are. The write path promotes a
+/// tenant that has grown, in the background.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_that_grows_large_is_promoted_into_the_index() {
+    let db = TestDatabase::migrated().await.expect("database");
+    let config = PostgresConfig {
+        exact_scan_threshold: 1_000,
+        // Writes do not trigger a check again within the test: promotion is driven by hand.
+        scope_size_cache_ttl: Duration::from_secs(3_600),
+        ..PostgresConfig::default()
+    };
+    let store = db.store(config.clone()).await.expect("connect");
+    let mut rng = Rng::new(21);
+    let data = Clustered::new(DIM, 30, 0.05, &mut rng);
+    let grow = TenantId::parse("grow").expect("valid");
+    // Below the threshold: checked after the write (in the background), never promoted.
+    let first = records("grow", 600, &data, &mut rng);
+    store.insert_batch(&first, None).await.expect("insert");
+    store
+        .insert_batch(&records("tiny", 50, &data, &mut rng), None)
+        .await
+        .expect("insert");
+    assert_eq!(store.promote_if_large(&grow).await.expect("check"), 0);
+    assert_eq!(indexed_rows(&db.url, "grow").await, (0, 600));
+
+    // Past the threshold, nothing promoted yet: the large path is exact on the rest.
+    let mut all = first;
+    all.extend(records("grow", 600, &data, &mut rng));
+    store.insert_batch(&all[600..], None).await.expect("insert");
+    let vectors: Vec<(uuid::Uuid, Vec<f32>)> = all
+        .iter()
+        .map(|r| {
+            let v = r.message.embedding.as_ref().expect("embedded").as_slice();
+            (r.message.id.as_uuid(), v.to_vec())
+        })
+        .collect();
+    let check = async |store: &PostgresStore, min_recall: f64| {
+        let mut rng = Rng::new(3);
+        let mut total = 0.0;
+        for _ in 0..10 {
+            let q = data.sample(&mut rng);
+            let pool: Vec<(uuid::Uuid, &[f32])> =
+                vectors.iter().map(|(id, v)| (*id, v.as_slice())).collect();
+            let truth = exact_top_k(&q, &pool, 10);
+            let (got, path) = store
+                .search_with_path(&query("grow", embedding(q), 10))
+                .await
+                .expect("search");
+            assert_eq!(path, SearchPath::Index, "1,200 rows is a large scope");
+            assert_eq!(got.len(), 10);
+            assert!(got.iter().all(|c| c.message.tenant_id == grow));
+            let got: Vec<uuid::Uuid> = got.iter().map(|c| c.message.id.as_uuid()).collect();
+            total += recall(&truth, &got);
+        }
+        let r = total / 10.0;
+        assert!(r >= min_recall, "recall@10 {r} < {min_recall}");
+    };
+    check(&store, 1.0).await;
+
+    // Promoted: every row moves into the index, and searches stay complete.
+    assert_eq!(store.promote_tenant(&grow).await.expect("promote"), 1_200);
+    assert_eq!(indexed_rows(&db.url, "grow").await, (1_200, 0));
+    check(&store, 0.9).await;
+    assert_eq!(store.promote_tenant(&grow).await.expect("again"), 0);
+
+    // A listed tenant's new rows are indexed at insert; a small tenant's are not.
+    let later = records("grow", 10, &data, &mut rng);
+    store.insert_batch(&later, None).await.expect("insert");
+    insert(&store, &records("grow", 1, &data, &mut rng)[0].message)
+        .await
+        .expect("insert one");
+    assert_eq!(indexed_rows(&db.url, "grow").await, (1_211, 0));
+    assert_eq!(indexed_rows(&db.url, "tiny").await, (0, 50));
+
+    // The write path finds a tenant that has grown and promotes it in the background.
+    let fresh = db.store(config).await.expect("connect");
+    fresh
+        .insert_batch(&records("auto", 1_100, &data, &mut rng), None)
+        .await
+        .expect("insert");
+    let started = Instant::now();
+    while indexed_rows(&db.url, "auto").await != (1_100, 0) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not promoted: {:?}",
+            indexed_rows(&db.url, "auto").await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
