@@ -39,7 +39,7 @@ pub use listing::{
     ListMessagesResponse, MessageSnapshot, SortOrderDto, TenantsResponse,
 };
 pub use message::{EmbeddingStatusDto, MessageResponse, RoleDto};
-pub use search::{SearchItem, SearchModeDto, SearchResponse};
+pub use search::{SearchItem, SearchModeDto, SearchResponse, SignalsDto};
 
 /// The header that makes a write safe to retry (`POST /v1/messages`, the batch, `PATCH`).
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";

@@ -42,10 +42,32 @@ pub struct SearchItem {
     /// relative to this answer's best candidate (docs/scoring.md).
     #[serde(default)]
     pub fusion: f64,
+    /// Hybrid and lexical modes: what `fusion` is made of (`fusion` is their total divided by
+    /// the best candidate's total); null in vector mode.
+    #[serde(default)]
+    pub signals: Option<SignalsDto>,
     /// How relevant the message is to the query, on an absolute scale in [0, 1]: the same
     /// for the same message and query whatever else is stored (docs/scoring.md). What
     /// `min_relevance` is compared with.
     pub relevance: f64,
+}
+
+/// The parts of a hybrid or lexical result's `fusion` (docs/scoring.md, "Hybrid search").
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SignalsDto {
+    /// BM25 and cosine similarity, each min-max normalised over this search's candidates,
+    /// fused (0.5 each by default).
+    pub matched: f64,
+    /// A share (0.25) of the `matched` of the candidates at most 2 turns away in the
+    /// conversation.
+    pub neighbours: f64,
+    /// A share (0.8) of the best `matched` in the message's session (its conversation's
+    /// candidates, split at silences over an hour).
+    pub session: f64,
+    /// When the query names a period (a year, a month, a day) and the message was written in
+    /// it or within 7 days after: a share (0.3) of the best candidate's total; else 0.
+    pub date: f64,
 }
 
 /// How candidates are found.

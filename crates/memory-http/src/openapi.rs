@@ -16,7 +16,7 @@ use crate::api::retention_preview::{
     ArchivePreview, DeletePreview, RetentionPolicyDto, RetentionPreviewResponse,
 };
 use crate::api::run_retention::{RetentionActionDto, RetentionRunRequest, RetentionRunResponse};
-use crate::api::search::{SearchItem, SearchModeDto, SearchRequest, SearchResponse};
+use crate::api::search::{SearchItem, SearchModeDto, SearchRequest, SearchResponse, SignalsDto};
 use crate::api::update_message::UpdateMessageRequest;
 use crate::api::{
     create_batch, create_message, delete_message, erase_conversation, erase_tenant, get_message,
@@ -72,6 +72,7 @@ use crate::error::{ErrorBody, FieldErrorBody};
         SearchRequest,
         SearchResponse,
         SearchItem,
+        SignalsDto,
         SearchModeDto,
         RetentionRunRequest,
         RetentionRunResponse,

@@ -171,6 +171,9 @@ class SearchHit:
     lexical: Optional[float] = None
     relevance: Optional[float] = None
     fusion: Optional[float] = None
+    #: hybrid and lexical modes: what ``fusion`` is made of (``matched``, ``neighbours``,
+    #: ``session``, ``date``); None in vector mode or from an older server.
+    signals: Optional[Dict[str, float]] = None
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -191,6 +194,9 @@ class SearchHit:
             lexical=None if d.get("lexical") is None else float(d["lexical"]),
             relevance=None if d.get("relevance") is None else float(d["relevance"]),
             fusion=None if d.get("fusion") is None else float(d["fusion"]),
+            signals=None
+            if not isinstance(d.get("signals"), dict)
+            else {k: float(v) for k, v in d["signals"].items() if isinstance(v, (int, float))},
             raw=dict(d),
         )
 

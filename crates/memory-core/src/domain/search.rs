@@ -291,6 +291,9 @@ pub struct SearchHit {
     /// The `r` of `score`'s formula (`Fused::order`): what `score` weighs with importance
     /// and recency.
     pub fusion: f64,
+    /// Hybrid and lexical modes: what `fusion` is made of (it is their total over the best
+    /// candidate's); `None` in vector mode.
+    pub signals: Option<crate::scoring::Signals>,
     /// How relevant the message is to the query on an absolute scale in `[0, 1]`: the same
     /// for the same message and query whatever else is stored or found (see
     /// `docs/scoring.md`). What `min_relevance` is compared with.

@@ -4,6 +4,9 @@ use std::collections::{HashMap, HashSet};
 
 use super::calibration::calibrated;
 use super::hybrid::HybridConfig;
+use super::neighbours::Neighbourhood;
+use super::period::QueryPeriod;
+use super::signals::{Signals, session_best};
 use crate::domain::{Embedding, Message, MessageId};
 use crate::ports::{Candidate, LexicalMatches};
 use crate::text::LexicalScorer;
@@ -28,8 +31,11 @@ pub struct Fused {
     /// the turns around a relevant one (a reply, the question it answers) stay with it.
     pub support: f64,
     /// What orders the candidates of one query, in [0, 1]: min-max normalised BM25 and
-    /// cosine over the candidates, fused and shared with neighbouring turns (the best is 1).
+    /// cosine over the candidates, fused and shared with neighbouring turns and the session,
+    /// with the date signal (the best is 1): `signals.total()` over the best candidate's.
     pub order: f64,
+    /// What `order` is made of; `None` in vector mode (where it is the cosine).
+    pub signals: Option<Signals>,
 }
 
 /// `(x - min) / (max - min)` over all values. When they are all equal (one candidate, say)
@@ -65,7 +71,11 @@ fn min_max(values: &[f64]) -> Vec<f64> {
 /// L, V      min-max of bm25 and of the cosine similarity over C
 /// f(d)      = w * L(d) + (1 - w) * V(d)
 /// g(d)      = f(d) + s * sum of f(e) over the candidates e that are d's neighbours
-/// order     = g(d) / max g                     what ranks the candidates
+///           + a * max of f(e) over the candidates e in d's session (its conversation's
+///             candidates in time order, split at silences longer than the session gap)
+/// h(d)      = g(d) + b * max g, when d was written in the period the query names
+///             (`period`, or within the date grace after it)
+/// order     = h(d) / max h                     what ranks the candidates
 /// relevance = w * coverage(d) + (1 - w) * similarity_relevance(d, N)   absolute, see
 ///             [`calibrated`]; coverage alone without a similarity (lexical mode, or d
 ///             not embedded yet)
@@ -83,6 +93,7 @@ pub fn fuse(
     query_terms: &[String],
     query_embedding: Option<&Embedding>,
     timeline: Option<&[MessageId]>,
+    period: Option<&QueryPeriod>,
     config: &HybridConfig,
 ) -> Vec<Fused> {
     // The scope's size: BM25's N, and the chance level of a cosine.
@@ -138,10 +149,24 @@ pub fn fuse(
         .collect();
 
     let near = Neighbourhood::new(&union, timeline, config.neighbour_window());
-    let g: Vec<f64> = (0..union.len())
-        .map(|i| f[i] + config.neighbour_weight() * near.of(i).map(|e| f[e]).sum::<f64>())
+    let session = session_best(&union, &f, config.session_gap());
+    let mut signals: Vec<Signals> = (0..union.len())
+        .map(|i| Signals {
+            matched: f[i],
+            neighbours: config.neighbour_weight() * near.of(i).map(|e| f[e]).sum::<f64>(),
+            session: config.session_weight() * session[i],
+            date: 0.0,
+        })
         .collect();
-    let max_g = g.iter().copied().fold(0.0, f64::max);
+    if let Some(period) = period {
+        let best = signals.iter().map(Signals::total).fold(0.0, f64::max);
+        for (s, (m, _)) in signals.iter_mut().zip(&union) {
+            if period.contains(m.created_at, config.date_grace()) {
+                s.date = config.date_weight() * best;
+            }
+        }
+    }
+    let max_h = signals.iter().map(Signals::total).fold(0.0, f64::max);
     let coverage: Vec<f64> = raw.iter().map(|r| scorer.coverage(*r)).collect();
     // Without lexical statistics (a query of stopwords only) the candidates are a lower
     // bound of the scope's size.
@@ -170,85 +195,14 @@ pub fn fuse(
             lexical: Some(coverage[i]),
             relevance: relevance[i],
             support: support[i],
-            order: if max_g > 0.0 { g[i] / max_g } else { 0.0 },
+            order: if max_h > 0.0 {
+                signals[i].total() / max_h
+            } else {
+                0.0
+            },
+            signals: Some(signals[i]),
         })
         .collect()
-}
-
-/// Who neighbours whom among the candidates: each placed candidate's neighbours are a run of
-/// `placed` (sorted by conversation, then position) around it, so one sorted list and a range
-/// per candidate say it all.
-struct Neighbourhood {
-    /// Indices into `union`, by conversation, then position.
-    placed: Vec<usize>,
-    /// For each candidate (by index into `union`): its slot in `placed` and the range of
-    /// `placed` holding it and its neighbours; `None` for a candidate missing from the time
-    /// line.
-    runs: Vec<Option<(usize, std::ops::Range<usize>)>>,
-}
-
-impl Neighbourhood {
-    fn new(union: &[(Message, f64)], timeline: Option<&[MessageId]>, window: usize) -> Self {
-        // Each placed candidate: (conversation, position, index into union). Positions come
-        // from the time line, or else from the candidates' own time order within their
-        // conversation.
-        let mut placed: Vec<(&str, usize, usize)> = match timeline {
-            Some(line) => {
-                let at: HashMap<MessageId, usize> =
-                    line.iter().enumerate().map(|(p, id)| (*id, p)).collect();
-                union
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, (m, _))| {
-                        at.get(&m.id).map(|&p| (m.conversation_id.as_str(), p, i))
-                    })
-                    .collect()
-            }
-            None => {
-                let mut order: Vec<usize> = (0..union.len()).collect();
-                order.sort_by(|&a, &b| {
-                    let (ma, mb) = (&union[a].0, &union[b].0);
-                    (ma.conversation_id.as_str(), ma.created_at, ma.id).cmp(&(
-                        mb.conversation_id.as_str(),
-                        mb.created_at,
-                        mb.id,
-                    ))
-                });
-                order
-                    .into_iter()
-                    .enumerate()
-                    .map(|(p, i)| (union[i].0.conversation_id.as_str(), p, i))
-                    .collect()
-            }
-        };
-        placed.sort_unstable();
-        let near = |a: &(&str, usize, usize), b: &(&str, usize, usize)| {
-            a.0 == b.0 && a.1.abs_diff(b.1) <= window
-        };
-        let mut runs = vec![None; union.len()];
-        for k in 0..placed.len() {
-            let before = placed[..k]
-                .iter()
-                .rev()
-                .take_while(|e| near(e, &placed[k]))
-                .count();
-            let after = placed[k + 1..]
-                .iter()
-                .take_while(|e| near(e, &placed[k]))
-                .count();
-            runs[placed[k].2] = Some((k, k - before..k + 1 + after));
-        }
-        Self {
-            placed: placed.into_iter().map(|e| e.2).collect(),
-            runs,
-        }
-    }
-
-    /// The neighbours of candidate `i` (indices into `union`), itself excluded.
-    fn of(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
-        let (own, run) = self.runs[i].clone().unwrap_or((0, 0..0));
-        run.filter(move |&k| k != own).map(|k| self.placed[k])
-    }
 }
 
 #[cfg(test)]
@@ -320,6 +274,7 @@ mod tests {
             &terms,
             Some(&q),
             None,
+            None,
             &HybridConfig::default(),
         );
         let get = |m: &Message| {
@@ -388,7 +343,10 @@ mod tests {
         line.extend(&gaps);
         line.sort_by_key(|m| m.created_at);
         let ids: Vec<MessageId> = line.iter().map(|m| m.id).collect();
-        let config = HybridConfig::default();
+        // The turns are one session: the session signal would share a's score with all.
+        let config = HybridConfig::default()
+            .with_session_weight(0.0)
+            .expect("valid");
 
         // Without a time line, a and b are neighbours among the candidates {a, b}.
         let fused = fuse(
@@ -396,6 +354,7 @@ mod tests {
             lexical(),
             &terms,
             Some(&q),
+            None,
             None,
             &config,
         );
@@ -410,6 +369,7 @@ mod tests {
             &terms,
             Some(&q),
             Some(&ids),
+            None,
             &config,
         );
         assert_eq!(relevance(&fused, &b), 0.0, "b is not a's neighbour");
@@ -423,6 +383,7 @@ mod tests {
             &terms,
             Some(&q),
             Some(&ids),
+            None,
             &config,
         );
         assert_eq!(relevance(&fused, &late), 0.0);
@@ -450,6 +411,7 @@ mod tests {
             lexical,
             &Analyzer::english().query_terms("Porto wedding"),
             Some(&q),
+            None,
             None,
             &HybridConfig::default(),
         );
@@ -498,6 +460,7 @@ mod tests {
                 &terms,
                 Some(&q),
                 None,
+                None,
                 &HybridConfig::default(),
             );
             fused
@@ -543,12 +506,14 @@ mod tests {
             &terms,
             None,
             None,
+            None,
             &HybridConfig::default(),
         );
         let part = fuse(
             vec![],
             lexical2,
             &terms,
+            None,
             None,
             None,
             &HybridConfig::default(),
@@ -571,6 +536,7 @@ mod tests {
                 LexicalMatches::default(),
                 &[],
                 Some(&basis(4, 0)),
+                None,
                 None,
                 &HybridConfig::default()
             )

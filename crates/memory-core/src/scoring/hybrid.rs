@@ -1,5 +1,7 @@
 //! The tunables of hybrid search.
 
+use chrono::Duration;
+
 use crate::error::FieldError;
 use crate::text::Bm25;
 
@@ -14,6 +16,10 @@ pub struct HybridConfig {
     neighbour_window: usize,
     timeline_limit: usize,
     lexical_limit: usize,
+    session_weight: f64,
+    session_gap: Duration,
+    date_weight: f64,
+    date_grace: Duration,
 }
 
 impl Default for HybridConfig {
@@ -21,10 +27,14 @@ impl Default for HybridConfig {
         Self {
             lexical_weight: 0.5,
             bm25: Bm25::new(1.2, 0.0).unwrap_or_default(),
-            neighbour_weight: 0.2,
+            neighbour_weight: 0.25,
             neighbour_window: 2,
             timeline_limit: 10_000,
             lexical_limit: 300,
+            session_weight: 0.8,
+            session_gap: Duration::hours(1),
+            date_weight: 0.3,
+            date_grace: Duration::days(7),
         }
     }
 }
@@ -55,7 +65,7 @@ impl HybridConfig {
     }
 
     /// Each candidate gains this share, in `[0, 1]`, of the fused scores of its neighbours
-    /// (default 0.2): turns next to a relevant turn are often the answer, or part of it.
+    /// (default 0.25): turns next to a relevant turn are often the answer, or part of it.
     pub fn neighbour_weight(&self) -> f64 {
         self.neighbour_weight
     }
@@ -77,6 +87,31 @@ impl HybridConfig {
     /// docs/benchmarks.md).
     pub fn lexical_limit(&self) -> usize {
         self.lexical_limit
+    }
+
+    /// Each candidate gains this share, in `[0, 1]`, of the best fused score in its session
+    /// (default 0.8): a conversation's turns close in time are about the same things, so the
+    /// session of a strong match is where the rest of the answer is.
+    pub fn session_weight(&self) -> f64 {
+        self.session_weight
+    }
+
+    /// A silence longer than this between two candidates of a conversation starts a new
+    /// session (default 1 hour).
+    pub fn session_gap(&self) -> Duration {
+        self.session_gap
+    }
+
+    /// When the query names a period ([`super::QueryPeriod`]), the messages written in it
+    /// gain this share, in `[0, 1]`, of the best candidate's score (default 0.3).
+    pub fn date_weight(&self) -> f64 {
+        self.date_weight
+    }
+
+    /// How long after the named period a message still counts as written in it (default 7
+    /// days: people talk about what happened last week).
+    pub fn date_grace(&self) -> Duration {
+        self.date_grace
     }
 
     /// Sets [`Self::lexical_weight`].
@@ -109,6 +144,27 @@ impl HybridConfig {
         self
     }
 
+    /// Sets [`Self::session_weight`] (0 turns the session signal off).
+    pub fn with_session_weight(mut self, w: f64) -> Result<Self, FieldError> {
+        self.session_weight = unit_interval("session_weight", w)?;
+        Ok(self)
+    }
+
+    /// Sets [`Self::session_gap`] (not negative).
+    pub fn with_session_gap(mut self, gap: Duration) -> Result<Self, FieldError> {
+        if gap < Duration::zero() {
+            return Err(FieldError::new("session_gap", "must not be negative"));
+        }
+        self.session_gap = gap;
+        Ok(self)
+    }
+
+    /// Sets [`Self::date_weight`] (0 turns the date signal off).
+    pub fn with_date_weight(mut self, w: f64) -> Result<Self, FieldError> {
+        self.date_weight = unit_interval("date_weight", w)?;
+        Ok(self)
+    }
+
     /// Sets [`Self::lexical_limit`].
     pub fn with_lexical_limit(mut self, limit: usize) -> Result<Self, FieldError> {
         if limit == 0 {
@@ -133,6 +189,9 @@ mod tests {
         );
         assert!(c.clone().with_neighbour_weight(-0.1).is_err());
         assert!(c.clone().with_lexical_limit(0).is_err());
+        assert!(c.clone().with_session_weight(1.1).is_err());
+        assert!(c.clone().with_date_weight(-0.5).is_err());
+        assert!(c.clone().with_session_gap(Duration::minutes(-1)).is_err());
         let c = c.with_lexical_weight(0.3).expect("valid");
         assert_eq!(c.lexical_weight(), 0.3);
     }

@@ -4,7 +4,10 @@ mod calibration;
 mod fusion;
 mod hybrid;
 mod importance;
+mod neighbours;
+mod period;
 mod ranking;
+mod signals;
 
 pub use calibration::{
     CHANCE_BASE, CHANCE_GROWTH, SEMANTIC_WIDTH, calibrated, chance_cosine, similarity_relevance,
@@ -12,7 +15,9 @@ pub use calibration::{
 pub use fusion::{Fused, fuse};
 pub use hybrid::HybridConfig;
 pub use importance::{ImportanceConfig, ImportanceScorer};
+pub use period::QueryPeriod;
 pub use ranking::{Ranked, Ranker, RankingConfig};
+pub use signals::Signals;
 
 use chrono::{DateTime, Utc};
 

@@ -149,6 +149,7 @@ impl Ranker {
             importance,
             lexical: fused.lexical,
             fusion: fused.order,
+            signals: fused.signals,
             relevance: fused.relevance,
         }
     }
@@ -203,6 +204,7 @@ fn vector_fused(candidate: Candidate, scope_size: u64) -> Fused {
         order: candidate.similarity,
         similarity: candidate.similarity,
         lexical: None,
+        signals: None,
         message: candidate.message,
     }
 }

@@ -15,7 +15,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{JsonBody, StrictQuery};
 use crate::middleware::Caller;
 use crate::startup::AppState;
-pub use memory_api_types::{SearchItem, SearchModeDto, SearchResponse};
+pub use memory_api_types::{SearchItem, SearchModeDto, SearchResponse, SignalsDto};
 
 /// The query parameters. Numbers are read as text here so that a bad one is a 422 naming
 /// it, alongside any other problem.

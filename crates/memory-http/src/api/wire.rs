@@ -5,7 +5,7 @@ use memory_api_types::{
     ArchivePreview, ConversationResponse, DeletePreview, EmbeddingStatusDto, HistoryEntryResponse,
     ListConversationsResponse, ListMessagesResponse, MessageResponse, MessageSnapshot,
     RetentionPolicyDto, RetentionPreviewResponse, RetentionRunResponse, RoleDto, SearchItem,
-    SearchModeDto, SearchResponse, TenantsResponse,
+    SearchModeDto, SearchResponse, SignalsDto, TenantsResponse,
 };
 use memory_core::domain::{
     ConversationPage, EmbeddingStatus, HistoryEntry, Message, MessagePage, Role, SearchHit,
@@ -93,6 +93,12 @@ impl IntoWire for SearchHit {
             conversation_id: m.conversation_id.into_inner(),
             lexical: self.lexical,
             fusion: self.fusion,
+            signals: self.signals.map(|s| SignalsDto {
+                matched: s.matched,
+                neighbours: s.neighbours,
+                session: s.session,
+                date: s.date,
+            }),
             relevance: self.relevance,
         }
     }

@@ -97,6 +97,19 @@ async fn modes_and_pending_embeddings_are_reported() {
         "the unembedded message is found lexically: {r}"
     );
     assert!(r["items"][0]["lexical"].is_f64() && r["items"][0]["relevance"].is_f64());
+    // Each hybrid item says what its fusion is made of: the parts' totals, over the best's.
+    let total = |item: &Value| {
+        ["matched", "neighbours", "session", "date"]
+            .iter()
+            .map(|k| item["signals"][*k].as_f64().expect("a signal"))
+            .sum::<f64>()
+    };
+    let items = r["items"].as_array().expect("items");
+    let best = items.iter().map(total).fold(0.0, f64::max);
+    for item in items {
+        let fusion = item["fusion"].as_f64().expect("fusion");
+        assert!((fusion - total(item) / best).abs() < 1e-9, "{item}");
+    }
 
     let r: Value = app
         .search(
@@ -115,6 +128,10 @@ async fn modes_and_pending_embeddings_are_reported() {
     assert_eq!(r["pending_embeddings"], 1);
     assert_eq!(r["total"], 1, "{r}");
     assert!(r["items"][0]["lexical"].is_null());
+    assert!(
+        r["items"][0]["signals"].is_null(),
+        "vector mode has no signals"
+    );
     // Vector mode: the relevance is the similarity on the absolute scale, for a scope the
     // size of the candidates (one).
     let similarity = r["items"][0]["similarity"].as_f64().expect("similarity");

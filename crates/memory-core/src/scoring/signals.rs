@@ -1,0 +1,204 @@
+//! What a hybrid candidate's `order` is made of ([`Signals`]), and the two signals that look
+//! beyond the candidate itself: its session ([`session_best`]) and the period the query names
+//! ([`super::QueryPeriod`]).
+
+use chrono::Duration;
+
+use crate::domain::Message;
+
+/// The parts of a hybrid candidate's `order`, before it is divided by the best candidate's
+/// total (docs/scoring.md, "Hybrid search"): why the candidate ranked where it did.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Signals {
+    /// `f`: min-max BM25 and cosine over the candidates, fused.
+    pub matched: f64,
+    /// The neighbour weight times the sum of `f` over the candidate's neighbouring turns.
+    pub neighbours: f64,
+    /// The session weight times the best `f` in the candidate's session.
+    pub session: f64,
+    /// The date weight times the best candidate's total so far, when the message was
+    /// written in the period the query names (or shortly after); 0 otherwise.
+    pub date: f64,
+}
+
+impl Signals {
+    /// What `order` normalises.
+    pub fn total(&self) -> f64 {
+        self.matched + self.neighbours + self.session + self.date
+    }
+}
+
+/// For each candidate, the best `f` among the candidates of its session: its conversation's
+/// candidates in time order, split wherever two consecutive ones are more than `gap` apart
+/// (chat sessions are bursts of turns; the candidates stand in for the conversation, so two
+/// candidates of one session with a long silence between them count as two).
+pub(super) fn session_best(union: &[(Message, f64)], f: &[f64], gap: Duration) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..union.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ma, mb) = (&union[a].0, &union[b].0);
+        (ma.conversation_id.as_str(), ma.created_at, ma.id).cmp(&(
+            mb.conversation_id.as_str(),
+            mb.created_at,
+            mb.id,
+        ))
+    });
+    let mut best = vec![0.0; union.len()];
+    let mut start = 0;
+    for k in 1..=order.len() {
+        let split = k == order.len() || {
+            let (prev, next) = (&union[order[k - 1]].0, &union[order[k]].0);
+            prev.conversation_id != next.conversation_id || next.created_at - prev.created_at > gap
+        };
+        if split {
+            let session = &order[start..k];
+            let top = session.iter().map(|&i| f[i]).fold(f64::MIN, f64::max);
+            for &i in session {
+                best[i] = top;
+            }
+            start = k;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Datelike as _;
+
+    use super::*;
+    use crate::ports::{Candidate, LexicalDocument, LexicalMatches};
+    use crate::scoring::{HybridConfig, QueryPeriod, fuse};
+    use crate::testkit::{Fixture, basis, t0, tilted};
+    use crate::text::Analyzer;
+
+    fn doc(m: &Message) -> LexicalDocument {
+        LexicalDocument {
+            message: m.clone(),
+            terms: Analyzer::english()
+                .analyze(m.content.as_str())
+                .terms()
+                .to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_session_is_a_conversation_s_burst_of_candidates() {
+        let m = |conv: &str, minutes: i64| {
+            Fixture::new("acme", conv, 2)
+                .created(t0() + Duration::minutes(minutes))
+                .build()
+        };
+        // Out of time order on purpose: sessions follow created_at, not the candidates' order.
+        let union: Vec<(Message, f64)> = vec![
+            (m("a", 0), 0.0),
+            (m("a", 200), 0.0),
+            (m("a", 30), 0.0),
+            (m("b", 10), 0.0),
+            (m("a", 250), 0.0),
+        ];
+        let f = [0.1, 0.2, 0.9, 0.5, 0.3];
+        // Conversation a: {0, 30} then, after a gap of 170 minutes, {200, 250}; b alone.
+        assert_eq!(
+            session_best(&union, &f, Duration::hours(1)),
+            vec![0.9, 0.3, 0.9, 0.5, 0.3]
+        );
+        // A wider gap joins a's two bursts.
+        assert_eq!(
+            session_best(&union, &f, Duration::hours(3)),
+            vec![0.9, 0.9, 0.9, 0.5, 0.9]
+        );
+    }
+
+    #[test]
+    fn a_session_shares_its_best_match_and_the_named_period_lifts_its_turns() {
+        let q = basis(4, 0);
+        let day = |d: i64, min: i64| t0() + Duration::days(d) + Duration::minutes(min);
+        let turn = |text: &str, at| {
+            Fixture::new("t", "c1", 4)
+                .content(text)
+                .embedded(tilted(4, 1.4))
+                .created(at)
+                .build()
+        };
+        // Session one: the match, then a reply 5 minutes (and 3 turns) later. Session two,
+        // ten days later: two turns that match nothing.
+        let hit = turn("we adopted a puppy named Rex", day(0, 0));
+        let reply = turn("so sweet", day(0, 5));
+        let later = turn("how was the trip", day(10, 0));
+        let last = turn("long and rainy", day(10, 2));
+        let candidates = [&hit, &reply, &later, &last]
+            .iter()
+            .map(|m| Candidate {
+                similarity: 0.0,
+                message: (*m).clone(),
+            })
+            .collect::<Vec<_>>();
+        let lexical = || LexicalMatches {
+            scope_size: 4,
+            average_length: 3.0,
+            document_frequencies: vec![1, 1],
+            documents: vec![doc(&hit)],
+        };
+        let terms = Analyzer::english().query_terms("puppy Rex");
+        // No neighbours on a time line of their own: only the session links them.
+        let ids = [hit.id, later.id, last.id, reply.id];
+        let config = HybridConfig::default();
+        let signals = |period: Option<&QueryPeriod>| {
+            let fused = fuse(
+                candidates.clone(),
+                lexical(),
+                &terms,
+                Some(&q),
+                Some(&ids),
+                period,
+                &config,
+            );
+            let max = fused
+                .iter()
+                .map(|f| f.signals.expect("hybrid").total())
+                .fold(0.0, f64::max);
+            for f in &fused {
+                let s = f.signals.expect("hybrid");
+                assert!(
+                    (f.order - s.total() / max).abs() < 1e-12,
+                    "order is the total"
+                );
+            }
+            move |m: &Message| {
+                fused
+                    .iter()
+                    .find(|f| f.message.id == m.id)
+                    .expect("present")
+                    .signals
+                    .expect("hybrid")
+            }
+        };
+        let get = signals(None);
+        // Every cosine is 0 here: the lexical half alone.
+        assert_eq!(get(&hit).matched, config.lexical_weight());
+        assert_eq!(get(&reply).matched, 0.0);
+        assert_eq!(
+            get(&reply).neighbours,
+            0.0,
+            "3 turns apart on the time line"
+        );
+        assert_eq!(
+            get(&reply).session,
+            config.session_weight() * get(&hit).matched,
+            "the match's session"
+        );
+        assert_eq!(get(&later).session, 0.0, "another session");
+        assert!(get(&hit).date == 0.0 && get(&later).date == 0.0);
+        // The query names the second session's day: its turns gain a share of the best.
+        let period = QueryPeriod::Month {
+            year: Some(day(10, 0).year()),
+            month: day(10, 0).month(),
+            day: Some(day(10, 0).day()),
+        };
+        let get = signals(Some(&period));
+        let best = get(&hit).matched + get(&hit).session;
+        assert_eq!(get(&later).date, config.date_weight() * best);
+        assert_eq!(get(&last).date, config.date_weight() * best);
+        assert_eq!(get(&hit).date, 0.0);
+    }
+}
