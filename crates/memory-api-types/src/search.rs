@@ -66,8 +66,13 @@ pub struct SignalsDto {
     /// candidates, split at silences over an hour).
     pub session: f64,
     /// When the query names a period (a year, a month, a day) and the message was written in
-    /// it or within 7 days after: a share (0.3) of the best candidate's total; else 0.
+    /// it or within 7 days after: a share (0.3) of the best candidate's
+    /// `matched + neighbours + session`; else 0.
     pub date: f64,
+    /// When the query names the message's speaker (its metadata's `speaker`): a share (0.25)
+    /// of the same best; else 0.
+    #[serde(default)]
+    pub speaker: f64,
 }
 
 /// How candidates are found.

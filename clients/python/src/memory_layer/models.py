@@ -172,7 +172,7 @@ class SearchHit:
     relevance: Optional[float] = None
     fusion: Optional[float] = None
     #: hybrid and lexical modes: what ``fusion`` is made of (``matched``, ``neighbours``,
-    #: ``session``, ``date``); None in vector mode or from an older server.
+    #: ``session``, ``date``, ``speaker``); None in vector mode or from an older server.
     signals: Optional[Dict[str, float]] = None
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 

@@ -6,7 +6,7 @@ use super::calibration::calibrated;
 use super::hybrid::HybridConfig;
 use super::neighbours::Neighbourhood;
 use super::period::QueryPeriod;
-use super::signals::{Signals, session_best};
+use super::signals::{Signals, names_speaker, session_best};
 use crate::domain::{Embedding, Message, MessageId};
 use crate::ports::{Candidate, LexicalMatches};
 use crate::text::LexicalScorer;
@@ -26,9 +26,10 @@ pub struct Fused {
     /// fused ([`calibrated`]); the same for the same message and query whatever else the
     /// candidates hold.
     pub relevance: f64,
-    /// The best relevance among the message and its neighbouring turns (the turns that
-    /// share their fused scores, see [`fuse`]): what `min_relevance` is checked against, so
-    /// the turns around a relevant one (a reply, the question it answers) stay with it.
+    /// The best relevance among the message, its neighbouring turns and its session (the
+    /// turns that share their fused scores, see [`fuse`]): what `min_relevance` is checked
+    /// against, so the turns around a relevant one (a reply, the question it answers, the
+    /// rest of that conversation's session) stay with it.
     pub support: f64,
     /// What orders the candidates of one query, in [0, 1]: min-max normalised BM25 and
     /// cosine over the candidates, fused and shared with neighbouring turns and the session,
@@ -73,8 +74,8 @@ fn min_max(values: &[f64]) -> Vec<f64> {
 /// g(d)      = f(d) + s * sum of f(e) over the candidates e that are d's neighbours
 ///           + a * max of f(e) over the candidates e in d's session (its conversation's
 ///             candidates in time order, split at silences longer than the session gap)
-/// h(d)      = g(d) + b * max g, when d was written in the period the query names
-///             (`period`, or within the date grace after it)
+/// h(d)      = g(d) + max g * (b * [d was written in the period the query names, or
+///             within the date grace after it] + c * [the query names d's speaker])
 /// order     = h(d) / max h                     what ranks the candidates
 /// relevance = w * coverage(d) + (1 - w) * similarity_relevance(d, N)   absolute, see
 ///             [`calibrated`]; coverage alone without a similarity (lexical mode, or d
@@ -156,14 +157,18 @@ pub fn fuse(
             neighbours: config.neighbour_weight() * near.of(i).map(|e| f[e]).sum::<f64>(),
             session: config.session_weight() * session[i],
             date: 0.0,
+            speaker: 0.0,
         })
         .collect();
-    if let Some(period) = period {
-        let best = signals.iter().map(Signals::total).fold(0.0, f64::max);
-        for (s, (m, _)) in signals.iter_mut().zip(&union) {
-            if period.contains(m.created_at, config.date_grace()) {
-                s.date = config.date_weight() * best;
-            }
+    let best = signals.iter().map(Signals::total).fold(0.0, f64::max);
+    let terms: HashSet<&str> = query_terms.iter().map(String::as_str).collect();
+    let mut speakers = HashMap::new();
+    for (s, (m, _)) in signals.iter_mut().zip(&union) {
+        if period.is_some_and(|p| p.contains(m.created_at, config.date_grace())) {
+            s.date = config.date_weight() * best;
+        }
+        if config.speaker_weight() > 0.0 && names_speaker(m, &terms, &mut speakers) {
+            s.speaker = config.speaker_weight() * best;
         }
     }
     let max_h = signals.iter().map(Signals::total).fold(0.0, f64::max);
@@ -179,11 +184,16 @@ pub fn fuse(
             true => calibrated(union[i].1, coverage[i], w, scope_size),
         })
         .collect();
+    // A session shares its best relevance as it shares its best fused score.
+    let session_support = match config.session_weight() > 0.0 {
+        true => session_best(&union, &relevance, config.session_gap()),
+        false => vec![0.0; union.len()],
+    };
     let support: Vec<f64> = (0..union.len())
         .map(|i| {
             near.of(i)
                 .map(|e| relevance[e])
-                .fold(relevance[i], f64::max)
+                .fold(relevance[i].max(session_support[i]), f64::max)
         })
         .collect();
     union
@@ -268,15 +278,11 @@ mod tests {
             documents: vec![doc(&a)],
         };
         let terms = Analyzer::english().query_terms("puppy Rex");
-        let fused = fuse(
-            dense,
-            lexical,
-            &terms,
-            Some(&q),
-            None,
-            None,
-            &HybridConfig::default(),
-        );
+        // One session: only the neighbours share here.
+        let config = HybridConfig::default()
+            .with_session_weight(0.0)
+            .expect("valid");
+        let fused = fuse(dense, lexical, &terms, Some(&q), None, None, &config);
         let get = |m: &Message| {
             fused
                 .iter()

@@ -20,6 +20,7 @@ pub struct HybridConfig {
     session_gap: Duration,
     date_weight: f64,
     date_grace: Duration,
+    speaker_weight: f64,
 }
 
 impl Default for HybridConfig {
@@ -35,6 +36,7 @@ impl Default for HybridConfig {
             session_gap: Duration::hours(1),
             date_weight: 0.3,
             date_grace: Duration::days(7),
+            speaker_weight: 0.25,
         }
     }
 }
@@ -114,6 +116,12 @@ impl HybridConfig {
         self.date_grace
     }
 
+    /// When the query names a message's speaker (its metadata's `speaker`), the message
+    /// gains this share, in `[0, 1]`, of the best candidate's score (default 0.25).
+    pub fn speaker_weight(&self) -> f64 {
+        self.speaker_weight
+    }
+
     /// Sets [`Self::lexical_weight`].
     pub fn with_lexical_weight(mut self, w: f64) -> Result<Self, FieldError> {
         self.lexical_weight = unit_interval("lexical_weight", w)?;
@@ -162,6 +170,12 @@ impl HybridConfig {
     /// Sets [`Self::date_weight`] (0 turns the date signal off).
     pub fn with_date_weight(mut self, w: f64) -> Result<Self, FieldError> {
         self.date_weight = unit_interval("date_weight", w)?;
+        Ok(self)
+    }
+
+    /// Sets [`Self::speaker_weight`] (0 turns the speaker signal off).
+    pub fn with_speaker_weight(mut self, w: f64) -> Result<Self, FieldError> {
+        self.speaker_weight = unit_interval("speaker_weight", w)?;
         Ok(self)
     }
 

@@ -1,6 +1,9 @@
-//! What a hybrid candidate's `order` is made of ([`Signals`]), and the two signals that look
-//! beyond the candidate itself: its session ([`session_best`]) and the period the query names
-//! ([`super::QueryPeriod`]).
+//! What a hybrid candidate's `order` is made of ([`Signals`]), and the signals that look
+//! beyond the candidate's words and vector: its session ([`session_best`]), the period the
+//! query names ([`super::QueryPeriod`]) and whether the query names its speaker
+//! ([`names_speaker`]).
+
+use std::collections::{HashMap, HashSet};
 
 use chrono::Duration;
 
@@ -16,15 +19,18 @@ pub struct Signals {
     pub neighbours: f64,
     /// The session weight times the best `f` in the candidate's session.
     pub session: f64,
-    /// The date weight times the best candidate's total so far, when the message was
-    /// written in the period the query names (or shortly after); 0 otherwise.
+    /// The date weight times the best candidate's `matched + neighbours + session`, when
+    /// the message was written in the period the query names (or shortly after); else 0.
     pub date: f64,
+    /// The speaker weight times the same best, when the query names the message's speaker
+    /// (its metadata's `speaker`); else 0.
+    pub speaker: f64,
 }
 
 impl Signals {
     /// What `order` normalises.
     pub fn total(&self) -> f64 {
-        self.matched + self.neighbours + self.session + self.date
+        self.matched + self.neighbours + self.session + self.date + self.speaker
     }
 }
 
@@ -59,6 +65,26 @@ pub(super) fn session_best(union: &[(Message, f64)], f: &[f64], gap: Duration) -
         }
     }
     best
+}
+
+/// Whether the query names the message's speaker: the message's metadata has a `speaker`
+/// string (a person's name, as multi-party chats store it) whose first analysed term is one
+/// of the query's terms ("What did Caroline say about ..." and a turn by "Caroline").
+/// `seen` remembers each name's answer for the rest of the search: candidates share few.
+pub(super) fn names_speaker<'m>(
+    m: &'m Message,
+    query_terms: &HashSet<&str>,
+    seen: &mut HashMap<&'m str, bool>,
+) -> bool {
+    let Some(serde_json::Value::String(name)) = m.metadata.as_map().get("speaker") else {
+        return false;
+    };
+    *seen.entry(name.as_str()).or_insert_with(|| {
+        crate::text::Analyzer::english()
+            .query_terms(name)
+            .first()
+            .is_some_and(|t| query_terms.contains(t.as_str()))
+    })
 }
 
 #[cfg(test)]
@@ -141,7 +167,18 @@ mod tests {
         };
         let terms = Analyzer::english().query_terms("puppy Rex");
         // No neighbours on a time line of their own: only the session links them.
-        let ids = [hit.id, later.id, last.id, reply.id];
+        let gap = crate::domain::MessageId::new;
+        let ids = [
+            later.id,
+            last.id,
+            gap(),
+            gap(),
+            gap(),
+            hit.id,
+            gap(),
+            gap(),
+            reply.id,
+        ];
         let config = HybridConfig::default();
         let signals = |period: Option<&QueryPeriod>| {
             let fused = fuse(
@@ -164,6 +201,15 @@ mod tests {
                     "order is the total"
                 );
             }
+            // A session shares its best relevance too: what min_relevance is checked against.
+            let of = |m: &Message| {
+                fused
+                    .iter()
+                    .find(|f| f.message.id == m.id)
+                    .expect("present")
+            };
+            assert_eq!(of(&reply).support, of(&hit).relevance);
+            assert!(of(&later).support < of(&hit).relevance);
             move |m: &Message| {
                 fused
                     .iter()
@@ -200,5 +246,39 @@ mod tests {
         assert_eq!(get(&later).date, config.date_weight() * best);
         assert_eq!(get(&last).date, config.date_weight() * best);
         assert_eq!(get(&hit).date, 0.0);
+        assert!(candidates.iter().all(|c| get(&c.message).speaker == 0.0));
+    }
+
+    #[test]
+    fn a_query_naming_the_speaker_lifts_their_messages() {
+        let said = |who: Option<&str>, text: &str| {
+            let mut m = Fixture::new("t", "c1", 2).content(text).build();
+            if let Some(who) = who {
+                m.metadata = crate::domain::Metadata::parse(serde_json::json!({"speaker": who}))
+                    .expect("valid");
+            }
+            m
+        };
+        let terms = |q: &str| Analyzer::english().query_terms(q);
+        let caroline = said(Some("Caroline"), "I went to a support group");
+        let melanie = said(Some("Melanie Jones"), "I painted a sunrise");
+        let nobody = said(None, "Caroline: hi");
+        let q = terms("What did Caroline and Mel do?");
+        let q: HashSet<&str> = q.iter().map(String::as_str).collect();
+        assert!(names_speaker(&caroline, &q, &mut HashMap::new()));
+        assert!(
+            !names_speaker(&melanie, &q, &mut HashMap::new()),
+            "Melanie is not Mel"
+        );
+        assert!(
+            !names_speaker(&nobody, &q, &mut HashMap::new()),
+            "only the metadata says who spoke"
+        );
+        let q = terms("what did melanie paint");
+        let q: HashSet<&str> = q.iter().map(String::as_str).collect();
+        assert!(
+            names_speaker(&melanie, &q, &mut HashMap::new()),
+            "the first name, any case"
+        );
     }
 }

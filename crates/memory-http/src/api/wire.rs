@@ -98,6 +98,7 @@ impl IntoWire for SearchHit {
                 neighbours: s.neighbours,
                 session: s.session,
                 date: s.date,
+                speaker: s.speaker,
             }),
             relevance: self.relevance,
         }

@@ -99,7 +99,7 @@ async fn modes_and_pending_embeddings_are_reported() {
     assert!(r["items"][0]["lexical"].is_f64() && r["items"][0]["relevance"].is_f64());
     // Each hybrid item says what its fusion is made of: the parts' totals, over the best's.
     let total = |item: &Value| {
-        ["matched", "neighbours", "session", "date"]
+        ["matched", "neighbours", "session", "date", "speaker"]
             .iter()
             .map(|k| item["signals"][*k].as_f64().expect("a signal"))
             .sum::<f64>()
