@@ -562,7 +562,8 @@ fn an_embedder_that_does_not_fit_the_store_is_refused() {
 /// A time line the store cannot read fails the search (no silent change of ranking).
 #[test]
 fn conversation_scoped_hybrid_search_smooths_over_the_time_line() {
-    let at = |s: i64| now() - Duration::hours(1) + Duration::seconds(s);
+    // Two hours apart: each turn is a session of its own, so only the time line links them.
+    let at = |s: i64| now() - Duration::hours(48) + Duration::hours(2 * s);
     let turn = |text: &str, s: i64| {
         Fixture::new("acme", "c1", DIM)
             .content(text)
