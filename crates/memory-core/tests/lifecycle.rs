@@ -525,32 +525,36 @@ impl memory_core::ports::Embedder for SlowToy {
 fn a_batch_stops_embedding_at_its_budget_and_stores_the_rest_pending() {
     block_on(async {
         let clock = Arc::new(StepClock(std::sync::atomic::AtomicI64::new(0)));
-        let store = Arc::new(InMemoryStore::new(ToyEmbedder::DIM));
-        let config = ServiceConfig {
-            batch_embed_budget: Some(chrono::Duration::seconds(5)),
-            ..ServiceConfig::default()
-        };
-        let s = MemoryService::new(
-            StorePorts::full(store.clone()),
-            Arc::new(SlowToy(clock.clone())),
-            config,
-        )
-        .expect("service")
-        .with_clock(clock.clone());
         let tenant = TenantId::parse("acme").expect("valid");
-        let items = (0..300)
-            .map(|i| Ok(new("acme", &format!("m{i}"))))
-            .collect();
-        let out = s
-            .ingest_batch(&tenant, items, &TenantAccess::All, None)
-            .await
-            .expect("batch");
-        let status = |wanted| {
-            out.items
-                .iter()
-                .filter(|i| i.as_ref().expect("stored").embedding_status == wanted)
-                .count()
+        // 300 messages through a service on the step clock, with or without a budget.
+        let batch = async |store: Arc<InMemoryStore>, budget| {
+            let config = ServiceConfig {
+                batch_embed_budget: budget,
+                ..ServiceConfig::default()
+            };
+            let s = MemoryService::new(
+                StorePorts::full(store),
+                Arc::new(SlowToy(clock.clone())),
+                config,
+            )
+            .expect("service")
+            .with_clock(clock.clone());
+            let items = (0..300)
+                .map(|i| Ok(new("acme", &format!("m{i}"))))
+                .collect();
+            let out = s
+                .ingest_batch(&tenant, items, &TenantAccess::All, None)
+                .await
+                .expect("batch");
+            move |wanted| {
+                out.items
+                    .iter()
+                    .filter(|i| i.as_ref().expect("stored").embedding_status == wanted)
+                    .count()
+            }
         };
+        let store = Arc::new(InMemoryStore::new(ToyEmbedder::DIM));
+        let status = batch(store.clone(), Some(chrono::Duration::seconds(5))).await;
         // Chunks of 64 taking 2 s each against 5 s: the first two end at 2 s and 4 s; a third
         // would end at 6 s, so it and the rest are left for the catch-up worker.
         assert_eq!(status(EmbeddingStatus::Completed), 128);
@@ -560,25 +564,7 @@ fn a_batch_stops_embedding_at_its_budget_and_stores_the_rest_pending() {
             172
         );
         // Without a budget the same slow model embeds all of it.
-        let s = MemoryService::new(
-            StorePorts::full(Arc::new(InMemoryStore::new(ToyEmbedder::DIM))),
-            Arc::new(SlowToy(clock.clone())),
-            ServiceConfig::default(),
-        )
-        .expect("service")
-        .with_clock(clock);
-        let items = (0..300)
-            .map(|i| Ok(new("acme", &format!("m{i}"))))
-            .collect();
-        let out = s
-            .ingest_batch(&tenant, items, &TenantAccess::All, None)
-            .await
-            .expect("batch");
-        assert!(
-            out.items
-                .iter()
-                .all(|i| i.as_ref().expect("stored").embedding_status
-                    == EmbeddingStatus::Completed)
-        );
+        let status = batch(Arc::new(InMemoryStore::new(ToyEmbedder::DIM)), None).await;
+        assert_eq!(status(EmbeddingStatus::Completed), 300);
     });
 }

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::calibration::calibrated;
 use super::hybrid::HybridConfig;
-use super::neighbours::Neighbourhood;
+use super::neighbours::{Neighbourhood, in_time_order};
 use super::period::QueryPeriod;
 use super::signals::{Signals, names_speaker, session_best};
 use crate::domain::{Embedding, Message, MessageId};
@@ -150,7 +150,8 @@ pub fn fuse(
         .collect();
 
     let near = Neighbourhood::new(&union, timeline, config.neighbour_window());
-    let session = session_best(&union, &f, config.session_gap());
+    let by_time = in_time_order(&union);
+    let session = session_best(&union, &by_time, &f, config.session_gap());
     let mut signals: Vec<Signals> = (0..union.len())
         .map(|i| Signals {
             matched: f[i],
@@ -186,7 +187,7 @@ pub fn fuse(
         .collect();
     // A session shares its best relevance as it shares its best fused score.
     let session_support = match config.session_weight() > 0.0 {
-        true => session_best(&union, &relevance, config.session_gap()),
+        true => session_best(&union, &by_time, &relevance, config.session_gap()),
         false => vec![0.0; union.len()],
     };
     let support: Vec<f64> = (0..union.len())
@@ -216,7 +217,7 @@ pub fn fuse(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::ports::LexicalDocument;
     use crate::scoring::similarity_relevance;
@@ -235,7 +236,7 @@ mod tests {
             .collect()
     }
 
-    fn doc(m: &Message) -> LexicalDocument {
+    pub(in crate::scoring) fn doc(m: &Message) -> LexicalDocument {
         LexicalDocument {
             message: m.clone(),
             terms: Analyzer::english()

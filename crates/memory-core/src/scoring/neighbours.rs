@@ -38,22 +38,11 @@ impl Neighbourhood {
                     })
                     .collect()
             }
-            None => {
-                let mut order: Vec<usize> = (0..union.len()).collect();
-                order.sort_by(|&a, &b| {
-                    let (ma, mb) = (&union[a].0, &union[b].0);
-                    (ma.conversation_id.as_str(), ma.created_at, ma.id).cmp(&(
-                        mb.conversation_id.as_str(),
-                        mb.created_at,
-                        mb.id,
-                    ))
-                });
-                order
-                    .into_iter()
-                    .enumerate()
-                    .map(|(p, i)| (union[i].0.conversation_id.as_str(), p, i))
-                    .collect()
-            }
+            None => in_time_order(union)
+                .into_iter()
+                .enumerate()
+                .map(|(p, i)| (union[i].0.conversation_id.as_str(), p, i))
+                .collect(),
         };
         placed.sort_unstable();
         let near = |a: &(&str, usize, usize), b: &(&str, usize, usize)| {
@@ -83,4 +72,18 @@ impl Neighbourhood {
         let (own, run) = self.runs[i].clone().unwrap_or((0, 0..0));
         run.filter(move |&k| k != own).map(|k| self.placed[k])
     }
+}
+
+/// The candidates' indices by conversation, then time (`created_at`, then id).
+pub(super) fn in_time_order(union: &[(Message, f64)]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..union.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ma, mb) = (&union[a].0, &union[b].0);
+        (ma.conversation_id.as_str(), ma.created_at, ma.id).cmp(&(
+            mb.conversation_id.as_str(),
+            mb.created_at,
+            mb.id,
+        ))
+    });
+    order
 }

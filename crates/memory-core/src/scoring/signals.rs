@@ -38,16 +38,13 @@ impl Signals {
 /// candidates in time order, split wherever two consecutive ones are more than `gap` apart
 /// (chat sessions are bursts of turns; the candidates stand in for the conversation, so two
 /// candidates of one session with a long silence between them count as two).
-pub(super) fn session_best(union: &[(Message, f64)], f: &[f64], gap: Duration) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..union.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (ma, mb) = (&union[a].0, &union[b].0);
-        (ma.conversation_id.as_str(), ma.created_at, ma.id).cmp(&(
-            mb.conversation_id.as_str(),
-            mb.created_at,
-            mb.id,
-        ))
-    });
+/// `order` is [`super::neighbours::in_time_order`]'s.
+pub(super) fn session_best(
+    union: &[(Message, f64)],
+    order: &[usize],
+    f: &[f64],
+    gap: Duration,
+) -> Vec<f64> {
     let mut best = vec![0.0; union.len()];
     let mut start = 0;
     for k in 1..=order.len() {
@@ -92,20 +89,12 @@ mod tests {
     use chrono::Datelike as _;
 
     use super::*;
-    use crate::ports::{Candidate, LexicalDocument, LexicalMatches};
+    use crate::ports::{Candidate, LexicalMatches};
+    use crate::scoring::fusion::tests::doc;
+    use crate::scoring::neighbours::in_time_order;
     use crate::scoring::{HybridConfig, QueryPeriod, fuse};
     use crate::testkit::{Fixture, basis, t0, tilted};
     use crate::text::Analyzer;
-
-    fn doc(m: &Message) -> LexicalDocument {
-        LexicalDocument {
-            message: m.clone(),
-            terms: Analyzer::english()
-                .analyze(m.content.as_str())
-                .terms()
-                .to_owned(),
-        }
-    }
 
     #[test]
     fn a_session_is_a_conversation_s_burst_of_candidates() {
@@ -125,12 +114,12 @@ mod tests {
         let f = [0.1, 0.2, 0.9, 0.5, 0.3];
         // Conversation a: {0, 30} then, after a gap of 170 minutes, {200, 250}; b alone.
         assert_eq!(
-            session_best(&union, &f, Duration::hours(1)),
+            session_best(&union, &in_time_order(&union), &f, Duration::hours(1)),
             vec![0.9, 0.3, 0.9, 0.5, 0.3]
         );
         // A wider gap joins a's two bursts.
         assert_eq!(
-            session_best(&union, &f, Duration::hours(3)),
+            session_best(&union, &in_time_order(&union), &f, Duration::hours(3)),
             vec![0.9, 0.9, 0.9, 0.5, 0.9]
         );
     }
