@@ -954,8 +954,25 @@ async fn a_tenant_that_grows_large_is_promoted_into_the_index() {
     };
     check(&store, 1.0).await;
 
+    // Half promoted (as a promotion under way leaves it): both halves answer together.
+    {
+        use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+        let mut conn = AsyncPgConnection::establish(&db.url)
+            .await
+            .expect("connect");
+        diesel::sql_query(
+            "UPDATE messages SET in_hnsw = true WHERE tenant_id = 'grow' AND id IN \
+             (SELECT id FROM messages WHERE tenant_id = 'grow' ORDER BY id LIMIT 600)",
+        )
+        .execute(&mut conn)
+        .await
+        .expect("half");
+    }
+    assert_eq!(indexed_rows(&db.url, "grow").await, (600, 600));
+    check(&store, 0.9).await;
+
     // Promoted: every row moves into the index, and searches stay complete.
-    assert_eq!(store.promote_tenant(&grow).await.expect("promote"), 1_200);
+    assert_eq!(store.promote_tenant(&grow).await.expect("promote"), 600);
     assert_eq!(indexed_rows(&db.url, "grow").await, (1_200, 0));
     check(&store, 0.9).await;
     assert_eq!(store.promote_tenant(&grow).await.expect("again"), 0);
