@@ -12,7 +12,9 @@ import numpy as np
 import snowballstemmer
 
 D = os.environ['LEVERS_DATA'].rstrip('/') + '/'
-STOP = set(open(os.path.join(HERE, 'stopwords.txt')).read().split())
+# The analyzer's own list (memory_core::text::STOPWORDS), read from its source.
+_TEXT_RS = open(os.path.join(HERE, '..', '..', 'crates', 'memory-core', 'src', 'text.rs')).read()
+STOP = set(re.findall(r'"([^"]+)"', _TEXT_RS.split('pub const STOPWORDS')[1].split('];')[0]))
 STEM = snowballstemmer.stemmer('english')
 
 

@@ -14,11 +14,12 @@ use diesel::sql_types::{Array, BigInt, Bool, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 use memory_core::domain::TenantId;
 use memory_core::error::RepositoryError;
+use memory_core::ports::MessageRecord;
 
 use crate::error::PgStoreError;
 use crate::open::PostgresStore;
 use crate::rows::CountRow;
-use crate::vector::SEARCHABLE;
+use crate::vector::{SEARCHABLE, UNINDEXED};
 
 /// Rows moved into the index per statement: each is a graph insertion (about a millisecond
 /// at a million rows), so a batch holds its row locks for well under a second.
@@ -55,10 +56,16 @@ impl PostgresStore {
     pub(crate) async fn mark_if_all_large(
         &self,
         conn: &mut AsyncPgConnection,
-        tenants: &[&str],
+        records: &[MessageRecord],
     ) -> Result<(), PgStoreError> {
         if self.config().exact_scan_threshold == 0 {
-            mark(conn, tenants).await?;
+            let mut tenants: Vec<&str> = records
+                .iter()
+                .map(|r| r.message.tenant_id.as_str())
+                .collect();
+            tenants.sort_unstable();
+            tenants.dedup();
+            mark(conn, &tenants).await?;
         }
         Ok(())
     }
@@ -153,12 +160,11 @@ impl PostgresStore {
         loop {
             let n = self
                 .with_conn("promote large tenant", async |conn| {
-                    Ok(diesel::sql_query(
+                    Ok(diesel::sql_query(format!(
                         "UPDATE messages SET in_hnsw = true WHERE tenant_id = $1 AND id IN \
-                         (SELECT id FROM messages WHERE tenant_id = $1 AND NOT archived \
-                          AND embedding_status = 'completed' AND NOT in_hnsw \
-                          LIMIT $2 FOR UPDATE SKIP LOCKED)",
-                    )
+                         (SELECT id FROM messages WHERE tenant_id = $1 AND {UNINDEXED} \
+                          LIMIT $2 FOR UPDATE SKIP LOCKED)"
+                    ))
                     .bind::<Text, _>(tenant.as_str())
                     .bind::<BigInt, _>(PROMOTE_BATCH)
                     .execute(conn)

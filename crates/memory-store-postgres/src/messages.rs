@@ -96,17 +96,6 @@ async fn write_records(
     Ok(())
 }
 
-/// The distinct tenants of `records`.
-fn tenants_of(records: &[MessageRecord]) -> Vec<&str> {
-    let mut tenants: Vec<&str> = records
-        .iter()
-        .map(|r| r.message.tenant_id.as_str())
-        .collect();
-    tenants.sort_unstable();
-    tenants.dedup();
-    tenants
-}
-
 impl PostgresStore {
     /// Every embedding has the store's dimension.
     fn check_dimensions(&self, records: &[MessageRecord]) -> Result<(), RepositoryError> {
@@ -135,9 +124,8 @@ impl MessageStore for PostgresStore {
             return Ok(());
         }
         let single = records.len() == 1 && !records[0].message.archived && key.is_none();
-        let tenants = tenants_of(records);
         self.with_conn("insert", async |conn| {
-            self.mark_if_all_large(conn, &tenants).await?;
+            self.mark_if_all_large(conn, records).await?;
             if single {
                 // One statement is its own transaction: no BEGIN/COMMIT round trips.
                 let rows = [NewMessageRow::from_record(&records[0])];
@@ -186,11 +174,8 @@ impl MessageStore for PostgresStore {
             }
             while let Some(records) = next {
                 self.check_dimensions(&records)?;
-                self.step(
-                    "insert_parts",
-                    self.mark_if_all_large(&mut conn, &tenants_of(&records)),
-                )
-                .await?;
+                self.step("insert_parts", self.mark_if_all_large(&mut conn, &records))
+                    .await?;
                 self.step("insert_parts", write_records(&mut conn, &records))
                     .await
                     .map_err(conflict)?;

@@ -78,7 +78,8 @@ pub(crate) const SEARCHABLE: &str = "NOT archived AND embedding_status = 'comple
 const INDEXED: &str = "NOT archived AND embedding_status = 'completed' AND in_hnsw";
 /// The searchable rows not in it (`messages_unindexed_idx`): rows of small tenants, and of a
 /// large one not yet promoted ([`crate::large`]).
-const UNINDEXED: &str = "NOT archived AND embedding_status = 'completed' AND NOT in_hnsw";
+pub(crate) const UNINDEXED: &str =
+    "NOT archived AND embedding_status = 'completed' AND NOT in_hnsw";
 
 /// The scope of a vector search over the rows `fixed` admits.
 fn scope_where(q: &CandidateQuery, first: usize, fixed: &str) -> (String, usize) {

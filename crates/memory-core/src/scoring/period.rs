@@ -122,9 +122,10 @@ impl QueryPeriod {
                 NaiveDate::from_ymd_opt(y + 1, 1, 1),
             ),
             Self::Month { year, month, day } => {
+                // Without a year: the message's own year, or the one before.
                 let years = match year {
-                    Some(y) => vec![y],
-                    None => vec![t.year(), t.year() - 1],
+                    Some(y) => [y, y],
+                    None => [t.year(), t.year() - 1],
                 };
                 years.into_iter().any(|y| match day {
                     Some(d) => {
