@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The offline ranking experiments behind docs/scoring.md, "Sessions, dates and speakers":
 # each lever alone and a joint grid on the LoCoMo dev split, every weight checked by
-# leave-one-conversation-out, and final.py, a stand-alone reference of the chosen formula.
+# leave-one-conversation-out, final.py, a stand-alone reference of the chosen formula, and
+# beyond.py, the levers tried on top of it and not kept.
 # Python + numpy, about 10 minutes on one core after the embeddings. Not run in CI.
 #
 #   cargo build --release -p memory-server
@@ -37,6 +38,24 @@ for f, k in (("messages.jsonl", "content"), ("queries.jsonl", "query")):
         > "$LEVERS_OUT/embeddings.jsonl"
 fi
 [ -s "$LEVERS_OUT/cache.pkl" ] || "$PY" "$here/prep.py"
+if [ ! -s "$LEVERS_OUT/context_embeddings.jsonl" ]; then
+    # beyond.py's contextual lever: each turn with the turn before it in its session, in
+    # prep.py's order (conversation, then created_at and id).
+    "$PY" -c '
+import json, sys
+convs = {}
+for line in open(sys.argv[1] + "/messages.jsonl"):
+    if line.strip():
+        m = json.loads(line)
+        convs.setdefault(m["conversation_id"], []).append(m)
+for cid in sorted(convs):
+    ms = sorted(convs[cid], key=lambda m: (m["created_at"], m["message_id"]))
+    for k, m in enumerate(ms):
+        same = k > 0 and ms[k - 1]["metadata"]["session"] == m["metadata"]["session"]
+        print(" ".join(((ms[k - 1]["content"] if same else "") + " " + m["content"]).split()))
+' "$LEVERS_DATA" | MEMORY_EMBEDDING_PRECISION=f32 target/release/memory-server embed \
+        > "$LEVERS_OUT/context_embeddings.jsonl"
+fi
 if ! $final_only; then
     "$PY" "$here/exp.py" > "$LEVERS_OUT/single.txt"   # each lever alone, leave-one-out
     "$PY" "$here/single_table.py"
@@ -44,3 +63,4 @@ if ! $final_only; then
     "$PY" "$here/combo2_report.py"                    # combinations, leave-one-out
 fi
 "$PY" "$here/final.py"
+$final_only || "$PY" "$here/beyond.py" | tee "$LEVERS_OUT/beyond.txt"   # levers tried on top, not kept
