@@ -14,7 +14,7 @@ use futures::FutureExt as _;
 use crate::config::PostgresConfig;
 use crate::error::{PgStoreError, from_pool};
 use crate::large::Checked;
-use crate::vector::ScopeSizes;
+use crate::vector::{AnnKeyCell, ScopeSizes};
 
 /// An async closure over a connection whose future is `Send` (what `async_trait` needs).
 /// The same device as diesel-async's bound on `AsyncConnection::transaction`.
@@ -42,6 +42,7 @@ struct Inner {
     config: PostgresConfig,
     scope_sizes: ScopeSizes,
     checked: Checked,
+    ann_key: AnnKeyCell,
 }
 
 /// memory-core's store ports on Postgres + pgvector: [`memory_core::ports::MessageStore`],
@@ -119,6 +120,7 @@ impl PostgresStore {
                 config,
                 scope_sizes: ScopeSizes::default(),
                 checked: Checked::default(),
+                ann_key: AnnKeyCell::default(),
             }),
         })
     }
@@ -140,6 +142,11 @@ impl PostgresStore {
 
     pub(crate) fn checked(&self) -> &Checked {
         &self.inner.checked
+    }
+
+    /// What the HNSW index orders by, once read.
+    pub(crate) fn ann_key_cell(&self) -> &AnnKeyCell {
+        &self.inner.ann_key
     }
 
     async fn check_schema(&self) -> Result<(), PgStoreError> {

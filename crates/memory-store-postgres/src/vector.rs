@@ -2,7 +2,7 @@
 //! large ones (see `docs/storage-postgres.md` for why), and the cache of which scopes are large.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -25,6 +25,40 @@ pub enum SearchPath {
     /// The HNSW index with an iterative scan.
     Index,
 }
+
+/// What `messages_embedding_hnsw_idx` orders by, read from its definition once per store:
+/// a half-precision copy of the vector (`embedding::halfvec(N)`, the migrations' index since
+/// 2026-12-07) or the column itself (an index an operator built the older way). The index
+/// search must order by the same expression, or the planner cannot use the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AnnKey {
+    /// `embedding vector_cosine_ops`.
+    Vector,
+    /// `(embedding::halfvec(dimension)) halfvec_cosine_ops`.
+    Half(usize),
+}
+
+impl AnnKey {
+    /// The key of the index `indexdef` defines (from `pg_indexes`).
+    pub(crate) fn of_index(indexdef: &str, dimension: usize) -> Self {
+        if indexdef.contains("halfvec_cosine_ops") {
+            Self::Half(dimension)
+        } else {
+            Self::Vector
+        }
+    }
+
+    /// The ORDER BY expression that lets the planner use the index (`$1`: the query vector).
+    fn order_by(self) -> String {
+        match self {
+            Self::Vector => "embedding <=> $1".to_owned(),
+            Self::Half(d) => format!("embedding::halfvec({d}) <=> $1::halfvec({d})"),
+        }
+    }
+}
+
+/// The store's [`AnnKey`], once read.
+pub(crate) type AnnKeyCell = OnceLock<AnnKey>;
 
 /// Most scopes whose size class is remembered; the cache is cleared when it would grow past.
 const SCOPE_CACHE_MAX: usize = 100_000;
@@ -127,13 +161,15 @@ fn exact<'a>(q: &'a CandidateQuery, vector: &'a Vector, explain: bool) -> Query<
 /// the exact nearest among the scope's rows it does not hold (a tenant not yet promoted, or
 /// rows written while it was), merged by exact distance. The second half reads
 /// `messages_unindexed_idx`, which holds few of a large tenant's rows once it is promoted.
-/// Both halves use the same parameters.
-fn ann<'a>(q: &'a CandidateQuery, vector: &'a Vector, explain: bool) -> Query<'a> {
+/// Both halves use the same parameters. The index orders by `key` (half precision, for the
+/// migrations' index); the merge, like the exact path, by the exact distance.
+fn ann<'a>(q: &'a CandidateQuery, vector: &'a Vector, key: AnnKey, explain: bool) -> Query<'a> {
     let (indexed, next) = scope_where(q, 2, INDEXED);
     let (unindexed, _) = scope_where(q, 2, UNINDEXED);
+    let order = key.order_by();
     let sql = format!(
         "{}WITH nearest AS MATERIALIZED (SELECT {SEARCH_COLUMNS}, embedding <=> $1 AS distance \
-         FROM messages WHERE {indexed} ORDER BY embedding <=> $1 LIMIT ${next}), \
+         FROM messages WHERE {indexed} ORDER BY {order} LIMIT ${next}), \
          rest AS MATERIALIZED (SELECT {SEARCH_COLUMNS}, embedding <=> $1 AS distance \
          FROM messages WHERE {unindexed} ORDER BY distance LIMIT ${next}) \
          SELECT * FROM nearest UNION ALL SELECT * FROM rest ORDER BY distance, id LIMIT ${next}",
@@ -158,6 +194,31 @@ fn ann_settings(ef_search: u32, max_scan_tuples: u32) -> Query<'static> {
 }
 
 impl PostgresStore {
+    /// What the HNSW index orders by (read once: rebuilding the index another way needs a
+    /// restart of the store).
+    async fn ann_key(&self, conn: &mut AsyncPgConnection) -> Result<AnnKey, PgStoreError> {
+        #[derive(diesel::QueryableByName)]
+        struct IndexDef {
+            #[diesel(sql_type = Text)]
+            indexdef: String,
+        }
+        if let Some(&key) = self.ann_key_cell().get() {
+            return Ok(key);
+        }
+        let def: Vec<IndexDef> = diesel::sql_query(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() \
+             AND indexname = 'messages_embedding_hnsw_idx'",
+        )
+        .load(conn)
+        .await?;
+        let Some(def) = <[IndexDef]>::first(&def) else {
+            // No index (dropped for a bulk load, say): nothing to match; asked again next time.
+            return Ok(AnnKey::Vector);
+        };
+        let key = AnnKey::of_index(&def.indexdef, self.config().dimension);
+        Ok(*self.ann_key_cell().get_or_init(|| key))
+    }
+
     /// Whether `q`'s scope is large enough for the index (cached for `scope_size_cache_ttl`).
     async fn scope_is_large(
         &self,
@@ -215,10 +276,11 @@ impl PostgresStore {
                 // index search would drop the rows its filters reject after the limit.
                 if q.filters.is_empty() && self.scope_is_large(conn, q).await? {
                     let vector = &vector;
+                    let key = self.ann_key(conn).await?;
                     let rows: Vec<SearchRow> = conn
                         .transaction::<_, PgStoreError, _>(async |conn| {
                             ann_settings(ef, max_scan).execute(conn).await?;
-                            Ok(ann(q, vector, false).load(conn).await?)
+                            Ok(ann(q, vector, key, false).load(conn).await?)
                         })
                         .await?;
                     // Fewer than asked: the scope has fewer eligible rows, or the iterative
@@ -267,10 +329,11 @@ impl PostgresStore {
                 // index search would drop the rows its filters reject after the limit.
                 if q.filters.is_empty() && self.scope_is_large(conn, q).await? {
                         let vector = &vector;
+                        let key = self.ann_key(conn).await?;
                         let lines = conn
                             .transaction::<_, PgStoreError, _>(async |conn| {
                                 ann_settings(ef, max_scan).execute(conn).await?;
-                                Ok(ann(q, vector, true).load(conn).await?)
+                                Ok(ann(q, vector, key, true).load(conn).await?)
                             })
                             .await?;
                         (SearchPath::Index, lines)
@@ -295,5 +358,27 @@ impl VectorSearch for PostgresStore {
         query: &CandidateQuery,
     ) -> Result<Vec<Candidate>, RepositoryError> {
         Ok(self.search_with_path(query).await?.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AnnKey;
+
+    #[test]
+    fn the_index_search_orders_by_what_the_index_holds() {
+        let half = "CREATE INDEX messages_embedding_hnsw_idx ON public.messages USING hnsw \
+                    (((embedding)::halfvec(384)) halfvec_cosine_ops) WITH (m='24', \
+                    ef_construction='128') WHERE ((NOT archived) AND in_hnsw)";
+        let full = "CREATE INDEX messages_embedding_hnsw_idx ON public.messages USING hnsw \
+                    (embedding vector_cosine_ops) WITH (m='16', ef_construction='64') \
+                    WHERE ((NOT archived) AND in_hnsw)";
+        assert_eq!(AnnKey::of_index(half, 384), AnnKey::Half(384));
+        assert_eq!(AnnKey::of_index(full, 384), AnnKey::Vector);
+        assert_eq!(
+            AnnKey::Half(384).order_by(),
+            "embedding::halfvec(384) <=> $1::halfvec(384)"
+        );
+        assert_eq!(AnnKey::Vector.order_by(), "embedding <=> $1");
     }
 }

@@ -43,8 +43,9 @@ async fn table_exists(url: &str, table: &str) -> bool {
 }
 
 /// The migrations in migrations/postgres: the schema, lexical search, the lifecycle tables,
-/// the importance override, leases and claims, tenant keys, the large tenants' HNSW index.
-const MIGRATION_COUNT: usize = 7;
+/// the importance override, leases and claims, tenant keys, the large tenants' HNSW index,
+/// its half-precision denser graph.
+const MIGRATION_COUNT: usize = 8;
 
 #[tokio::test]
 async fn migrations_up_down_up() {
