@@ -64,3 +64,4 @@ if ! $final_only; then
 fi
 "$PY" "$here/final.py"
 $final_only || "$PY" "$here/beyond.py" | tee "$LEVERS_OUT/beyond.txt"   # levers tried on top, not kept
+$final_only || "$PY" "$here/relevance_cut.py" | tee "$LEVERS_OUT/relevance_cut.txt"   # what min_relevance costs

@@ -380,6 +380,16 @@ impl LexicalScorer {
             .term_score(idf, f64::from(tf), f64::from(len), self.average_length)
     }
 
+    /// The idf of the query terms among `terms`, each counted once: what a document that
+    /// holds each of them once (b = 0) adds to its score.
+    pub fn idf_mass(&self, terms: &[String]) -> f64 {
+        self.idf
+            .iter()
+            .filter(|(t, _)| terms.contains(t))
+            .map(|(_, idf)| idf)
+            .sum()
+    }
+
     /// A BM25 `score` on a fixed scale: the share of the query's idf mass it reaches, in
     /// `[0, 1]`. With b = 0 a document that mentions every query term once scores exactly 1
     /// and one that mentions only the rarest terms scores their share; repeats (and, with

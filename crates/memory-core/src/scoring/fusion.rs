@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use super::calibration::calibrated;
 use super::hybrid::HybridConfig;
 use super::neighbours::{Neighbourhood, in_time_order};
-use super::period::QueryPeriod;
+use super::period::NamedPeriod;
 use super::signals::{Signals, names_speaker, session_best};
 use crate::domain::{Embedding, Message, MessageId};
 use crate::ports::{Candidate, LexicalMatches};
@@ -79,7 +79,9 @@ fn min_max(values: &[f64]) -> Vec<f64> {
 /// order     = h(d) / max h                     what ranks the candidates
 /// relevance = w * coverage(d) + (1 - w) * similarity_relevance(d, N)   absolute, see
 ///             [`calibrated`]; coverage alone without a similarity (lexical mode, or d
-///             not embedded yet)
+///             not embedded yet). coverage(d) = bm25(d) / the query terms' idf mass,
+///             with the terms naming the query's period counted as matched (their idf
+///             added once) when d was written in it
 /// support   = max relevance over d and its neighbours
 /// ```
 ///
@@ -94,7 +96,7 @@ pub fn fuse(
     query_terms: &[String],
     query_embedding: Option<&Embedding>,
     timeline: Option<&[MessageId]>,
-    period: Option<&QueryPeriod>,
+    period: Option<&NamedPeriod>,
     config: &HybridConfig,
 ) -> Vec<Fused> {
     // The scope's size: BM25's N, and the chance level of a cosine.
@@ -163,9 +165,13 @@ pub fn fuse(
         .collect();
     let best = signals.iter().map(Signals::total).fold(0.0, f64::max);
     let terms: HashSet<&str> = query_terms.iter().map(String::as_str).collect();
+    let in_period: Vec<bool> = union
+        .iter()
+        .map(|(m, _)| period.is_some_and(|p| p.contains(m.created_at, config.date_grace())))
+        .collect();
     let mut speakers = HashMap::new();
-    for (s, (m, _)) in signals.iter_mut().zip(&union) {
-        if period.is_some_and(|p| p.contains(m.created_at, config.date_grace())) {
+    for ((s, (m, _)), &dated) in signals.iter_mut().zip(&union).zip(&in_period) {
+        if dated {
             s.date = config.date_weight() * best;
         }
         if config.speaker_weight() > 0.0 && names_speaker(m, &terms, &mut speakers) {
@@ -173,7 +179,14 @@ pub fn fuse(
         }
     }
     let max_h = signals.iter().map(Signals::total).fold(0.0, f64::max);
-    let coverage: Vec<f64> = raw.iter().map(|r| scorer.coverage(*r)).collect();
+    // The words naming the period are matched by when a message was written, not by its
+    // text: a message written in the period counts as mentioning them.
+    let date_mass = period.map_or(0.0, |p| scorer.idf_mass(p.terms()));
+    let coverage: Vec<f64> = raw
+        .iter()
+        .zip(&in_period)
+        .map(|(r, &dated)| scorer.coverage(if dated { r + date_mass } else { *r }))
+        .collect();
     // Without lexical statistics (a query of stopwords only) the candidates are a lower
     // bound of the scope's size.
     let scope_size = scope_size.max(union.len() as u64);

@@ -15,7 +15,7 @@ pub use calibration::{
 pub use fusion::{Fused, fuse};
 pub use hybrid::HybridConfig;
 pub use importance::{ImportanceConfig, ImportanceScorer};
-pub use period::QueryPeriod;
+pub use period::{NamedPeriod, QueryPeriod};
 pub use ranking::{Ranked, Ranker, RankingConfig};
 pub use signals::Signals;
 

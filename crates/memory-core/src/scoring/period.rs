@@ -4,6 +4,8 @@
 
 use chrono::{DateTime, Datelike as _, Duration, NaiveDate, Utc};
 
+use crate::text::Analyzer;
+
 const MONTHS: [&str; 12] = [
     "January",
     "February",
@@ -69,6 +71,12 @@ fn month_of(token: &str) -> Option<u32> {
 impl QueryPeriod {
     /// The first period `query` names, if any: `[day] Month [day][,] [year]`, or a year alone.
     pub fn parse(query: &str) -> Option<Self> {
+        Self::parse_words(query).map(|(period, _)| period)
+    }
+
+    /// [`QueryPeriod::parse`], with the words of `query` that name the period ("7", "May",
+    /// "2023").
+    pub fn parse_words(query: &str) -> Option<(Self, Vec<&str>)> {
         let tokens: Vec<&str> = query
             .split(|c: char| !c.is_alphanumeric())
             .filter(|t| !t.is_empty())
@@ -81,7 +89,7 @@ impl QueryPeriod {
             {
                 (m, i + 2, Some(d))
             } else if let Some(y) = year_of(token) {
-                return Some(Self::Year(y));
+                return Some((Self::Year(y), vec![*token]));
             } else {
                 continue;
             };
@@ -94,11 +102,15 @@ impl QueryPeriod {
                 _ => None,
             };
             let year = tokens.get(next).and_then(|t| year_of(t));
-            return Some(Self::Month {
+            if year.is_some() {
+                next += 1;
+            }
+            let period = Self::Month {
                 year,
                 month,
                 day: day_before.or(day_after),
-            });
+            };
+            return Some((period, tokens[i..next].to_vec()));
         }
         None
     }
@@ -149,6 +161,43 @@ impl QueryPeriod {
     }
 }
 
+/// A period a query names, with the query's terms that name it: those words are matched by
+/// a message's `created_at`, not by its text (docs/scoring.md, "Relevance and
+/// `min_relevance`"): a message written in the period counts as mentioning them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedPeriod {
+    period: QueryPeriod,
+    terms: Vec<String>,
+}
+
+impl NamedPeriod {
+    /// A period and the analysed query terms that name it.
+    pub fn new(period: QueryPeriod, terms: Vec<String>) -> Self {
+        Self { period, terms }
+    }
+
+    /// The first period `query` names, with its words as `analyzer` makes terms of them.
+    pub fn in_query(query: &str, analyzer: &Analyzer) -> Option<Self> {
+        let (period, words) = QueryPeriod::parse_words(query)?;
+        Some(Self::new(period, analyzer.terms(&words.join(" "))))
+    }
+
+    /// The period.
+    pub fn period(&self) -> &QueryPeriod {
+        &self.period
+    }
+
+    /// The query terms that name it.
+    pub fn terms(&self) -> &[String] {
+        &self.terms
+    }
+
+    /// Whether `t` is in the period or within `grace` after it ([`QueryPeriod::contains`]).
+    pub fn contains(&self, t: DateTime<Utc>, grace: Duration) -> bool {
+        self.period.contains(t, grace)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +243,46 @@ mod tests {
         );
         assert_eq!(QueryPeriod::parse("When did she move?"), None);
         assert_eq!(QueryPeriod::parse(""), None);
+    }
+
+    #[test]
+    fn the_words_that_name_the_period_become_its_terms() {
+        let a = Analyzer::english();
+        let named = |q: &str| NamedPeriod::in_query(q, a).map(|p| p.terms().to_vec());
+        assert_eq!(
+            QueryPeriod::parse_words("What did Gina find on 1 February, 2023?"),
+            Some((
+                QueryPeriod::Month {
+                    year: Some(2023),
+                    month: 2,
+                    day: Some(1)
+                },
+                vec!["1", "February", "2023"]
+            ))
+        );
+        assert_eq!(
+            named("What did Gina find on 1 February, 2023 for her store?"),
+            Some(vec![
+                "1".to_owned(),
+                "februari".to_owned(),
+                "2023".to_owned()
+            ])
+        );
+        assert_eq!(
+            named("Where was Tim on May 7th 2023?"),
+            Some(vec!["may".to_owned(), "7th".to_owned(), "2023".to_owned()])
+        );
+        assert_eq!(
+            named("in 2022, and May 2023"),
+            Some(vec!["2022".to_owned()])
+        );
+        assert_eq!(named("When did she move?"), None);
+        let p = NamedPeriod::in_query("in June", a).expect("a month");
+        assert_eq!(p.period(), &QueryPeriod::parse("in June").expect("a month"));
+        assert!(p.contains(
+            "2023-06-10T00:00:00Z".parse().expect("time"),
+            Duration::zero()
+        ));
     }
 
     #[test]

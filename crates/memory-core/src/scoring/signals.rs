@@ -92,7 +92,7 @@ mod tests {
     use crate::ports::{Candidate, LexicalMatches};
     use crate::scoring::fusion::tests::doc;
     use crate::scoring::neighbours::in_time_order;
-    use crate::scoring::{HybridConfig, QueryPeriod, fuse};
+    use crate::scoring::{HybridConfig, NamedPeriod, QueryPeriod, fuse};
     use crate::testkit::{Fixture, basis, t0, tilted};
     use crate::text::Analyzer;
 
@@ -169,7 +169,7 @@ mod tests {
             reply.id,
         ];
         let config = HybridConfig::default();
-        let signals = |period: Option<&QueryPeriod>| {
+        let signals = |period: Option<&NamedPeriod>| {
             let fused = fuse(
                 candidates.clone(),
                 lexical(),
@@ -230,12 +230,85 @@ mod tests {
             month: day(10, 0).month(),
             day: Some(day(10, 0).day()),
         };
-        let get = signals(Some(&period));
+        let get = signals(Some(&NamedPeriod::new(period, Vec::new())));
         let best = get(&hit).matched + get(&hit).session;
         assert_eq!(get(&later).date, config.date_weight() * best);
         assert_eq!(get(&last).date, config.date_weight() * best);
         assert_eq!(get(&hit).date, 0.0);
         assert!(candidates.iter().all(|c| get(&c.message).speaker == 0.0));
+    }
+
+    #[test]
+    fn a_message_written_in_the_named_period_covers_the_words_naming_it() {
+        // "On 10 March 2023": the date words are in no message's text, only in when the
+        // messages were written.
+        let written = |text: &str, at: &str| {
+            Fixture::new("t", "c1", 4)
+                .content(text)
+                .embedded(tilted(4, 1.4))
+                .created(at.parse().expect("time"))
+                .build()
+        };
+        let that_day = written("we repotted the tomatoes", "2023-03-10T15:00:00Z");
+        let month_later = written("we repotted the tomatoes", "2023-04-20T15:00:00Z");
+        let quiet = written("lovely weather today", "2023-03-10T15:05:00Z");
+        let query = "What did they repot on 10 March 2023?";
+        let analyzer = Analyzer::english();
+        let terms = analyzer.query_terms(query);
+        let period = NamedPeriod::in_query(query, analyzer).expect("a date");
+        assert_eq!(period.terms(), ["10", "march", "2023"]);
+        let lexical = LexicalMatches {
+            scope_size: 3,
+            average_length: 3.0,
+            // repot, 10, march, 2023
+            document_frequencies: vec![2, 0, 0, 0],
+            documents: vec![doc(&that_day), doc(&month_later)],
+        };
+        let candidates: Vec<Candidate> = [&that_day, &month_later, &quiet]
+            .iter()
+            .map(|m| Candidate {
+                similarity: 0.0,
+                message: (*m).clone(),
+            })
+            .collect();
+        let config = HybridConfig::default();
+        let coverage = |period: Option<&NamedPeriod>| {
+            let fused = fuse(
+                candidates.clone(),
+                lexical.clone(),
+                &terms,
+                Some(&basis(4, 0)),
+                None,
+                period,
+                &config,
+            );
+            move |m: &Message| {
+                fused
+                    .iter()
+                    .find(|f| f.message.id == m.id)
+                    .and_then(|f| f.lexical)
+                    .expect("hybrid")
+            }
+        };
+        let scorer = crate::text::LexicalScorer::new(config.bm25(), &terms, &[2, 0, 0, 0], 3, 3.0);
+        let mass = scorer.idf_mass(&terms);
+        let date = scorer.idf_mass(period.terms());
+        let repot = scorer.coverage(scorer.score("repot tomato")) * mass;
+        assert!(date > 0.0 && repot > 0.0 && (mass - date - repot).abs() < 1e-9);
+        // Without the period: only the text counts, and the date words weigh it down.
+        let plain = coverage(None);
+        assert!((plain(&that_day) - repot / mass).abs() < 1e-12);
+        assert_eq!(plain(&that_day), plain(&month_later));
+        assert_eq!(plain(&quiet), 0.0);
+        // With it: the message written that day covers every query word.
+        let dated = coverage(Some(&period));
+        assert!((dated(&that_day) - 1.0).abs() < 1e-9);
+        assert_eq!(
+            dated(&month_later),
+            plain(&month_later),
+            "written outside it"
+        );
+        assert!((dated(&quiet) - date / mass).abs() < 1e-12, "the day alone");
     }
 
     #[test]

@@ -4,7 +4,7 @@ use crate::access::TenantAccess;
 use crate::domain::{Embedding, Filters, Message, SearchMode, SearchQuery, SearchResults};
 use crate::error::{CoreError, EmbedderError, Result};
 use crate::ports::{CandidateQuery, EmbedPurpose, LexicalMatches, LexicalQuery};
-use crate::scoring::{QueryPeriod, fuse};
+use crate::scoring::{NamedPeriod, fuse};
 use crate::text::Analyzer;
 
 use super::MemoryService;
@@ -142,7 +142,7 @@ impl MemoryService {
                     &terms,
                     embedding.as_ref(),
                     timeline.as_deref(),
-                    QueryPeriod::parse(&query.query).as_ref(),
+                    NamedPeriod::in_query(&query.query, Analyzer::english()).as_ref(),
                     &self.hybrid,
                 );
                 let now = self.clock.now();
