@@ -13,6 +13,7 @@ from collections import Counter
 
 import numpy as np
 import lib
+import final
 from final import idf, minmax, PREFIX
 from prep import terms
 
@@ -136,21 +137,9 @@ def rank(c, q, norm='minmax', wl=0.5, ctx_w=0.0, prf_k=0, prf_b=0.0, prf_mode='v
     return ranked[:10]
 
 
-def evaluate(**kw):
-    r5, mrr = [], []
-    for cid in lib.CONVS:
-        c = C[cid]
-        for q in c['queries']:
-            top = rank(c, q, **kw)
-            ev = set(q['ev'])
-            r5.append(len(ev & set(top[:5].tolist())) / len(ev))
-            mrr.append(next((1.0 / (i + 1) for i, d in enumerate(top) if d in ev), 0.0))
-    return np.array(r5), np.array(mrr)
-
-
 if __name__ == '__main__':
     lib.terms = terms
-    b5, _ = evaluate()
+    b5, _ = final.evaluate(rank)
     for label, kw in [
             ('the default', {}),
             ('z-score fusion instead of min-max', dict(norm='z')),
@@ -163,8 +152,4 @@ if __name__ == '__main__':
             ('contextual embedding, model call per turn (0.35)', dict(ctx_w=0.35)),
             ('contextual embedding (0.5)', dict(ctx_w=0.5)),
             ('contextual embedding (0.35), session 0.5', dict(ctx_w=0.35, sess_a=0.5))]:
-        r5, mrr = evaluate(**kw)
-        d = r5 - b5
-        print(f"{label}: R@5 {r5.mean():.4f} MRR {mrr.mean():.4f} cats "
-              + ' / '.join(f"{r5[lib.CAT == k].mean():.3f}" for k in (1, 2, 3, 4))
-              + f"  delta {d.mean():+.4f} (paired se {d.std() / np.sqrt(len(d)):.4f})", flush=True)
+        final.report(label, *final.evaluate(rank, **kw), b5)

@@ -71,16 +71,26 @@ def rank(c, q, nw=0.2, sess_a=0.0, sess_gap=3600.0, date_b=0.0, date_after=7, sp
     return idx[keys][:10]
 
 
-def evaluate(**kw):
+def evaluate(ranker=None, **kw):
+    """Per-question R@5 and MRR@10 of `ranker` (this module's rank by default)."""
+    ranker = ranker or rank
     r5, mrr = [], []
     for cid in lib.CONVS:
         c = C[cid]
         for q in c['queries']:
-            top = rank(c, q, **kw)
+            top = ranker(c, q, **kw)
             ev = set(q['ev'])
             r5.append(len(ev & set(top[:5].tolist())) / len(ev))
             mrr.append(next((1.0 / (i + 1) for i, d in enumerate(top) if d in ev), 0.0))
     return np.array(r5), np.array(mrr)
+
+
+def report(label, r5, mrr, b5):
+    """One line: R@5, MRR, R@5 per category and the paired difference to `b5`."""
+    d = r5 - b5
+    print(f"{label}: R@5 {r5.mean():.4f} MRR {mrr.mean():.4f} cats "
+          + ' / '.join(f"{r5[lib.CAT == k].mean():.3f}" for k in (1, 2, 3, 4))
+          + f"  delta {d.mean():+.4f} (paired se {d.std() / np.sqrt(len(d)):.4f})", flush=True)
 
 
 if __name__ == '__main__':
@@ -92,8 +102,4 @@ if __name__ == '__main__':
                       ('session 0.8 + nw 0.25 + date 0.3', dict(nw=0.25, sess_a=0.8, date_b=0.3)),
                       ('THE DEFAULT: session 0.8 + nw 0.25 + date 0.3 + speaker 0.25', dict(nw=0.25, sess_a=0.8, date_b=0.3, spk_b=0.25)),
                       ('the same with session 0.6', dict(nw=0.25, sess_a=0.6, date_b=0.3, spk_b=0.25))]:
-        r5, mrr = evaluate(**kw)
-        d = r5 - b5
-        print(f"{label}: R@5 {r5.mean():.4f} MRR {mrr.mean():.4f} cats "
-              + ' / '.join(f"{r5[lib.CAT == k].mean():.3f}" for k in (1, 2, 3, 4))
-              + f"  delta {d.mean():+.4f} (paired se {d.std() / np.sqrt(len(d)):.4f})")
+        report(label, *evaluate(**kw), b5)
