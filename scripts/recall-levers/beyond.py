@@ -51,14 +51,7 @@ def rank(c, q, norm='minmax', wl=0.5, ctx_w=0.0, prf_k=0, prf_b=0.0, prf_mode='v
          qpen=0.0, sess_best_b=0.0, sess_div=0.0, sess_a=0.8):
     n = len(c['ids'])
     cos = q['cos']
-    T = q['tf']
-    w = idf(n, q['df'])
-    bm = (w[:, None] * T * 2.2 / (T + 1.2)).sum(0) if len(w) else np.zeros(n)
-    inC = np.zeros(n, bool)
-    inC[np.argsort(-cos, kind='stable')[:200]] = True
-    m = np.nonzero(bm > 0)[0]
-    inC[m[np.argsort(-bm[m], kind='stable')[:300]]] = True
-    idx = np.nonzero(inC)[0]
+    bm, inC, idx = final.candidates(c, q)
 
     def nz(x):   # min-max (the default) or z-score over the candidates
         if norm == 'minmax':

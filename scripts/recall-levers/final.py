@@ -22,18 +22,24 @@ def minmax(x):
 PREFIX = re.compile(r"^\s*([^:\n]{1,40}):")
 
 
-def rank(c, q, nw=0.2, sess_a=0.0, sess_gap=3600.0, date_b=0.0, date_after=7, spk_b=0.0):
+def candidates(c, q):
+    """BM25 (b = 0) of every turn, and the candidates: the 200 nearest by cosine U the best
+    300 lexical matches. Returns (bm25, in-candidates mask, candidate positions in time order)."""
     n = len(c['ids'])
-    cos = q['cos']
     T = q['tf']
     w = idf(n, q['df'])
     bm = (w[:, None] * T * 2.2 / (T + 1.2)).sum(0) if len(w) else np.zeros(n)
-    # candidates: 200 nearest by cosine U the best 300 lexical matches
     inC = np.zeros(n, bool)
-    inC[np.argsort(-cos, kind='stable')[:200]] = True
+    inC[np.argsort(-q['cos'], kind='stable')[:200]] = True
     m = np.nonzero(bm > 0)[0]
     inC[m[np.argsort(-bm[m], kind='stable')[:300]]] = True
-    idx = np.nonzero(inC)[0]                      # in time-line order
+    return bm, inC, np.nonzero(inC)[0]
+
+
+def rank(c, q, nw=0.2, sess_a=0.0, sess_gap=3600.0, date_b=0.0, date_after=7, spk_b=0.0):
+    n = len(c['ids'])
+    cos = q['cos']
+    bm, inC, idx = candidates(c, q)
     f = np.zeros(n)
     f[idx] = 0.5 * minmax(bm[idx]) + 0.5 * minmax(cos[idx])
     # neighbours: candidates at most 2 places away on the time line
