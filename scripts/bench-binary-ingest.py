@@ -19,6 +19,15 @@ docs/benchmarks.md ("Allocator"): `glibc.malloc.perturb=0` is glibc's own defaul
     scripts/bench-binary-ingest.py --store sqlite --side ...
     scripts/bench-binary-ingest.py --side before@/tmp/old/memory-server: --side after:
     scripts/bench-binary-ingest.py --clients 32 --side ...   # single messages, 32 clients
+    # into a large tenant (its rows in the HNSW graph) against a fresh, small one:
+    scripts/bench-binary-ingest.py --clients 8 --large-tenant big \\
+        --side small: --side large:BENCH_TENANT=big
+
+`BENCH_TENANT=NAME` in a side's settings is read here, not passed to the server: that side
+ingests into NAME every round instead of a fresh tenant. `--large-tenant NAME` (Postgres)
+first imports the messages three times into NAME (10,305 rows, above the store's
+`exact_scan_threshold`), then lists it in `large_tenants` and moves its rows into the index,
+as the store's promotion does, so every row a side then writes there is a graph insertion.
 
 The clients are Python threads on the same machine: their CPU is taken from the server's, the
 same for every side, so compare sides of one run, not these figures with the Rust clients of
@@ -137,7 +146,8 @@ def ingest_singles(base, tenant, messages, clients):
     return state["pending"]
 
 
-def run_side(binary, database_url, env, messages, tag, clients):
+def start_server(binary, database_url, env):
+    """The binary serving `database_url` on a free port: (process, base URL)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     full_env = dict(os.environ)
@@ -152,9 +162,38 @@ def run_side(binary, database_url, env, messages, tag, clients):
     )
     full_env.update(env)
     proc = subprocess.Popen([binary, "serve"], env=full_env, stdout=subprocess.DEVNULL)
+    return proc, base
+
+
+def make_large(binary, database_url, tenant, messages):
+    """Imports `messages` three times into `tenant`, then lists it as large and indexes its
+    rows (what the store's promotion does in the background)."""
+    proc, base = start_server(binary, database_url, {})
     try:
         wait_ready(base, proc)
-        tenant = f"bench-{tag}-{time.time_ns()}"
+        for _ in range(3):
+            ingest_batches(base, tenant, messages)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    statements = [
+        f"INSERT INTO large_tenants (tenant_id) VALUES ('{tenant}') ON CONFLICT DO NOTHING",
+        f"UPDATE messages SET in_hnsw = true WHERE tenant_id = '{tenant}' AND NOT in_hnsw",
+        "VACUUM ANALYZE messages",
+    ]
+    command = ["psql", "-q", database_url]
+    for sql in statements:
+        command += ["-c", sql]
+    subprocess.run(command, check=True)
+
+
+def run_side(binary, database_url, env, messages, tag, clients):
+    env = dict(env)
+    fixed = env.pop("BENCH_TENANT", None)
+    proc, base = start_server(binary, database_url, env)
+    try:
+        wait_ready(base, proc)
+        tenant = fixed or f"bench-{tag}-{time.time_ns()}"
         pg = postgres_pids() if database_url.startswith("postgres") else []
         server0, pg0, t0 = cpu_seconds([proc.pid]), cpu_seconds(pg), time.time()
         if clients:
@@ -192,6 +231,10 @@ def main():
         help="NAME[@BINARY]:VAR=VALUE,VAR=VALUE (that side's binary, default --binary, and "
         "environment, may be empty)",
     )
+    ap.add_argument(
+        "--large-tenant",
+        help="Postgres: first make this tenant large (see the module's doc)",
+    )
     args = ap.parse_args()
     sides = []
     for spec in args.side:
@@ -205,6 +248,10 @@ def main():
         url = subprocess.run(
             [str(REPO / "scripts" / "pg.sh"), "url"], capture_output=True, text=True, check=True
         ).stdout.strip()
+    if args.large_tenant:
+        if args.store != "postgres":
+            sys.exit("--large-tenant is for Postgres")
+        make_large(args.binary, url, args.large_tenant, messages)
     results = {name: [] for name, _, _ in sides}
     for r in range(args.rounds):
         for name, binary, env in sides:
