@@ -34,6 +34,11 @@ pub struct PostgresConfig {
     /// How long a scope's size class (small or large) is remembered (default 60 s), so most
     /// searches skip the capped count.
     pub scope_size_cache_ttl: Duration,
+    /// Most single-message inserts written at once (default 4). Further ones wait and are
+    /// written together, in one statement, by the next free writer: under load, many
+    /// messages share one commit and round trip. 1 groups the most; `pool_size` (or more)
+    /// writes every insert at once, alone, as before grouping existed.
+    pub insert_writers: usize,
 }
 
 impl Default for PostgresConfig {
@@ -48,6 +53,7 @@ impl Default for PostgresConfig {
             hnsw_ef_search: 200,
             hnsw_max_scan_tuples: 20_000,
             scope_size_cache_ttl: Duration::from_secs(60),
+            insert_writers: 4,
         }
     }
 }
@@ -58,6 +64,9 @@ impl PostgresConfig {
         let bad = |m: String| Err(PgStoreError::config(m));
         if self.pool_size == 0 {
             return bad("pool_size must be at least 1".into());
+        }
+        if self.insert_writers == 0 {
+            return bad("insert_writers must be at least 1".into());
         }
         // pgvector's limit for an HNSW-indexed vector column.
         if !(1..=2_000).contains(&self.dimension) {

@@ -27,6 +27,7 @@
 //! - `messages.rs`, `vector.rs`, `lexical.rs`, `retention.rs`, `erasure.rs`, `timeline.rs`,
 //!   `listing.rs`, `editing.rs`: one port each, with its SQL (`vector.rs` also holds the scope size cache and
 //!   [`PostgresStore::search_with_path`] / [`PostgresStore::explain_search`]);
+//! - `coalesce.rs`: concurrent single inserts written together (group commit);
 //! - `idempotency.rs`: the idempotency records written inside a write's transaction;
 //! - `large.rs`: which tenants' rows the HNSW index holds (large ones), and promoting a
 //!   tenant that has grown;
@@ -44,6 +45,7 @@
 //! [`Listing`]: memory_core::ports::Listing
 //! [`Editing`]: memory_core::ports::Editing
 
+mod coalesce;
 mod config;
 mod editing;
 mod erasure;

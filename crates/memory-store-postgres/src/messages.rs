@@ -55,6 +55,9 @@ const TENANTS_SQL: &str = "WITH RECURSIVE t(tenant_id) AS ( \
        FROM t WHERE t.tenant_id IS NOT NULL) \
      SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL";
 
+/// The most rows one INSERT writes: Postgres takes at most 65,535 parameters per statement.
+const ROWS_PER_STATEMENT: usize = 2000;
+
 /// A duplicate id as the core names it.
 fn conflict(e: PgStoreError) -> RepositoryError {
     match e {
@@ -72,8 +75,7 @@ async fn write_records(
     records: &[MessageRecord],
 ) -> Result<(), PgStoreError> {
     let rows: Vec<NewMessageRow<'_>> = records.iter().map(NewMessageRow::from_record).collect();
-    // Postgres takes at most 65,535 parameters per statement.
-    for chunk in rows.chunks(2000) {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         diesel::insert_into(messages::table)
             .values(chunk)
             .execute(conn)
@@ -110,8 +112,14 @@ impl PostgresStore {
 
 #[async_trait]
 impl MessageStore for PostgresStore {
+    /// Concurrent calls are written together when they arrive faster than the database takes
+    /// them (`coalesce.rs`); each caller still gets its own outcome.
     async fn insert(&self, record: &MessageRecord) -> Result<(), RepositoryError> {
-        self.insert_batch(std::slice::from_ref(record), None).await
+        if record.message.archived {
+            return self.insert_batch(std::slice::from_ref(record), None).await;
+        }
+        self.check_dimensions(std::slice::from_ref(record))?;
+        self.insert_coalesced(record.clone()).await
     }
 
     async fn insert_batch(
@@ -123,12 +131,15 @@ impl MessageStore for PostgresStore {
         if records.is_empty() && key.is_none() {
             return Ok(());
         }
-        let single = records.len() == 1 && !records[0].message.archived && key.is_none();
+        let one_statement = records.len() <= ROWS_PER_STATEMENT
+            && key.is_none()
+            && records.iter().all(|r| !r.message.archived);
         self.with_conn("insert", async |conn| {
             self.mark_if_all_large(conn, records).await?;
-            if single {
+            if one_statement {
                 // One statement is its own transaction: no BEGIN/COMMIT round trips.
-                let rows = [NewMessageRow::from_record(&records[0])];
+                let rows: Vec<NewMessageRow<'_>> =
+                    records.iter().map(NewMessageRow::from_record).collect();
                 diesel::insert_into(messages::table)
                     .values(&rows[..])
                     .execute(conn)

@@ -11,6 +11,7 @@ use diesel_async::pooled_connection::{
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
 use futures::FutureExt as _;
 
+use crate::coalesce::Writes;
 use crate::config::PostgresConfig;
 use crate::error::{PgStoreError, from_pool};
 use crate::large::Checked;
@@ -43,6 +44,7 @@ struct Inner {
     scope_sizes: ScopeSizes,
     checked: Checked,
     ann_key: AnnKeyCell,
+    writes: Writes,
 }
 
 /// memory-core's store ports on Postgres + pgvector: [`memory_core::ports::MessageStore`],
@@ -121,6 +123,7 @@ impl PostgresStore {
                 scope_sizes: ScopeSizes::default(),
                 checked: Checked::default(),
                 ann_key: AnnKeyCell::default(),
+                writes: Writes::default(),
             }),
         })
     }
@@ -147,6 +150,11 @@ impl PostgresStore {
     /// What the HNSW index orders by, once read.
     pub(crate) fn ann_key_cell(&self) -> &AnnKeyCell {
         &self.inner.ann_key
+    }
+
+    /// The single inserts waiting to be written together.
+    pub(crate) fn writes(&self) -> &Writes {
+        &self.inner.writes
     }
 
     async fn check_schema(&self) -> Result<(), PgStoreError> {
