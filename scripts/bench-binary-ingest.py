@@ -194,8 +194,11 @@ def run_side(binary, database_url, env, messages, tag, clients):
     try:
         wait_ready(base, proc)
         tenant = fixed or f"bench-{tag}-{time.time_ns()}"
-        pg = postgres_pids() if database_url.startswith("postgres") else []
-        server0, pg0, t0 = cpu_seconds([proc.pid]), cpu_seconds(pg), time.time()
+        is_pg = database_url.startswith("postgres")
+        # Per process: the server's pool opens most of its backends during the run, so
+        # processes that appear meanwhile count from zero.
+        pg0 = {p: cpu_seconds([p]) for p in postgres_pids()} if is_pg else {}
+        server0, t0 = cpu_seconds([proc.pid]), time.time()
         if clients:
             pending = ingest_singles(base, tenant, messages, clients)
         else:
@@ -204,7 +207,9 @@ def run_side(binary, database_url, env, messages, tag, clients):
         return {
             "per_s": len(messages) / wall,
             "server_cpu_pct": 100 * (cpu_seconds([proc.pid]) - server0) / wall,
-            "postgres_cpu_pct": 100 * (cpu_seconds(pg) - pg0) / wall,
+            "postgres_cpu_pct": 100
+            * sum(cpu_seconds([p]) - pg0.get(p, 0.0) for p in (postgres_pids() if is_pg else []))
+            / wall,
             "peak_rss_mib": peak_rss_mib(proc.pid),
             "pending": pending,
         }

@@ -150,6 +150,7 @@ async fn postgres_store(
     }
     let config = PostgresConfig {
         pool_size: settings.db_pool_size as usize,
+        insert_writers: settings.db_insert_writers as usize,
         dimension,
         ..PostgresConfig::default()
     };

@@ -161,6 +161,10 @@ pub struct Settings {
     /// Postgres connection pool size.
     #[arg(long, env = "MEMORY_DB_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_pool_size: u32,
+    /// Postgres: most single-message inserts written at once; more wait and are written
+    /// together, one statement for many messages (docs/storage-postgres.md).
+    #[arg(long, env = "MEMORY_DB_INSERT_WRITERS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_insert_writers: u32,
     /// Embedded store: memory for the in-memory vector index (every searched tenant's
     /// vectors, about 160 MB per 100k messages), in MiB; 0 scans the table on every search.
     #[arg(long, env = "MEMORY_SQLITE_VECTOR_CACHE_MB", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(0..=1_048_576))]
