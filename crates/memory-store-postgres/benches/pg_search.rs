@@ -5,9 +5,10 @@
 //!   BENCH_SIZES=10000,100000,1000000 BENCH_EF=100,200,400 cargo bench -p memory-store-postgres --bench pg_search
 //!
 //! Environment: BENCH_SIZES (default 10000,100000), BENCH_QUERIES (300), BENCH_EF (the
-//! hnsw_ef_search values to try; default the store's), BENCH_HNSW (index options to build
-//! with instead of the migration's, e.g. "m = 16, ef_construction = 64"), BENCH_HNSW_KEY
-//! (`halfvec`, the migration's, or `vector`: what the index stores), BENCH_INSERTS
+//! hnsw_ef_search values to try; default the store's). The HNSW index is rebuilt after the
+//! load as the migrations define it (read from `pg_indexes`), unless BENCH_HNSW (index
+//! options, e.g. "m = 16, ef_construction = 64") or BENCH_HNSW_KEY (`halfvec` or `vector`:
+//! what the index stores) ask for another. BENCH_INSERTS
 //! (single-row inserts per throughput run, default 2000), MEMORY_TEST_DATABASE_URL (else
 //! scripts/pg.sh up). Results go to stdout as markdown rows.
 
@@ -33,6 +34,23 @@ fn env_list(name: &str, default: &str) -> Vec<u64> {
 
 fn env_one(name: &str, default: u64) -> u64 {
     env_list(name, "").into_iter().next().unwrap_or(default)
+}
+
+/// `CREATE INDEX ...` of the HNSW index as the migrations built it.
+async fn index_definition(url: &str) -> String {
+    #[derive(diesel::QueryableByName)]
+    struct IndexDef {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        indexdef: String,
+    }
+    let mut conn = AsyncPgConnection::establish(url).await.expect("connect");
+    let def: IndexDef = diesel::sql_query(
+        "SELECT indexdef FROM pg_indexes WHERE indexname = 'messages_embedding_hnsw_idx'",
+    )
+    .get_result(&mut conn)
+    .await
+    .expect("the migrations' HNSW index");
+    def.indexdef
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -186,11 +204,12 @@ async fn main() {
     let n_queries = env_one("BENCH_QUERIES", 300) as usize;
     let efs = env_list("BENCH_EF", "");
     let inserts = env_one("BENCH_INSERTS", 2_000) as usize;
+    // Another index than the migrations' only when asked for.
     let hnsw_options = std::env::var("BENCH_HNSW").ok();
-    // The migration's index (2026-12-07-000001_hnsw_halfvec), or the full-precision one.
     let hnsw_key = match std::env::var("BENCH_HNSW_KEY").as_deref() {
-        Ok("vector") => "embedding vector_cosine_ops",
-        _ => "(embedding::halfvec(384)) halfvec_cosine_ops",
+        Ok("vector") => Some("embedding vector_cosine_ops"),
+        Ok("halfvec") => Some("(embedding::halfvec(384)) halfvec_cosine_ops"),
+        _ => None,
     };
     println!(
         "| rows in tenant | load (insert) | HNSW build | path | limit | ef_search | p50 ms | p99 ms | recall@10 |"
@@ -216,29 +235,37 @@ async fn main() {
             let j = rng.below(i + 1);
             rows.swap(i, j);
         }
+        // The migrations' index definition, read before it is dropped for the load.
+        let migrated = index_definition(&db.url).await;
         exec(&db.url, "DROP INDEX messages_embedding_hnsw_idx").await;
         let started = Instant::now();
         let ids = bulk_insert(&db.url, &rows, 5_000, false)
             .await
             .expect("bulk insert");
         let load = started.elapsed();
-        let options = hnsw_options
-            .clone()
-            .unwrap_or_else(|| "m = 24, ef_construction = 128".to_owned());
+        let create = if hnsw_options.is_none() && hnsw_key.is_none() {
+            migrated.clone()
+        } else {
+            format!(
+                "CREATE INDEX messages_embedding_hnsw_idx ON messages USING hnsw ({}) \
+                 WITH ({}) WHERE NOT archived AND in_hnsw",
+                hnsw_key.unwrap_or("(embedding::halfvec(384)) halfvec_cosine_ops"),
+                hnsw_options
+                    .as_deref()
+                    .unwrap_or("m = 24, ef_construction = 128"),
+            )
+        };
         let started = Instant::now();
         exec(
             &db.url,
             &format!(
                 "SET maintenance_work_mem = '6GB'; SET max_parallel_maintenance_workers = 2; \
-                 CREATE INDEX messages_embedding_hnsw_idx ON messages \
-                 USING hnsw ({hnsw_key}) WITH ({options}) \
-                 WHERE NOT archived AND in_hnsw; \
-                 VACUUM ANALYZE messages"
+                 {create}; VACUUM ANALYZE messages"
             ),
         )
         .await;
         let build = started.elapsed();
-        eprintln!("n={n}: loaded in {load:?}, index ({hnsw_key}, {options}) in {build:?}");
+        eprintln!("n={n}: loaded in {load:?}, {create} in {build:?}");
 
         let queries: Vec<Vec<f32>> = (0..n_queries).map(|_| data.sample(&mut rng)).collect();
         let big: Vec<(uuid::Uuid, Vec<f32>)> = ids
