@@ -371,6 +371,30 @@ impl LexicalScorer {
         self.bm25.score(&self.idf, &doc, self.average_length)
     }
 
+    /// [`LexicalScorer::score`] of a document taken to mention each query term in `matched`
+    /// at least once: such a term adds at least its idf (what one mention adds with b = 0),
+    /// or what the text's own mentions add if that is more. Never counts a term twice.
+    pub fn score_with(&self, terms: &str, matched: &[String]) -> f64 {
+        let doc: Vec<&str> = terms.split(' ').filter(|t| !t.is_empty()).collect();
+        let len = doc.len() as f64;
+        self.idf
+            .iter()
+            .map(|(term, idf)| {
+                let tf = doc.iter().filter(|t| **t == term.as_str()).count() as f64;
+                let own = if tf == 0.0 {
+                    0.0
+                } else {
+                    self.bm25.term_score(*idf, tf, len, self.average_length)
+                };
+                if matched.contains(term) {
+                    own.max(*idf)
+                } else {
+                    own
+                }
+            })
+            .sum()
+    }
+
     /// Query term `i`'s share of [`LexicalScorer::score`] for a document of `len` terms
     /// that holds it `tf > 0` times: adding these up over the terms a document holds, in
     /// the query's order, gives exactly its `score`.

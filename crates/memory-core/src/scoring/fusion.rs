@@ -113,6 +113,15 @@ pub fn fuse(
         .iter()
         .map(|d| (d.message.id, scorer.score(&d.terms)))
         .collect();
+    // The same, for a message written in the query's period: the words naming the period
+    // count as matched by when it was written (once, even where its text also has them).
+    let dated_bm25: HashMap<MessageId, f64> = period.map_or_else(HashMap::new, |p| {
+        lexical
+            .documents
+            .iter()
+            .map(|d| (d.message.id, scorer.score_with(&d.terms, p.terms())))
+            .collect()
+    });
 
     let mut union: Vec<(Message, f64)> = Vec::with_capacity(dense.len() + lexical.documents.len());
     // Whether each candidate's similarity is known: a message not embedded yet has none.
@@ -180,12 +189,19 @@ pub fn fuse(
     }
     let max_h = signals.iter().map(Signals::total).fold(0.0, f64::max);
     // The words naming the period are matched by when a message was written, not by its
-    // text: a message written in the period counts as mentioning them.
+    // text: a message written in the period counts as mentioning them. A candidate that
+    // matched no query word lexically mentions none of them.
     let date_mass = period.map_or(0.0, |p| scorer.idf_mass(p.terms()));
-    let coverage: Vec<f64> = raw
+    let coverage: Vec<f64> = union
         .iter()
+        .zip(&raw)
         .zip(&in_period)
-        .map(|(r, &dated)| scorer.coverage(if dated { r + date_mass } else { *r }))
+        .map(|(((m, _), r), &dated)| {
+            scorer.coverage(match dated {
+                true => dated_bm25.get(&m.id).copied().unwrap_or(date_mass),
+                false => *r,
+            })
+        })
         .collect();
     // Without lexical statistics (a query of stopwords only) the candidates are a lower
     // bound of the scope's size.

@@ -312,6 +312,62 @@ mod tests {
     }
 
     #[test]
+    fn a_date_word_in_a_dated_message_s_text_counts_once() {
+        let written = |text: &str, at: &str| {
+            Fixture::new("t", "c1", 4)
+                .content(text)
+                .embedded(tilted(4, 1.4))
+                .created(at.parse().expect("time"))
+                .build()
+        };
+        // Written that day, and its text names the month too: the word is matched either
+        // way, once; the query's other words are not in it.
+        let note = written("march was lovely", "2023-03-10T15:10:00Z");
+        let other = written("we repotted the tomatoes", "2023-04-20T15:00:00Z");
+        let query = "What did they repot on 10 March 2023?";
+        let analyzer = Analyzer::english();
+        let terms = analyzer.query_terms(query);
+        let period = NamedPeriod::in_query(query, analyzer).expect("a date");
+        // repot, 10, march, 2023
+        let df = [1, 0, 1, 0];
+        let lexical = LexicalMatches {
+            scope_size: 2,
+            average_length: 3.0,
+            document_frequencies: df.to_vec(),
+            documents: vec![doc(&note), doc(&other)],
+        };
+        let candidates: Vec<Candidate> = [&note, &other]
+            .iter()
+            .map(|m| Candidate {
+                similarity: 0.0,
+                message: (*m).clone(),
+            })
+            .collect();
+        let config = HybridConfig::default();
+        let fused = fuse(
+            candidates,
+            lexical,
+            &terms,
+            Some(&basis(4, 0)),
+            None,
+            Some(&period),
+            &config,
+        );
+        let got = fused
+            .iter()
+            .find(|f| f.message.id == note.id)
+            .and_then(|f| f.lexical)
+            .expect("hybrid");
+        let scorer = crate::text::LexicalScorer::new(config.bm25(), &terms, &df, 2, 3.0);
+        let expected = scorer.idf_mass(period.terms()) / scorer.idf_mass(&terms);
+        assert!(expected < 1.0);
+        assert!(
+            (got - expected).abs() < 1e-12,
+            "coverage {got}, the date's words once: {expected}"
+        );
+    }
+
+    #[test]
     fn a_query_naming_the_speaker_lifts_their_messages() {
         let said = |who: Option<&str>, text: &str| {
             let mut m = Fixture::new("t", "c1", 2).content(text).build();
