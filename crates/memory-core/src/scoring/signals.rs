@@ -238,17 +238,30 @@ mod tests {
         assert!(candidates.iter().all(|c| get(&c.message).speaker == 0.0));
     }
 
+    /// The messages as vector candidates of similarity 0.
+    fn dense_candidates(messages: &[&Message]) -> Vec<Candidate> {
+        messages
+            .iter()
+            .map(|m| Candidate {
+                similarity: 0.0,
+                message: (*m).clone(),
+            })
+            .collect()
+    }
+
+    /// A message of `text` written at `at`, its vector unrelated to the tests' queries.
+    fn written(text: &str, at: &str) -> Message {
+        Fixture::new("t", "c1", 4)
+            .content(text)
+            .embedded(tilted(4, 1.4))
+            .created(at.parse().expect("time"))
+            .build()
+    }
+
     #[test]
     fn a_message_written_in_the_named_period_covers_the_words_naming_it() {
         // "On 10 March 2023": the date words are in no message's text, only in when the
         // messages were written.
-        let written = |text: &str, at: &str| {
-            Fixture::new("t", "c1", 4)
-                .content(text)
-                .embedded(tilted(4, 1.4))
-                .created(at.parse().expect("time"))
-                .build()
-        };
         let that_day = written("we repotted the tomatoes", "2023-03-10T15:00:00Z");
         let month_later = written("we repotted the tomatoes", "2023-04-20T15:00:00Z");
         let quiet = written("lovely weather today", "2023-03-10T15:05:00Z");
@@ -264,13 +277,7 @@ mod tests {
             document_frequencies: vec![2, 0, 0, 0],
             documents: vec![doc(&that_day), doc(&month_later)],
         };
-        let candidates: Vec<Candidate> = [&that_day, &month_later, &quiet]
-            .iter()
-            .map(|m| Candidate {
-                similarity: 0.0,
-                message: (*m).clone(),
-            })
-            .collect();
+        let candidates = dense_candidates(&[&that_day, &month_later, &quiet]);
         let config = HybridConfig::default();
         let coverage = |period: Option<&NamedPeriod>| {
             let fused = fuse(
@@ -313,13 +320,6 @@ mod tests {
 
     #[test]
     fn a_date_word_in_a_dated_message_s_text_counts_once() {
-        let written = |text: &str, at: &str| {
-            Fixture::new("t", "c1", 4)
-                .content(text)
-                .embedded(tilted(4, 1.4))
-                .created(at.parse().expect("time"))
-                .build()
-        };
         // Written that day, and its text names the month too: the word is matched either
         // way, once; the query's other words are not in it.
         let note = written("march was lovely", "2023-03-10T15:10:00Z");
@@ -336,13 +336,7 @@ mod tests {
             document_frequencies: df.to_vec(),
             documents: vec![doc(&note), doc(&other)],
         };
-        let candidates: Vec<Candidate> = [&note, &other]
-            .iter()
-            .map(|m| Candidate {
-                similarity: 0.0,
-                message: (*m).clone(),
-            })
-            .collect();
+        let candidates = dense_candidates(&[&note, &other]);
         let config = HybridConfig::default();
         let fused = fuse(
             candidates,
