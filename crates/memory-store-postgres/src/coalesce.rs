@@ -29,7 +29,7 @@ use crate::open::PostgresStore;
 
 /// The most records one group statement writes (13 parameters a row: far below Postgres'
 /// 65,535).
-pub(crate) const GROUP_MAX: usize = 256;
+const GROUP_MAX: usize = 256;
 
 /// A record waiting for a writer, and where its outcome goes.
 struct Waiting {

@@ -68,8 +68,9 @@ fn conflict(e: PgStoreError) -> RepositoryError {
     }
 }
 
-/// Inserts records (inside the caller's transaction), with the archive copies of those
-/// inserted already archived (an import).
+/// Inserts records, with the archive copies of those inserted already archived (an import).
+/// More than one statement (over [`ROWS_PER_STATEMENT`] rows, or archived ones) must run
+/// inside the caller's transaction; one statement is atomic on its own.
 async fn write_records(
     conn: &mut AsyncPgConnection,
     records: &[MessageRecord],
@@ -138,13 +139,7 @@ impl MessageStore for PostgresStore {
             self.mark_if_all_large(conn, records).await?;
             if one_statement {
                 // One statement is its own transaction: no BEGIN/COMMIT round trips.
-                let rows: Vec<NewMessageRow<'_>> =
-                    records.iter().map(NewMessageRow::from_record).collect();
-                diesel::insert_into(messages::table)
-                    .values(&rows[..])
-                    .execute(conn)
-                    .await?;
-                return Ok(());
+                return write_records(conn, records).await;
             }
             conn.transaction::<_, PgStoreError, _>(async |conn| {
                 if let Some(key) = &key {

@@ -80,8 +80,8 @@ fn min_max(values: &[f64]) -> Vec<f64> {
 /// relevance = w * coverage(d) + (1 - w) * similarity_relevance(d, N)   absolute, see
 ///             [`calibrated`]; coverage alone without a similarity (lexical mode, or d
 ///             not embedded yet). coverage(d) = bm25(d) / the query terms' idf mass,
-///             with the terms naming the query's period counted as matched (their idf
-///             added once) when d was written in it
+///             where for d written in the query's period each term naming the period
+///             adds max(its own share, its idf): matched once, by when d was written
 /// support   = max relevance over d and its neighbours
 /// ```
 ///
@@ -113,12 +113,13 @@ pub fn fuse(
         .iter()
         .map(|d| (d.message.id, scorer.score(&d.terms)))
         .collect();
-    // The same, for a message written in the query's period: the words naming the period
+    // The same, for the matches written in the query's period: the words naming the period
     // count as matched by when it was written (once, even where its text also has them).
     let dated_bm25: HashMap<MessageId, f64> = period.map_or_else(HashMap::new, |p| {
         lexical
             .documents
             .iter()
+            .filter(|d| p.contains(d.message.created_at, config.date_grace()))
             .map(|d| (d.message.id, scorer.score_with(&d.terms, p.terms())))
             .collect()
     });
